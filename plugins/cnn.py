@@ -1,0 +1,38 @@
+"""A compact convolutional network: conv blocks with batch norm and pooling, dense head."""
+import math
+
+import zoo
+from zoo_plugins._augment import augmentation
+
+
+def build(input_shape, num_classes, filters=(32, 64, 128), dense=128, dropout=0.4,
+          augment=True):
+    import keras
+    from keras import layers
+
+    inputs = keras.Input(shape=input_shape, name="image")
+    x = augmentation(input_shape)(inputs) if augment else inputs
+    # as many 2x2 poolings as the image allows (28x28: three; 8x8: two)
+    pools = max(0, min(len(filters), int(math.log2(min(input_shape[:2]) / 2))))
+    for i, f in enumerate(filters):
+        for j in range(2 if i < len(filters) - 1 else 1):
+            x = layers.Conv2D(f, 3, padding="same", use_bias=False, name=f"conv{i + 1}_{j + 1}")(x)
+            # synchronized: one set of moving statistics across replicas under MirroredStrategy
+            x = layers.BatchNormalization(synchronized=True, name=f"bn{i + 1}_{j + 1}")(x)
+            x = layers.Activation("relu")(x)
+        if i < pools:
+            x = layers.MaxPooling2D(2, name=f"pool{i + 1}")(x)
+        x = layers.Dropout(0.1)(x)
+    x = layers.GlobalAveragePooling2D(name="gap")(x)
+    x = layers.Dense(dense, activation="relu", name="fc")(x)
+    x = layers.Dropout(dropout)(x)
+    outputs = layers.Dense(num_classes, activation="softmax", name="probs")(x)
+    return keras.Model(inputs, outputs, name="cnn")
+
+
+@zoo.hookimpl
+def register_models(register):
+    register(zoo.ModelSpec(
+        name="cnn", build=build, explain=("grad-cam",),
+        description="CNN: 3 conv blocks (batch norm, max pooling), dense head with dropout",
+    ))

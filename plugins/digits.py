@@ -1,0 +1,24 @@
+"""scikit-learn's bundled 8x8 handwritten digits: the default dataset, no download."""
+import numpy as np
+
+import zoo
+
+
+def load(data_dir=None) -> zoo.Dataset:
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    x = (bunch.images / 16.0).astype(np.float32)[..., None]
+    return zoo.Dataset(
+        name="digits", x=x, y=bunch.target.astype(np.int64),
+        class_names=[str(i) for i in range(10)],
+        source="scikit-learn load_digits (1797 images, 8x8, 10 classes)",
+    )
+
+
+@zoo.hookimpl
+def register_datasets(register):
+    register(zoo.DatasetSpec(
+        name="digits", load=load,
+        description="scikit-learn's bundled handwritten digits, 8x8 grayscale, 10 classes",
+    ))

@@ -1,0 +1,88 @@
+"""A small Vision Transformer: patch embedding, class token, learned position embedding,
+pre-norm multi-head self-attention blocks, MLP head. Keras layers and ops only."""
+import functools
+
+import zoo
+from zoo_plugins._augment import augmentation
+
+
+@functools.cache
+def _layers():
+    import keras
+    from keras import layers, ops
+
+    @keras.saving.register_keras_serializable(package="zoo_vit")
+    class ClassTokenAndPosition(layers.Layer):
+        """Prepends a learned class token and adds a learned position embedding."""
+
+        def build(self, input_shape):
+            _, tokens, dim = input_shape
+            self.cls = self.add_weight(shape=(1, 1, dim), initializer="zeros", name="cls")
+            self.pos = self.add_weight(shape=(1, tokens + 1, dim), name="pos",
+                                       initializer=keras.initializers.RandomNormal(stddev=0.02))
+
+        def call(self, x):
+            cls = ops.broadcast_to(self.cls, (ops.shape(x)[0], 1, ops.shape(x)[2]))
+            return ops.concatenate([cls, x], axis=1) + self.pos
+
+    @keras.saving.register_keras_serializable(package="zoo_vit")
+    class ClassToken(layers.Layer):
+        """Selects the class token (position 0) of a token sequence."""
+
+        def call(self, x):
+            return x[:, 0]
+
+        def compute_output_shape(self, input_shape):
+            return (input_shape[0], input_shape[2])
+
+    return ClassTokenAndPosition, ClassToken
+
+
+def patch_size_for(input_shape):
+    """A 4x4 grid of patches when the image divides evenly (28x28 -> 7, 8x8 -> 2)."""
+    h, w = input_shape[:2]
+    if h % 4 == 0 and w % 4 == 0 and h == w:
+        return h // 4
+    for p in (7, 4, 2, 1):
+        if h % p == 0 and w % p == 0:
+            return p
+
+
+def build(input_shape, num_classes, patch_size=None, dim=64, depth=4, heads=4, mlp_ratio=2,
+          dropout=0.1, augment=True):
+    import keras
+    from keras import layers
+
+    ClassTokenAndPosition, ClassToken = _layers()
+    p = patch_size or patch_size_for(input_shape)
+    inputs = keras.Input(shape=input_shape, name="image")
+    x = augmentation(input_shape)(inputs) if augment else inputs
+    x = layers.Conv2D(dim, p, strides=p, name="patch_embed")(x)
+    grid = (input_shape[0] // p) * (input_shape[1] // p)
+    x = layers.Reshape((grid, dim))(x)
+    x = ClassTokenAndPosition(name="cls_pos")(x)
+    for i in range(depth):
+        h = layers.LayerNormalization(epsilon=1e-6, name=f"block{i}_ln1")(x)
+        h = layers.MultiHeadAttention(heads, dim // heads, dropout=dropout,
+                                      name=f"block{i}_attn")(h, h)
+        x = layers.Add()([x, h])
+        h = layers.LayerNormalization(epsilon=1e-6, name=f"block{i}_ln2")(x)
+        h = layers.Dense(dim * mlp_ratio, activation="gelu", name=f"block{i}_mlp1")(h)
+        h = layers.Dropout(dropout)(h)
+        h = layers.Dense(dim, name=f"block{i}_mlp2")(h)
+        x = layers.Add()([x, h])
+    x = layers.LayerNormalization(epsilon=1e-6, name="head_ln")(x)
+    x = ClassToken(name="cls_token")(x)
+    x = layers.Dropout(dropout)(x)
+    outputs = layers.Dense(num_classes, activation="softmax", name="probs")(x)
+    return keras.Model(inputs, outputs, name="vit")
+
+
+@zoo.hookimpl
+def register_models(register):
+    register(zoo.ModelSpec(
+        # jit_compile would make the ViT ~30% faster on a CPU, but Keras refuses XLA for
+        # models holding random preprocessing layers (the augmentation), so it stays off.
+        name="vit", build=build, explain=("attention",),
+        description="ViT: 4x4 patches, class token, 4 pre-norm attention blocks (dim 64, 4 heads)",
+    ))

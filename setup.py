@@ -1,0 +1,45 @@
+from pathlib import Path
+
+from setuptools import setup
+
+setup(
+    name="zoo",
+    version="0.1.0",
+    description="A Keras model zoo that compares image-classification architectures under "
+                "one shared k-fold protocol and writes an offline report",
+    long_description=Path(__file__).with_name("README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    license="MIT",
+    python_requires=">=3.10",
+    # The built-in plugins live in plugins/ and install as `zoo_plugins` (never as a
+    # top-level package called `plugins`).
+    # templates/ installs as `zoo.templates`, next to the code that renders it.
+    packages=["zoo", "zoo.templates", "zoo_plugins"],
+    package_dir={"zoo": "zoo", "zoo.templates": "templates", "zoo_plugins": "plugins"},
+    package_data={"zoo.templates": ["*.html", "*.css", "*.js"]},
+    install_requires=[
+        "tensorflow>=2.16,<2.22",
+        "keras>=3.3,<4",
+        "scikit-learn>=1.3",
+        "scipy>=1.10",
+        "numpy>=1.26",
+        "jinja2>=3.1",
+        "plotly>=5.18",
+        "click>=8.1",
+        "pluggy>=1.3",
+    ],
+    extras_require={
+        "gpu": ["tensorflow[and-cuda]>=2.16,<2.22"],
+        "test": ["pytest>=8", "hypothesis>=6.80"],
+        "lint": ["ruff>=0.5"],
+    },
+    entry_points={
+        "console_scripts": ["zoo = zoo.cli:main"],
+        "zoo": [
+            "cnn = zoo_plugins.cnn",
+            "vit = zoo_plugins.vit",
+            "digits = zoo_plugins.digits",
+            "sign-mnist = zoo_plugins.sign_mnist",
+        ],
+    },
+)

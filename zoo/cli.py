@@ -1,0 +1,200 @@
+"""The `zoo` command: thin click wrappers that parse, call and print."""
+from __future__ import annotations
+
+import difflib
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from zoo.errors import ConfigError, ZooError
+
+DEFAULT_DATA_DIR = Path.home() / ".zoo" / "data"
+
+
+def data_dir_from(option):
+    if option:
+        return Path(option).expanduser()
+    env = os.environ.get("ZOO_DATA_DIR")
+    return Path(env).expanduser() if env else DEFAULT_DATA_DIR
+
+
+def _pick(kind: str, names, known: dict) -> list:
+    picked = []
+    for name in names:
+        if name not in known:
+            close = difflib.get_close_matches(name, list(known), n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            raise ConfigError(f"unknown {kind} '{name}'{hint} known {kind}s: "
+                              + ", ".join(sorted(known)))
+        if known[name] not in picked:
+            picked.append(known[name])
+    return picked
+
+
+class ZooGroup(click.Group):
+    """Prints ZooError as one line (exit 2 for bad options, 1 otherwise); --debug re-raises."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except ZooError as exc:
+            if ctx.params.get("debug") or os.environ.get("ZOO_DEBUG"):
+                raise
+            click.echo(f"Error: {exc}", err=True)
+            ctx.exit(2 if isinstance(exc, ConfigError) else 1)
+
+
+@click.group(cls=ZooGroup)
+@click.version_option(package_name="zoo")
+@click.option("--debug", is_flag=True, help="Show full tracebacks.")
+def cli(debug):
+    """Compare image-classification models under one shared k-fold protocol."""
+
+
+@cli.command(name="list")
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+              help="Folder with dataset files (default: $ZOO_DATA_DIR or ~/.zoo/data).")
+def list_(data_dir):
+    """Models, datasets and plugins: what each registers, and what is available."""
+    from zoo.plugins import get_registry
+
+    registry = get_registry()
+    data_dir = data_dir_from(data_dir)
+    click.echo("Plugins:")
+    for p in registry.plugins.values():
+        made = ", ".join([f"model {m}" for m in p.models] + [f"dataset {d}" for d in p.datasets])
+        dist = f"{p.distribution} {p.version}".strip() or "(not installed from a distribution)"
+        click.echo(f"  {p.name:<14} {dist:<22} hooks: {', '.join(p.hooks) or '-'}; "
+                   f"registers: {made or '-'}")
+        for error in p.errors:
+            click.echo(f"  {'':<14} ERROR: {error}")
+    click.echo("Models:")
+    for m in registry.models.values():
+        click.echo(f"  {m.name:<14} [{m.plugin}] {m.description}")
+    click.echo(f"Datasets (data folder: {data_dir}):")
+    for d in registry.datasets.values():
+        ok, why = d.check_available(data_dir)
+        state = "available" if ok else "unavailable"
+        click.echo(f"  {d.name:<14} {state:<12} [{d.plugin}] {d.description}")
+        click.echo(f"  {'':<14} {'from' if ok else 'how to get'}: {why}")
+
+
+@cli.command()
+@click.argument("models", nargs=-1)
+@click.option("--all", "all_", is_flag=True,
+              help="Every registered model on every available dataset.")
+@click.option("--dataset", "-d", "dataset_names", multiple=True,
+              help="Dataset to use (repeatable); default: every available one.")
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+              help="Folder with dataset files (default: $ZOO_DATA_DIR or ~/.zoo/data).")
+@click.option("--preset", type=click.Choice(["quick", "paper"]), default=None,
+              help="quick: 3 folds x 5 epochs, lr 1e-3 (default). "
+                   "paper: 10 folds x 50 epochs, Adam lr 1e-4, as in the original study.")
+@click.option("--folds", type=int, default=None, help="Number of folds (k).")
+@click.option("--epochs", type=int, default=None, help="Epochs per fold.")
+@click.option("--batch-size", type=int, default=None, help="Batch size per replica.")
+@click.option("--lr", type=float, default=None, help="Adam learning rate.")
+@click.option("--seed", type=int, default=None, help="Seed for splits, weights and shuffling.")
+@click.option("--early-stopping", type=int, default=None,
+              help="Patience in epochs (0 = off); watches an inner split of the training "
+                   "folds, never the held-out fold.")
+@click.option("--config", type=click.Path(dir_okay=False), default=None,
+              help="A zoo.toml with protocol settings (default: ./zoo.toml if present).")
+@click.option("--devices", default=None,
+              help="'auto' (all GPUs if several, else default), 'cpu', or 'gpu:0,gpu:1'.")
+@click.option("--results", "results_dir", type=click.Path(file_okay=False), default="results",
+              show_default=True, help="Where facts are saved (resumable).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="reports",
+              show_default=True, help="Where the report is written.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress output.")
+def run(models, all_, dataset_names, data_dir, preset, folds, epochs, batch_size, lr, seed,
+        early_stopping, config, devices, results_dir, out_dir, quiet):
+    """Train MODELS (or --all) under one shared protocol, then write the report."""
+    from zoo import engine, protocol as proto
+    from zoo.plugins import get_registry
+
+    if not models and not all_:
+        raise ConfigError("name the models to run (see `zoo list`) or pass --all")
+    toml = None
+    if config:
+        toml = proto.read_toml(config)
+    elif Path("zoo.toml").exists():
+        toml = proto.read_toml("zoo.toml")
+    protocol = proto.resolve(toml=toml, preset=preset, folds=folds, epochs=epochs,
+                             batch_size=batch_size, lr=lr, seed=seed,
+                             early_stopping=early_stopping)
+    registry = get_registry()
+    for plugin, error in registry.errors:
+        click.echo(f"warning: plugin {plugin}: {error}", err=True)
+    chosen_models = list(registry.models.values()) if not models else \
+        _pick("model", models, registry.models)
+    if not chosen_models:
+        raise ConfigError("no models are registered; install a plugin (see `zoo list`)")
+    data_dir = data_dir_from(data_dir)
+    skipped = []
+    if dataset_names:
+        chosen = _pick("dataset", dataset_names, registry.datasets)
+        for d in chosen:
+            ok, why = d.check_available(data_dir)
+            if not ok:
+                raise ConfigError(f"dataset '{d.name}' is unavailable: {why}")
+    else:
+        chosen = []
+        for d in registry.datasets.values():
+            ok, why = d.check_available(data_dir)
+            if ok:
+                chosen.append(d)
+            else:
+                skipped.append({"what": "dataset", "name": d.name, "reason": why})
+                click.echo(f"skipping dataset {d.name}: {why}", err=True)
+    if not chosen:
+        raise ConfigError("no dataset is available (see `zoo list`)")
+    if not quiet:
+        click.echo(f"protocol: {protocol.folds}-fold {protocol.split}, {protocol.epochs} epochs, "
+                   f"batch {protocol.batch_size}, Adam lr {protocol.lr:g}, seed {protocol.seed}"
+                   f"; models: {', '.join(m.name for m in chosen_models)}; "
+                   f"datasets: {', '.join(d.name for d in chosen)}")
+    result = engine.run(chosen_models, chosen, protocol, results_dir, data_dir=data_dir,
+                        devices=devices, echo=click.echo, quiet=quiet)
+    result.skipped = skipped + result.skipped + [
+        {"what": "plugin", "name": p, "reason": e} for p, e in registry.errors]
+    engine._checkpoint(results_dir, result)
+    if result.runs:
+        _render(results_dir, out_dir, quiet)
+    if not quiet:
+        click.echo(f"trained {result.trained} fold(s), resumed {result.resumed}, "
+                   f"failed {result.failed}; facts in {results_dir}")
+    if result.errors:
+        sys.exit(1)
+
+
+def _render(results_dir, out_dir, quiet):
+    from zoo import report
+
+    try:
+        path = report.render(results_dir, out_dir)
+    except ZooError as exc:
+        raise ZooError(f"{exc} (the facts in {results_dir} are kept; "
+                       f"`zoo report --out DIR` renders them elsewhere)") from None
+    if not quiet:
+        click.echo(f"report: {path}")
+
+
+@cli.command()
+@click.option("--results", "results_dir", type=click.Path(file_okay=False), default="results",
+              show_default=True, help="Where `zoo run` saved facts.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="reports",
+              show_default=True, help="Where the report is written.")
+def report(results_dir, out_dir):
+    """Re-render the report from saved facts, without training."""
+    _render(results_dir, out_dir, quiet=False)
+
+
+def main():
+    cli(prog_name="zoo")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,85 @@
+"""Reading saved facts back: the runs of the last `zoo run`, each fold's facts and arrays,
+and the metrics derived from them. Never imports tensorflow."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from zoo import metrics
+from zoo.store import RunStore, read_last_run
+
+
+@dataclass
+class Fold:
+    model: str
+    fold: int
+    facts: dict
+    arrays: dict
+    scores: dict = field(default_factory=dict)        # held-out fold
+    test_scores: dict = field(default_factory=dict)   # official test split
+
+    @property
+    def ok(self) -> bool:
+        return self.facts.get("status") == "ok"
+
+
+@dataclass
+class DatasetRun:
+    store: RunStore
+    info: dict
+    fold_of: np.ndarray
+    folds: dict   # model -> [Fold]
+
+    @property
+    def name(self) -> str:
+        return self.info["dataset"]["name"]
+
+    @property
+    def classes(self) -> list:
+        return self.info["dataset"]["classes"]
+
+    @property
+    def models(self) -> list:
+        return [m for m in self.info["models"] if self.folds.get(m)]
+
+    def ok_folds(self, model: str) -> list:
+        return [f for f in self.folds.get(model, []) if f.ok]
+
+
+def load_run(store: RunStore, y_test=None) -> DatasetRun:
+    info = store.read_run()
+    n_classes = len(info["dataset"]["classes"])
+    folds = {}
+    for model in info.get("models", []):
+        for k in range(info["protocol"]["folds"]):
+            if not store.has_fold(model, k):
+                continue
+            facts, arrays = store.read_fold(model, k)
+            fold = Fold(model, k, facts, arrays)
+            if fold.ok:
+                fold.scores = metrics.scores(arrays["y_true"], arrays["y_prob"], n_classes)
+                if "test_prob" in arrays and y_test is not None:
+                    fold.test_scores = metrics.scores(y_test, arrays["test_prob"], n_classes)
+            folds.setdefault(model, []).append(fold)
+    return DatasetRun(store, info, store.read_splits(), folds)
+
+
+def load_results(results_dir) -> tuple:
+    """(runs, skipped) for the last `zoo run` in ``results_dir``."""
+    results_dir = Path(results_dir)
+    last = read_last_run(results_dir)
+    runs = []
+    for entry in last["runs"]:
+        store = RunStore(results_dir, entry["dataset"], entry["run_id"])
+        if not (store.path / "run.json").exists():
+            continue
+        y_test = None
+        labels = store.path / "test_labels.npz"
+        if labels.exists():
+            from zoo.store import read_npz
+
+            y_test = read_npz(labels)["y_test"]
+        runs.append(load_run(store, y_test))
+    return runs, last.get("skipped", [])

@@ -1,0 +1,14 @@
+"""The hooks a zoo plugin can implement."""
+import pluggy
+
+hookspec = pluggy.HookspecMarker("zoo")
+
+
+@hookspec
+def register_models(register):
+    """Register image-classification models: call ``register(ModelSpec(...))`` once per model."""
+
+
+@hookspec
+def register_datasets(register):
+    """Register datasets: call ``register(DatasetSpec(...))`` once per dataset."""

@@ -1,0 +1,132 @@
+"""The plugin manager: entry points of the ``zoo`` group, isolated so one bad plugin never
+stops the others. ``ZOO_PLUGINS=a,b`` limits which entry points load."""
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import sys
+from dataclasses import dataclass, field
+
+import pluggy
+
+from zoo import hookspecs
+from zoo.errors import PluginError
+from zoo.specs import DatasetSpec, ModelSpec
+
+ENTRY_POINT_GROUP = "zoo"
+
+pm = pluggy.PluginManager("zoo")
+pm.add_hookspecs(hookspecs)
+
+#: entry-point name -> (distribution name, version) for everything loaded from entry points
+_DISTS: dict = {}
+#: entry-point name -> error text for plugins that failed to import
+LOAD_ERRORS: dict = {}
+_loaded = False
+
+
+def _allowed():
+    value = os.environ.get("ZOO_PLUGINS")
+    if value is None:
+        return None
+    return {name.strip() for name in value.split(",") if name.strip()}
+
+
+def load_entry_points(force: bool = False) -> None:
+    """Import and register every plugin of the ``zoo`` entry-point group (once)."""
+    global _loaded
+    if _loaded and not force:
+        return
+    _loaded = True
+    allowed = _allowed()
+    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        if allowed is not None and ep.name not in allowed:
+            continue
+        if pm.get_plugin(ep.name) is not None or ep.name in LOAD_ERRORS:
+            continue
+        dist = getattr(ep, "dist", None)
+        _DISTS[ep.name] = (dist.metadata["Name"], dist.version) if dist else ("", "")
+        try:
+            module = ep.load()
+            pm.register(module, name=ep.name)
+        except Exception as exc:  # a broken plugin must not take the others down
+            LOAD_ERRORS[ep.name] = f"{type(exc).__name__}: {exc}"
+
+
+@dataclass
+class PluginInfo:
+    name: str
+    distribution: str = ""
+    version: str = ""
+    hooks: list = field(default_factory=list)
+    models: list = field(default_factory=list)
+    datasets: list = field(default_factory=list)
+    errors: list = field(default_factory=list)
+
+
+@dataclass
+class Registry:
+    """What the loaded plugins registered, and what went wrong on the way."""
+
+    models: dict = field(default_factory=dict)
+    datasets: dict = field(default_factory=dict)
+    plugins: dict = field(default_factory=dict)
+
+    @property
+    def errors(self) -> list:
+        return [(p.name, e) for p in self.plugins.values() for e in p.errors]
+
+
+def _info(registry: Registry, name: str) -> PluginInfo:
+    if name not in registry.plugins:
+        dist, version = _DISTS.get(name, ("", ""))
+        if not version:
+            plugin = pm.get_plugin(name)
+            version = str(getattr(plugin, "__version__", "")) if plugin is not None else ""
+        registry.plugins[name] = PluginInfo(name=name, distribution=dist, version=version)
+    return registry.plugins[name]
+
+
+def _collect(registry: Registry, hook_name: str, kind, target: dict, what: str) -> None:
+    hook = getattr(pm.hook, hook_name)
+    for impl in hook.get_hookimpls():  # registration order
+        info = _info(registry, impl.plugin_name)
+        info.hooks.append(hook_name)
+
+        def register(spec, _info=info):
+            if not isinstance(spec, kind):
+                raise PluginError(f"register() takes a {kind.__name__}, got {type(spec).__name__}")
+            if not isinstance(spec.name, str) or not spec.name.strip():
+                raise PluginError(f"a {what} needs a non-empty name, got {spec.name!r}")
+            if spec.name in target:
+                owner = target[spec.name].plugin
+                _info.errors.append(f"{what} '{spec.name}' is already registered by plugin "
+                                    f"'{owner}'; this one was ignored")
+                return
+            spec.plugin, spec.version = _info.name, _info.version
+            target[spec.name] = spec
+            getattr(_info, what + "s").append(spec.name)
+
+        try:
+            impl.function(register=register)
+        except Exception as exc:
+            info.errors.append(f"{hook_name} raised {type(exc).__name__}: {exc}")
+
+
+def get_registry() -> Registry:
+    """Load plugins (once) and collect every model and dataset they register."""
+    load_entry_points()
+    registry = Registry()
+    for name, error in LOAD_ERRORS.items():
+        _info(registry, name).errors.append(f"failed to import: {error}")
+    for name in [n for n, _ in pm.list_name_plugin()]:
+        _info(registry, name)
+    _collect(registry, "register_models", ModelSpec, registry.models, "model")
+    _collect(registry, "register_datasets", DatasetSpec, registry.datasets, "dataset")
+    return registry
+
+
+def plugin_modules_loaded() -> list:
+    """Names of the Python modules the registered plugins live in (for diagnostics)."""
+    return sorted({getattr(p, "__name__", repr(p)) for p in pm.get_plugins()
+                   if getattr(p, "__name__", "") in sys.modules})

@@ -1,0 +1,140 @@
+"""What a plugin hands over: a ModelSpec, a DatasetSpec, and the Dataset it loads."""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+
+from zoo.errors import PluginError
+
+
+@dataclass
+class ModelSpec:
+    """A model a plugin offers.
+
+    ``build(input_shape, num_classes)`` returns an *uncompiled* ``keras.Model`` whose output is
+    a probability vector of length ``num_classes`` (softmax). zoo compiles and trains it.
+    """
+
+    name: str
+    build: Callable[[tuple, int], object]
+    description: str = ""
+    #: XLA-compile the train step when running on a single device (faster for some models).
+    jit_compile: bool = False
+    #: Explanations the model supports in the report, e.g. ("grad-cam",) or ("attention",).
+    explain: Sequence[str] = ()
+    #: Filled in by zoo: the plugin that registered it and that plugin's version.
+    plugin: str = ""
+    version: str = ""
+
+
+@dataclass
+class DatasetSpec:
+    """A dataset a plugin offers.
+
+    ``load(data_dir)`` returns a :class:`Dataset`; ``data_dir`` is the folder the user named
+    (``--data-dir`` / ``ZOO_DATA_DIR``) or zoo's default. ``available(data_dir)`` returns
+    ``(True, where)`` or ``(False, how to get it)``; leave it out for data that ships with code.
+    """
+
+    name: str
+    load: Callable[[Optional[Path]], "Dataset"]
+    description: str = ""
+    available: Optional[Callable[[Optional[Path]], tuple]] = None
+    plugin: str = ""
+    version: str = ""
+
+    def check_available(self, data_dir):
+        if self.available is None:
+            return True, "bundled"
+        ok, why = self.available(data_dir)
+        return bool(ok), str(why)
+
+
+@dataclass
+class Dataset:
+    """Images and labels, ready to train on.
+
+    ``x`` is float32 of shape (n, height, width, channels) scaled to [0, 1]; ``y`` holds
+    integer labels 0..len(class_names)-1. ``x_test``/``y_test`` are an official test split,
+    when the dataset has one; it is never used for training or model selection.
+    """
+
+    name: str
+    x: np.ndarray
+    y: np.ndarray
+    class_names: list
+    x_test: Optional[np.ndarray] = None
+    y_test: Optional[np.ndarray] = None
+    source: str = ""
+    notes: list = field(default_factory=list)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def input_shape(self) -> tuple:
+        return tuple(int(d) for d in self.x.shape[1:])
+
+    @property
+    def has_test(self) -> bool:
+        return self.x_test is not None
+
+    def validate(self, plugin: str = "") -> "Dataset":
+        """Raise PluginError naming the plugin when the arrays are not what zoo expects."""
+        who = f"dataset '{self.name}'" + (f" (plugin {plugin})" if plugin else "")
+
+        def fail(problem):
+            raise PluginError(f"{who}: {problem}")
+
+        if not self.class_names or len(set(map(str, self.class_names))) != len(self.class_names):
+            fail("class_names must be a non-empty list of distinct names")
+        for xs, ys, part in ((self.x, self.y, "x/y"), (self.x_test, self.y_test, "x_test/y_test")):
+            if xs is None and ys is None and part != "x/y":
+                continue
+            if not isinstance(xs, np.ndarray) or not isinstance(ys, np.ndarray):
+                fail(f"{part} must be numpy arrays, got {type(xs).__name__}/{type(ys).__name__}")
+            if xs.ndim != 4:
+                fail(f"{part}: images must have shape (n, height, width, channels), got {xs.shape}")
+            if ys.ndim != 1 or len(ys) != len(xs):
+                fail(f"{part}: labels must have shape ({len(xs)},), got {ys.shape}")
+            if len(xs) == 0:
+                fail(f"{part}: no samples")
+            if not np.issubdtype(xs.dtype, np.floating):
+                fail(f"{part}: images must be floating point in [0, 1], got {xs.dtype}")
+            if not np.isfinite(xs).all():
+                fail(f"{part}: images contain NaN or infinity")
+            if not np.issubdtype(ys.dtype, np.integer):
+                fail(f"{part}: labels must be integers, got {ys.dtype}")
+            if ys.min() < 0 or ys.max() >= self.num_classes:
+                fail(f"{part}: labels must lie in 0..{self.num_classes - 1}, "
+                     f"found {ys.min()}..{ys.max()}")
+        if self.x_test is not None and self.x_test.shape[1:] != self.x.shape[1:]:
+            fail(f"x_test images are {self.x_test.shape[1:]} but x images are {self.x.shape[1:]}")
+        return self
+
+    def fingerprint(self) -> str:
+        """A short hash of the data: runs on different data never share results."""
+        h = hashlib.sha256()
+        for a in (self.x, self.y, self.x_test, self.y_test):
+            if a is not None:
+                h.update(str(a.shape).encode())
+                h.update(np.ascontiguousarray(a).tobytes())
+        h.update("\x00".join(map(str, self.class_names)).encode())
+        return h.hexdigest()[:16]
+
+    def summary(self) -> dict:
+        return {
+            "name": self.name,
+            "samples": int(len(self.x)),
+            "test_samples": int(len(self.x_test)) if self.has_test else 0,
+            "input_shape": list(self.input_shape),
+            "classes": [str(c) for c in self.class_names],
+            "source": self.source,
+            "fingerprint": self.fingerprint(),
+            "notes": list(self.notes),
+        }

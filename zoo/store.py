@@ -1,0 +1,145 @@
+"""Facts on disk. Every file is written atomically (write a temporary file, then rename),
+so a kill leaves either the old file or the new one, never half of one.
+
+Layout::
+
+    RESULTS/last_run.json                       which runs the last `zoo run` made
+    RESULTS/<dataset>/<run_id>/run.json         protocol, dataset summary
+    RESULTS/<dataset>/<run_id>/splits.npz       fold_of: the held-out fold of every sample
+    RESULTS/<dataset>/<run_id>/<model>/fold-01.npz   y_prob (held-out fold, test split)
+    RESULTS/<dataset>/<run_id>/<model>/fold-01.json  history, timings, status (written last)
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from zoo.errors import ZooError
+
+
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
+def atomic_write_bytes(path, data: bytes) -> None:
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name, suffix=".tmp")
+    except OSError as exc:
+        raise ZooError(f"cannot write to {path.parent}: {exc.strerror}") from None
+    try:
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual permissions
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def write_json(path, obj) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=1, sort_keys=True, default=_jsonable)
+                              + "\n").encode())
+
+
+def read_json(path):
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def write_npz(path, **arrays) -> None:
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def read_npz(path) -> dict:
+    with np.load(path, allow_pickle=False) as data:  # never unpickle
+        return {k: data[k] for k in data.files}
+
+
+def _jsonable(obj):
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serializable: {type(obj).__name__}")
+
+
+def safe_name(name: str) -> str:
+    """A file-system-safe folder name for a model or dataset name."""
+    keep = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+    return keep.strip(".") or "_"
+
+
+class RunStore:
+    """The facts of one dataset under one protocol."""
+
+    def __init__(self, root, dataset: str, run_id: str):
+        self.root = Path(root)
+        self.dataset = dataset
+        self.run_id = run_id
+        self.path = self.root / safe_name(dataset) / run_id
+
+    # -- run level -------------------------------------------------------------------------
+    def write_run(self, info: dict) -> None:
+        write_json(self.path / "run.json", info)
+
+    def read_run(self) -> dict:
+        return read_json(self.path / "run.json")
+
+    def write_splits(self, fold_of: np.ndarray) -> None:
+        write_npz(self.path / "splits.npz", fold_of=fold_of)
+
+    def read_splits(self):
+        p = self.path / "splits.npz"
+        return read_npz(p)["fold_of"] if p.exists() else None
+
+    # -- fold level ------------------------------------------------------------------------
+    def fold_paths(self, model: str, fold: int):
+        base = self.path / safe_name(model) / f"fold-{fold + 1:02d}"
+        return base.with_suffix(".json"), base.with_suffix(".npz")
+
+    def has_fold(self, model: str, fold: int) -> bool:
+        return self.fold_paths(model, fold)[0].exists()
+
+    def write_fold(self, model: str, fold: int, facts: dict, arrays: dict) -> None:
+        meta, data = self.fold_paths(model, fold)
+        write_npz(data, **arrays)      # arrays first: the json marks the fold finished
+        write_json(meta, facts)
+
+    def read_fold(self, model: str, fold: int):
+        meta, data = self.fold_paths(model, fold)
+        facts = read_json(meta)
+        arrays = read_npz(data) if data.exists() else {}
+        return facts, arrays
+
+    def models(self) -> list:
+        """Model names with at least one finished fold, in the order they were first run."""
+        info = self.read_run() if (self.path / "run.json").exists() else {}
+        names = list(info.get("models", []))
+        return [m for m in names if any(self.has_fold(m, k) for k in range(info["protocol"]["folds"]))]
+
+
+def write_last_run(root, entries: list, skipped: list) -> None:
+    write_json(Path(root) / "last_run.json", {"runs": entries, "skipped": skipped})
+
+
+def read_last_run(root) -> dict:
+    path = Path(root) / "last_run.json"
+    if not path.exists():
+        raise ZooError(f"no results in {root}: run `zoo run` first (or pass --results DIR)")
+    return read_json(path)

@@ -1,0 +1,188 @@
+"""One fold: inside the strategy scope, build (once) and reset the model, fit on k-1 folds,
+predict the held-out fold and the official test split. Returns facts, computes no metric."""
+from __future__ import annotations
+
+import math
+import platform
+import time
+
+import numpy as np
+
+from zoo.distribute import describe, import_tf
+from zoo.errors import PluginError
+
+
+def environment() -> dict:
+    tf = import_tf()
+    import keras
+    import sklearn
+
+    import zoo
+
+    return {"zoo": zoo.__version__, "tensorflow": tf.__version__, "keras": keras.__version__,
+            "numpy": np.__version__, "scikit-learn": sklearn.__version__,
+            "python": platform.python_version(), "machine": platform.machine(),
+            "system": platform.system(), "processor": platform.processor()}
+
+
+def fold_seed(protocol, fold: int) -> int:
+    return protocol.seed * 1000 + fold
+
+
+def _tf_dataset(x, y, batch, seed=None, drop_remainder=False):
+    tf = import_tf()
+    ds = tf.data.Dataset.from_tensor_slices((x, y))
+    if seed is not None:
+        ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    return ds.batch(batch, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
+
+
+def inner_split(y: np.ndarray, fraction: float, seed: int):
+    """Positions (into y) of an inner train / validation split, stratified when possible."""
+    from sklearn.model_selection import train_test_split
+
+    positions = np.arange(len(y))
+    try:
+        return train_test_split(positions, test_size=fraction, random_state=seed, stratify=y)
+    except ValueError:  # a class too small to stratify
+        return train_test_split(positions, test_size=fraction, random_state=seed)
+
+
+class FoldRunner:
+    """Trains one model on one dataset, fold after fold.
+
+    The model is built and compiled once, inside the strategy scope; each later fold copies
+    in the variables of a freshly built model (seeded by the fold) and zeroes the optimizer
+    state. That gives every fold the same start as a fresh model would, while the traced
+    train step is reused (compiling again costs 15-25 s for the ViT on a CPU).
+    """
+
+    def __init__(self, spec, dataset, protocol, strategy=None, verbose: int = 0):
+        tf = import_tf()
+        self.spec, self.dataset, self.protocol = spec, dataset, protocol
+        self.strategy = strategy or tf.distribute.get_strategy()
+        self.verbose = verbose
+        self.model = None
+        self.replicas = int(self.strategy.num_replicas_in_sync)
+
+    # -- model ---------------------------------------------------------------------------
+    def _build(self, seed: int):
+        import keras
+
+        keras.utils.set_random_seed(seed)
+        with self.strategy.scope():
+            try:
+                model = self.spec.build(self.dataset.input_shape, self.dataset.num_classes)
+            except Exception as exc:
+                raise PluginError(f"model '{self.spec.name}' (plugin {self.spec.plugin}): "
+                                  f"build failed: {type(exc).__name__}: {exc}") from exc
+        if not isinstance(model, keras.Model):
+            raise PluginError(f"model '{self.spec.name}' (plugin {self.spec.plugin}): build() "
+                              f"returned {type(model).__name__}, expected a keras.Model")
+        shape = tuple(model.output_shape) if not isinstance(model.output_shape, list) else None
+        if shape is None or shape[1:] != (self.dataset.num_classes,):
+            raise PluginError(f"model '{self.spec.name}' (plugin {self.spec.plugin}): output "
+                              f"shape {model.output_shape}, expected (None, "
+                              f"{self.dataset.num_classes}) class probabilities")
+        return model
+
+    def prepare(self, fold: int):
+        """A model in its fold-start state: fresh seeded weights, zeroed optimizer."""
+        import keras
+
+        seed = fold_seed(self.protocol, fold)
+        if self.model is None:
+            self.model = self._build(seed)
+            with self.strategy.scope():
+                self.model.compile(
+                    optimizer=keras.optimizers.Adam(learning_rate=self.protocol.lr),
+                    loss="sparse_categorical_crossentropy", metrics=["accuracy"],
+                    jit_compile=bool(self.spec.jit_compile and self.replicas == 1))
+            return self.model
+        fresh = self._build(seed)
+        with self.strategy.scope():
+            for target, source in zip(self.model.variables, fresh.variables, strict=True):
+                target.assign(source)
+            optimizer = self.model.optimizer
+            for v in optimizer.variables:
+                if v is getattr(optimizer, "_learning_rate", None):
+                    v.assign(self.protocol.lr)
+                else:
+                    v.assign(np.zeros(v.shape, dtype=v.dtype.name if hasattr(v.dtype, "name")
+                                      else v.dtype))
+        del fresh
+        keras.utils.set_random_seed(seed)
+        return self.model
+
+    # -- one fold ------------------------------------------------------------------------
+    def run(self, fold: int, fold_of: np.ndarray):
+        """Train on every fold but ``fold``; return (facts, arrays) for the store."""
+        import keras
+
+        p, ds = self.protocol, self.dataset
+        seed = fold_seed(p, fold)
+        train_idx = np.flatnonzero(fold_of != fold)
+        held_idx = np.flatnonzero(fold_of == fold)
+        model = self.prepare(fold)
+        batch = p.batch_size * self.replicas
+        # Several replicas: drop the ragged last batch so every replica gets an even share
+        # (synchronized BatchNorm aborts on an uneven batch under MirroredStrategy).
+        drop = self.replicas > 1
+
+        fit_idx = train_idx
+        if p.early_stopping:
+            inner_fit, inner_val = inner_split(ds.y[train_idx], p.inner_validation, seed)
+            fit_idx, val_idx = train_idx[inner_fit], train_idx[inner_val]
+            validation = "inner split of the training folds"
+        else:
+            val_idx = held_idx
+            validation = "held-out fold (monitoring only)"
+        train_data = _tf_dataset(ds.x[fit_idx], ds.y[fit_idx], batch, seed=seed,
+                                 drop_remainder=drop and len(fit_idx) >= batch)
+        val_data = _tf_dataset(ds.x[val_idx], ds.y[val_idx], batch)
+        callbacks = [keras.callbacks.TerminateOnNaN()]
+        if p.early_stopping:
+            callbacks.append(keras.callbacks.EarlyStopping(
+                monitor="val_loss", patience=p.early_stopping, restore_best_weights=True))
+
+        start = time.perf_counter()
+        history = model.fit(train_data, validation_data=val_data, epochs=p.epochs,
+                            callbacks=callbacks, verbose=self.verbose, shuffle=False)
+        fit_seconds = time.perf_counter() - start
+        hist = {k: [float(v) for v in vals] for k, vals in history.history.items()}
+
+        start = time.perf_counter()
+        y_prob = model.predict(_tf_dataset(ds.x[held_idx], ds.y[held_idx], batch), verbose=0)
+        predict_seconds = time.perf_counter() - start
+        arrays = {"held_out_index": held_idx.astype(np.int32),
+                  "y_true": ds.y[held_idx].astype(np.int16),
+                  "y_prob": np.asarray(y_prob, dtype=np.float32)}
+        if ds.has_test:
+            arrays["test_prob"] = np.asarray(
+                model.predict(_tf_dataset(ds.x_test, ds.y_test, batch), verbose=0),
+                dtype=np.float32)
+
+        status, reason = "ok", ""
+        bad_epoch = next((i for i, v in enumerate(hist.get("loss", [])) if not math.isfinite(v)),
+                         None)
+        if bad_epoch is not None:
+            status = "diverged"
+            reason = f"training loss became {hist['loss'][bad_epoch]} in epoch {bad_epoch + 1}"
+        elif not all(np.isfinite(a).all() for k, a in arrays.items() if k.endswith("prob")):
+            status, reason = "diverged", "the model predicted NaN or infinite probabilities"
+
+        facts = {
+            "dataset": ds.name, "model": self.spec.name, "fold": fold, "folds": p.folds,
+            "status": status, "reason": reason, "seed": seed,
+            "history": hist, "history_validation": validation,
+            "epochs_run": len(hist.get("loss", [])), "epochs": p.epochs, "lr": p.lr,
+            "batch_size": p.batch_size, "global_batch_size": batch,
+            "train_samples": int(len(fit_idx)), "held_out_samples": int(len(held_idx)),
+            "fit_seconds": fit_seconds, "predict_seconds": predict_seconds,
+            "predict_images_per_second": len(held_idx) / predict_seconds if predict_seconds else 0,
+            "params": int(model.count_params()),
+            "plugin": self.spec.plugin, "plugin_version": self.spec.version,
+            "devices": describe(self.strategy),
+            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+        return facts, arrays
