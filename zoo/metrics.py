@@ -106,8 +106,10 @@ def pr_on_grid(y_true, y_prob, n_classes: int, grid=GRID) -> np.ndarray:
         if not positive.any():
             continue
         precision, recall, _ = skm.precision_recall_curve(positive, y_prob[:, c])
+        order = np.argsort(recall, kind="stable")
+        recall, precision = recall[order], precision[order]
         # interpolated precision: the best precision at any recall >= r
-        precision = np.maximum.accumulate(precision)
-        out[c] = np.interp(grid, recall[::-1], precision[::-1])
+        best = np.maximum.accumulate(precision[::-1])[::-1]
+        out[c] = best[np.minimum(np.searchsorted(recall, grid, side="left"), len(best) - 1)]
     out[-1] = np.nanmean(out[:-1], axis=0) if np.isfinite(out[:-1]).any() else np.nan
     return out

@@ -1,0 +1,86 @@
+import numpy as np
+import pytest
+
+from zoo.errors import ConfigError
+from zoo.protocol import PRESETS, Protocol, make_splits, read_toml, resolve
+
+
+def test_presets():
+    assert resolve() == PRESETS["quick"]
+    paper = resolve(preset="paper")
+    assert (paper.folds, paper.epochs, paper.lr, paper.optimizer) == (10, 50, 1e-4, "adam")
+
+
+def test_flags_override_toml_override_preset(tmp_path):
+    path = tmp_path / "zoo.toml"
+    path.write_text('preset = "paper"\nepochs = 7\nfolds = 4\n')
+    toml = read_toml(path)
+    p = resolve(toml=toml, folds=3, epochs=None)
+    assert (p.folds, p.epochs, p.lr) == (3, 7, 1e-4)      # flag, toml, preset
+    assert resolve(toml=toml, preset="quick").lr == PRESETS["quick"].lr
+
+
+def test_toml_protocol_table_is_accepted(tmp_path):
+    path = tmp_path / "zoo.toml"
+    path.write_text("[protocol]\nfolds = 5\nlr = 1\n")
+    p = resolve(toml=read_toml(path))
+    assert p.folds == 5 and p.lr == 1.0
+
+
+def test_toml_syntax_error_names_the_line(tmp_path):
+    path = tmp_path / "zoo.toml"
+    path.write_text("folds = 3\nepochs = = 2\n")
+    with pytest.raises(ConfigError) as info:
+        read_toml(path)
+    assert str(path) in str(info.value) and "line 2" in str(info.value)
+
+
+def test_toml_unknown_key(tmp_path):
+    path = tmp_path / "zoo.toml"
+    path.write_text("folds = 3\nepocs = 2\n")
+    with pytest.raises(ConfigError, match="unknown key 'epocs'; known keys: .*epochs"):
+        read_toml(path)
+
+
+@pytest.mark.parametrize("flags, message", [
+    ({"folds": 1}, "folds: expected an integer >= 2"),
+    ({"epochs": 0}, "epochs: expected an integer > 0"),
+    ({"batch_size": -5}, "batch_size: expected an integer > 0"),
+    ({"lr": 0.0}, "lr: expected a learning rate > 0"),
+    ({"early_stopping": -1}, "early_stopping"),
+])
+def test_invalid_settings(flags, message):
+    with pytest.raises(ConfigError, match=message):
+        resolve(**flags)
+
+
+def test_toml_wrong_type(tmp_path):
+    path = tmp_path / "zoo.toml"
+    path.write_text('folds = "ten"\n')
+    with pytest.raises(ConfigError, match="folds: expected an integer >= 2, got 'ten'"):
+        resolve(toml=read_toml(path))
+
+
+def test_splits_are_stratified_seeded_and_cover_every_sample():
+    y = np.repeat(np.arange(4), [30, 20, 10, 40])
+    p = Protocol(folds=5, seed=3)
+    fold_of = make_splits(y, p)
+    assert sorted(np.unique(fold_of)) == [0, 1, 2, 3, 4]
+    for k in range(5):
+        counts = np.bincount(y[fold_of == k], minlength=4)
+        assert counts.tolist() == [6, 4, 2, 8]
+    assert (make_splits(y, p) == fold_of).all()
+    assert (make_splits(y, Protocol(folds=5, seed=4)) != fold_of).any()
+
+
+def test_more_folds_than_the_smallest_class_allows():
+    y = np.array([0] * 10 + [1] * 3)
+    with pytest.raises(ConfigError, match="smallest class has 3"):
+        make_splits(y, Protocol(folds=4))
+
+
+def test_run_id_depends_on_settings_and_data():
+    a = Protocol(folds=3)
+    assert a.run_id("abc") == Protocol(folds=3).run_id("abc")
+    assert a.run_id("abc") != Protocol(folds=4).run_id("abc")
+    assert a.run_id("abc") != a.run_id("abd")
