@@ -41,7 +41,7 @@ def choose_strategy(devices=None):
         if len(gpus) >= 2:
             return tf.distribute.MirroredStrategy([g.name for g in gpus])
         return tf.distribute.get_strategy()
-    visible = {d.name.lower().replace("/job:localhost/replica:0/task:0/device:", "/")
+    visible = {"/" + d.name.lower().rsplit("device:", 1)[-1].lstrip("/")
                for d in tf.config.list_logical_devices()}
     for d in devices:
         if d not in visible:

@@ -1,0 +1,112 @@
+"""One fold through FoldRunner, on tiny data."""
+import numpy as np
+import pytest
+
+import zoo
+from conftest import TinyPlugin, tiny_dense
+from zoo.errors import PluginError
+from zoo.protocol import Protocol, make_splits
+from zoo.train import FoldRunner
+
+PROTOCOL = Protocol(folds=3, epochs=2, batch_size=8, lr=1e-2, seed=1)
+
+
+def tiny(**kw):
+    return TinyPlugin(**kw).load()
+
+
+def spec(build=tiny_dense, name="dense"):
+    return zoo.ModelSpec(name=name, build=build, plugin="tests", version="0")
+
+
+def test_a_fold_saves_facts_not_metrics():
+    ds = tiny()
+    fold_of = make_splits(ds.y, PROTOCOL)
+    facts, arrays = FoldRunner(spec(), ds, PROTOCOL).run(1, fold_of)
+    held = np.flatnonzero(fold_of == 1)
+    assert facts["status"] == "ok" and facts["fold"] == 1
+    assert (arrays["held_out_index"] == held).all()
+    assert (arrays["y_true"] == ds.y[held]).all()
+    assert arrays["y_prob"].shape == (len(held), 3)
+    assert np.allclose(arrays["y_prob"].sum(1), 1, atol=1e-5)
+    assert arrays["test_prob"].shape == (len(ds.x_test), 3)
+    assert len(facts["history"]["loss"]) == 2 and len(facts["history"]["val_loss"]) == 2
+    assert facts["history_validation"].startswith("held-out fold")
+    assert facts["train_samples"] == len(ds.y) - len(held)
+    assert facts["params"] > 0 and facts["fit_seconds"] > 0
+    assert facts["predict_images_per_second"] > 0
+    assert facts["devices"]["replicas"] == 1
+    assert "accuracy" not in facts
+
+
+def test_reusing_the_model_gives_the_same_fold_as_a_fresh_model():
+    ds = tiny()
+    fold_of = make_splits(ds.y, PROTOCOL)
+    reused = FoldRunner(spec(), ds, PROTOCOL)
+    reused.run(0, fold_of)
+    facts_a, arrays_a = reused.run(2, fold_of)
+    facts_b, arrays_b = FoldRunner(spec(), ds, PROTOCOL).run(2, fold_of)
+    assert facts_a["history"] == facts_b["history"]
+    assert np.array_equal(arrays_a["y_prob"], arrays_b["y_prob"])
+
+
+def test_the_optimizer_state_is_reset_between_folds():
+    ds = tiny()
+    fold_of = make_splits(ds.y, PROTOCOL)
+    runner = FoldRunner(spec(), ds, PROTOCOL)
+    runner.run(0, fold_of)
+    assert int(runner.model.optimizer.iterations.numpy()) > 0
+    runner.prepare(1)
+    assert int(runner.model.optimizer.iterations.numpy()) == 0
+    assert float(runner.model.optimizer.learning_rate.numpy()) == pytest.approx(PROTOCOL.lr)
+
+
+def test_early_stopping_watches_an_inner_split_never_the_held_out_fold():
+    ds = tiny(n_per_class=20)
+    p = Protocol(folds=2, epochs=3, batch_size=8, lr=1e-2, early_stopping=1,
+                 inner_validation=0.25)
+    fold_of = make_splits(ds.y, p)
+    facts, _ = FoldRunner(spec(), ds, p).run(0, fold_of)
+    assert facts["history_validation"].startswith("inner split")
+    assert facts["train_samples"] == int((fold_of != 0).sum() * 0.75)
+
+
+def test_wrong_output_shape_is_a_plugin_error():
+    import keras
+
+    def bad(input_shape, num_classes):
+        inputs = keras.Input(input_shape)
+        return keras.Model(inputs, keras.layers.Dense(num_classes + 1)(keras.layers.Flatten()(inputs)))
+
+    ds = tiny()
+    with pytest.raises(PluginError, match=r"output shape \(None, 4\), expected \(None, 3\)"):
+        FoldRunner(spec(bad, "bad"), ds, PROTOCOL).run(0, make_splits(ds.y, PROTOCOL))
+
+
+def test_a_build_that_raises_is_a_plugin_error():
+    def broken(input_shape, num_classes):
+        raise ValueError("no such layer")
+
+    ds = tiny()
+    with pytest.raises(PluginError, match="model 'broken' .*build failed: ValueError"):
+        FoldRunner(spec(broken, "broken"), ds, PROTOCOL).run(0, make_splits(ds.y, PROTOCOL))
+
+
+def diverging(input_shape, num_classes):
+    """Trains normally for a few steps, then its logits blow up to infinity."""
+    import keras
+
+    inputs = keras.Input(input_shape)
+    x = keras.layers.Flatten()(inputs)
+    x = keras.layers.Dense(num_classes, kernel_initializer="ones")(x)
+    x = keras.layers.Lambda(lambda t: t * 1e38)(x)
+    return keras.Model(inputs, keras.layers.Activation("softmax")(x))
+
+
+def test_divergence_is_recorded_as_failed_with_the_reason():
+    ds = tiny()
+    facts, _ = FoldRunner(spec(diverging, "diverging"), ds, PROTOCOL).run(
+        0, make_splits(ds.y, PROTOCOL))
+    assert facts["status"] == "diverged"
+    assert facts["reason"] == "training loss became nan in epoch 1"
+    assert facts["epochs_run"] == 1  # TerminateOnNaN stopped it
