@@ -156,8 +156,13 @@ def run(models, all_, dataset_names, data_dir, preset, folds, epochs, batch_size
                    f"batch {protocol.batch_size}, Adam lr {protocol.lr:g}, seed {protocol.seed}"
                    f"; models: {', '.join(m.name for m in chosen_models)}; "
                    f"datasets: {', '.join(d.name for d in chosen)}")
-    result = engine.run(chosen_models, chosen, protocol, results_dir, data_dir=data_dir,
-                        devices=devices, echo=click.echo, quiet=quiet)
+    try:
+        result = engine.run(chosen_models, chosen, protocol, results_dir, data_dir=data_dir,
+                            devices=devices, echo=click.echo, quiet=quiet)
+    except KeyboardInterrupt:
+        click.echo(f"\ninterrupted: finished folds are saved in {results_dir}; run the same "
+                   "command again to resume at the first unfinished fold", err=True)
+        sys.exit(130)
     result.skipped = skipped + result.skipped + [
         {"what": "plugin", "name": p, "reason": e} for p, e in registry.errors]
     engine._checkpoint(results_dir, result)

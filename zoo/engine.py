@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from zoo.errors import DataError, PluginError, ZooError
+from zoo.errors import ConfigError, DataError, PluginError, ZooError
 from zoo.protocol import make_splits
 from zoo.store import RunStore, write_last_run
 
@@ -78,6 +78,8 @@ def run(models: list, datasets: list, protocol, results_dir, data_dir=None, devi
             dataset = dspec.load(data_dir)
             dataset.validate(plugin=dspec.plugin)
             fold_of = make_splits(dataset.y, protocol)
+        except ConfigError:  # a bad option is the user's to fix, for every dataset alike
+            raise
         except (DataError, PluginError, ZooError) as exc:
             result.skipped.append({"what": "dataset", "name": dspec.name, "reason": str(exc),
                                    "error": True})

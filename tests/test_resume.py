@@ -1,0 +1,101 @@
+"""Interrupting `zoo run` (kill -9 or Ctrl-C) loses at most the fold in progress, and the next
+identical run resumes there with the same final results as an uninterrupted run."""
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+from zoo.store import RunStore, read_json
+
+ARGS = ["run", "cnn", "--dataset", "digits", "--folds", "3", "--epochs", "2", "--out"]
+
+
+def start(results, out):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.Popen([sys.executable, "-m", "zoo.cli", *ARGS, str(out), "--results",
+                             str(results)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, env=env)
+
+
+def run_until(proc, marker, timeout=240):
+    """Read output until a line containing ``marker``; return everything read."""
+    seen = []
+    deadline = time.monotonic() + timeout
+    for line in proc.stdout:
+        seen.append(line)
+        if marker in line:
+            return "".join(seen)
+        assert time.monotonic() < deadline, "".join(seen)
+    raise AssertionError("process ended before " + marker + ":\n" + "".join(seen))
+
+
+def finish(results, out):
+    proc = subprocess.run([sys.executable, "-m", "zoo.cli", *ARGS, str(out), "--results",
+                           str(results)], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout
+
+
+def store_of(results):
+    run = read_json(results / "last_run.json")["runs"][0]
+    return RunStore(results, run["dataset"], run["run_id"])
+
+
+def scores_csv(report):
+    """metrics.csv without the timing column, which differs from run to run."""
+    with open(report / "metrics.csv") as f:
+        rows = list(csv.DictReader(f))
+    for row in rows:
+        del row["fit_seconds"]
+    return rows
+
+
+def no_partial_files(folder):
+    leftovers = [p for p in folder.rglob("*") if p.name.endswith(".tmp")]
+    return not leftovers
+
+
+def test_kill_9_mid_fold_then_resume_matches_an_uninterrupted_run(tmp_path):
+    killed = tmp_path / "killed"
+    proc = start(killed, tmp_path / "r1")
+    run_until(proc, "[start] digits / cnn / fold 2/3")
+    time.sleep(1.0)  # inside fold 2
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(30)
+    store = store_of(killed)
+    assert store.has_fold("cnn", 0) and not store.has_fold("cnn", 1)
+    read_json(store.fold_paths("cnn", 0)[0])  # a complete, readable file
+    out = finish(killed, tmp_path / "r1")
+    assert "[skip] digits / cnn / fold 1/3: already done" in out
+    assert "[start] digits / cnn / fold 2/3" in out
+    assert "trained 2 fold(s), resumed 1" in out
+
+    clean = tmp_path / "clean"
+    finish(clean, tmp_path / "r2")
+    a, b = store_of(killed), store_of(clean)
+    for k in range(3):
+        fa, xa = a.read_fold("cnn", k)
+        fb, xb = b.read_fold("cnn", k)
+        assert fa["history"] == fb["history"]
+        assert np.array_equal(xa["y_prob"], xb["y_prob"])
+    assert scores_csv(tmp_path / "r1") == scores_csv(tmp_path / "r2")
+    assert no_partial_files(killed)
+
+
+def test_ctrl_c_keeps_finished_folds_and_says_how_to_resume(tmp_path):
+    results = tmp_path / "results"
+    proc = start(results, tmp_path / "r")
+    run_until(proc, "[start] digits / cnn / fold 2/3")
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    rest = proc.communicate(timeout=60)[0]
+    assert proc.returncode == 130, rest
+    assert "interrupted: finished folds are saved" in rest and "Traceback" not in rest
+    store = store_of(results)
+    assert store.has_fold("cnn", 0) and not store.has_fold("cnn", 1)
+    assert no_partial_files(results)
