@@ -1,0 +1,163 @@
+"""The report is a pure function of the facts: rendered from facts made here."""
+import csv
+import html as htmllib
+import json
+import re
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from zoo import metrics, report, stats
+from zoo.facts import load_results
+from zoo.testing import make_facts
+
+
+@pytest.fixture
+def rendered(tmp_path):
+    results = tmp_path / "results"
+    make_facts(results, datasets=("alpha", "beta"), models={"cnn": 0.9, "vit": 0.7, "mlp": 0.5},
+               folds=4, classes=5, samples=200, test_samples=60,
+               failed={("beta", "mlp", 2)})
+    path = report.render(results, tmp_path / "out")
+    return results, path, path.read_text()
+
+
+def cell_values(html, table_class):
+    """Text of every data-metric cell of the first table with that class."""
+    table = html.split(f'<table class="{table_class}">')[1].split("</table>")[0]
+    rows = re.findall(r"<tr.*?</tr>", table, flags=re.S)[1:]
+    out = []
+    for row in rows:
+        model = re.search(r'<td class="text">(.*?)</td>', row).group(1)
+        cells = dict(re.findall(r'data-metric="(\w+)">(.*?)</td>', row))
+        out.append((htmllib.unescape(model), cells))
+    return out
+
+
+def test_every_section_is_there(rendered):
+    _, path, html = rendered
+    for text in ("What was compared", "Official test split", "Cross-validation",
+                 "Statistical comparison", "All metrics, per fold", "Conclusion.",
+                 "Nadeau", "Wilcoxon", "metrics.csv", "facts.json"):
+        assert text in html, text
+    for fig in ("roc", "pr", "loss", "acc", "cm", "f1"):
+        assert f'id="fig-0-{fig}"' in html and f'id="fig-1-{fig}"' in html
+    assert '<script src="plotly.min.js"></script>' in html
+    assert "cdn" not in html.lower()
+    assert (path.parent / "plotly.min.js").stat().st_size > 1_000_000
+    assert html.count("Plotly.newPlot") == 1  # one loop, not one inlined library per figure
+
+
+def test_numbers_in_the_html_equal_metrics_recomputed_from_the_facts(rendered):
+    results, _, html = rendered
+    runs, _ = load_results(results)
+    alpha = runs[0]
+    first = html.split('id="ds-1"')[1]
+    cv = cell_values(first.split("Cross-validation")[1], "summary")
+    for model, cells in cv:
+        scores = [metrics.scores(f.arrays["y_true"], f.arrays["y_prob"], 5)
+                  for f in alpha.ok_folds(model)]
+        for key in ("accuracy", "f1", "mcc", "roc_auc", "log_loss"):
+            values = [s[key] for s in scores]
+            expected = f"{np.mean(values):.4f} ± {np.std(values, ddof=1):.4f}"
+            assert cells[key] == expected, (model, key)
+    test = cell_values(first.split("Official test split")[1], "summary")
+    y_test = np.arange(60) % 5
+    for model, cells in test:
+        values = [metrics.scores(y_test, f.arrays["test_prob"], 5)["accuracy"]
+                  for f in alpha.ok_folds(model)]
+        assert cells["accuracy"] == f"{np.mean(values):.4f} ± {np.std(values, ddof=1):.4f}"
+
+
+def test_best_per_column_is_marked(rendered):
+    _, _, html = rendered
+    table = html.split('id="ds-1"')[1].split("Cross-validation")[1].split("</table>")[0]
+    row = re.search(r"<tr>\s*<td class=\"text\">cnn</td>.*?</tr>", table, flags=re.S).group(0)
+    assert 'class="best" data-metric="accuracy"' in row
+    assert 'class="best" data-metric="log_loss"' in row
+
+
+def test_statistics_in_the_report_match_the_tests(rendered):
+    results, _, _ = rendered
+    context = report.build_context(results)
+    alpha = context["datasets"][0]
+    c = next(x for x in alpha["comparisons"]["cv"]
+             if (x["a"], x["b"], x["metric"]) == ("cnn", "vit", "accuracy"))
+    run = alpha["run"]
+    a = [f.scores["accuracy"] for f in run.ok_folds("cnn")]
+    b = [f.scores["accuracy"] for f in run.ok_folds("vit")]
+    expected = stats.corrected_ttest(a, b, n_train=150, n_test=50)
+    assert c["p"] == pytest.approx(expected["p"]) and c["mean_diff"] == pytest.approx(
+        np.mean(a) - np.mean(b))
+    # the written conclusion leads with the official test split
+    assert alpha["conclusion"].startswith("On the official test split:")
+
+
+def test_a_failed_fold_is_shown_as_failed_not_as_a_smaller_mean(rendered):
+    results, _, html = rendered
+    beta = html.split('id="ds-2"')[1]
+    assert "3 of 4" in beta and "1 failed" in beta
+    assert "fold 3: diverged: training loss became nan in epoch 2" in beta
+    assert re.search(r'<tr class="failed"><td class="text">mlp</td><td>3</td>', beta)
+
+
+def test_downloads(rendered):
+    results, path, _ = rendered
+    with open(path.parent / "metrics.csv") as f:
+        rows = list(csv.DictReader(f))
+    # 2 datasets x 3 models x 4 folds, each with a held-out and a test row
+    assert len(rows) == 2 * 3 * 4 * 2
+    facts = json.loads((path.parent / "facts.json").read_text())
+    assert len(facts["folds"]) == 24
+    ok = [f for f in facts["folds"] if f["facts"]["status"] == "ok"]
+    assert all(0 <= f["scores"]["accuracy"] <= 1 for f in ok)
+
+
+def test_hostile_names_are_shown_as_text(tmp_path):
+    results = tmp_path / "results"
+    evil = '<script>alert("x")</script>'
+    make_facts(results, datasets=(evil,), models={evil: 0.9, "<img src=x onerror=alert(1)>": 0.8},
+               classes=3, class_names=[evil, "b", "</script><script>alert(2)</script>"])
+    html = report.render(results, tmp_path / "out").read_text()
+    assert "<script>alert" not in html
+    assert "<img src=x" not in html
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in html
+    # inside the figures' JSON no "</script>" can end the script block
+    scripts = html.split("<script>")[-1]
+    assert "</script" not in scripts.split("</script>")[0]
+
+
+def test_ceiling_conclusion(tmp_path):
+    results = tmp_path / "results"
+    make_facts(results, models={"cnn": 1.01, "vit": 1.01}, folds=3)
+    context = report.build_context(results)
+    text = context["datasets"][0]["conclusion"]
+    assert "no significant difference in accuracy" in text.lower() and "ceiling" in text
+
+
+def chromium():
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        if shutil.which(name):
+            return shutil.which(name)
+    pytest.fail("headless Chromium is needed for this test: apt-get install chromium "
+                "(.ci/run installs it)")
+
+
+def test_the_report_renders_in_headless_chromium_without_errors(rendered, tmp_path):
+    _, path, _ = rendered
+    cmd = [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--allow-file-access-from-files",
+           "--virtual-time-budget=15000", "--enable-logging=stderr", "--v=0", "--dump-dom",
+           path.as_uri()]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    dom = proc.stdout
+    assert 'data-figures-total="12"' in dom, proc.stderr[-2000:]
+    assert 'data-figures-rendered="12"' in dom
+    assert re.search(r'<div id="js-errors" class="warning"></div>', dom)
+    assert dom.count('data-rendered="yes"') == 12
+    assert dom.count("main-svg") >= 12  # Plotly drew every figure
+    console_errors = [l for l in proc.stderr.splitlines()
+                      if "CONSOLE" in l and ("Error" in l or "error" in l)]
+    assert not console_errors, console_errors

@@ -1,0 +1,90 @@
+"""The real Sign Language MNIST, read from the exact Kaggle CSVs."""
+import importlib.util
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from zoo.cli import cli
+from zoo.plugins import get_registry
+from zoo.store import RunStore, read_json
+from zoo_plugins import sign_mnist
+
+
+def test_the_kaggle_csvs_load_with_letters_as_classes(sign_csv_dir, sign_data_dir):
+    spec = get_registry().datasets["sign-mnist"]
+    assert spec.check_available(sign_csv_dir)[0]
+    ds = spec.load(sign_csv_dir).validate()
+    assert ds.x.shape == (27455, 28, 28, 1) and ds.x_test.shape == (7172, 28, 28, 1)
+    assert ds.class_names == list("ABCDEFGHIKLMNOPQRSTUVWXY")
+    assert set(np.unique(ds.y)) == set(range(24))
+    assert 0.0 <= ds.x.min() and ds.x.max() <= 1.0
+    raw = np.load(sign_data_dir / "sign_mnist.npz")
+    assert np.array_equal(ds.x[..., 0], raw["x_train"] / np.float32(255))
+    # Kaggle label 10 is K, the 10th letter present (J is absent)
+    k = int(np.flatnonzero(raw["y_train"] == 10)[0])
+    assert ds.class_names[ds.y[k]] == "K"
+    from_npz = spec.load(sign_data_dir)
+    assert np.array_equal(from_npz.y_test, ds.y_test)
+
+
+def load_writer(sign_data_dir):
+    spec = importlib.util.spec_from_file_location("make_kaggle_csv",
+                                                  sign_data_dir / "make_kaggle_csv.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.write_csv
+
+
+@pytest.fixture(scope="module")
+def subset_dir(sign_data_dir, tmp_path_factory):
+    """A stratified subset in the exact Kaggle format: 12 training and 6 test images a class."""
+    write_csv = load_writer(sign_data_dir)
+    raw = np.load(sign_data_dir / "sign_mnist.npz")
+    out = tmp_path_factory.mktemp("sign-subset")
+    rng = np.random.default_rng(0)
+    for split, per_class in (("train", 12), ("test", 6)):
+        y = raw[f"y_{split}"]
+        take = np.concatenate([rng.choice(np.flatnonzero(y == c), per_class, replace=False)
+                               for c in np.unique(y)])
+        write_csv(out / f"sign_mnist_{split}.csv", raw[f"x_{split}"][take], y[take])
+    return out
+
+
+def test_zoo_run_on_real_sign_mnist(subset_dir, tmp_path):
+    results, out = tmp_path / "results", tmp_path / "out"
+    r = CliRunner().invoke(cli, ["run", "cnn", "--dataset", "sign-mnist", "--data-dir",
+                                 str(subset_dir), "--folds", "2", "--epochs", "1", "--quiet",
+                                 "--results", str(results), "--out", str(out)],
+                           catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    run = read_json(results / "last_run.json")["runs"][0]
+    store = RunStore(results, "sign-mnist", run["run_id"])
+    info = store.read_run()
+    assert info["dataset"]["samples"] == 288 and info["dataset"]["test_samples"] == 144
+    for k in range(2):
+        facts, arrays = store.read_fold("cnn", k)
+        assert facts["status"] == "ok"
+        assert arrays["y_prob"].shape == (144, 24) and arrays["test_prob"].shape == (144, 24)
+    html = (out / "index.html").read_text()
+    assert "Official test split" in html and "K" in html
+
+
+def test_a_corrupt_csv_stops_before_any_training(subset_dir, tmp_path):
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    lines = (subset_dir / "sign_mnist_train.csv").read_bytes().split(b"\r\n")
+    lines[7] = lines[7].replace(b",", b",x", 1)
+    (bad / "sign_mnist_train.csv").write_bytes(b"\r\n".join(lines))
+    (bad / "sign_mnist_test.csv").write_bytes((subset_dir / "sign_mnist_test.csv").read_bytes())
+    results = tmp_path / "results"
+    r = CliRunner().invoke(cli, ["run", "cnn", "--dataset", "sign-mnist", "--data-dir", str(bad),
+                                 "--folds", "2", "--epochs", "1", "--quiet",
+                                 "--results", str(results), "--out", str(tmp_path / "out")])
+    assert r.exit_code == 1
+    assert f"{bad / 'sign_mnist_train.csv'}, line 8: pixel1 is 'x" in r.output
+    assert not list(results.rglob("fold-*.json"))
+
+
+def test_remap_is_contiguous():
+    assert sign_mnist._remap(np.array([0, 8, 10, 24])).tolist() == [0, 8, 9, 23]

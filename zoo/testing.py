@@ -1,0 +1,72 @@
+"""Synthetic facts for tests and benchmarks of the report: what `zoo run` would have saved,
+made without training (and without tensorflow)."""
+from __future__ import annotations
+
+import numpy as np
+
+from zoo.protocol import Protocol
+from zoo.store import RunStore, write_json, write_last_run, write_npz
+
+
+def fake_probs(rng, y, n_classes, skill):
+    """Probabilities whose argmax is right with probability ``skill``."""
+    logits = rng.normal(0, 1, (len(y), n_classes))
+    right = rng.random(len(y)) < skill
+    logits[np.arange(len(y)), np.where(right, y, rng.integers(0, n_classes, len(y)))] += 8
+    e = np.exp(logits - logits.max(1, keepdims=True))
+    return (e / e.sum(1, keepdims=True)).astype(np.float32)
+
+
+def make_facts(results_dir, datasets=("alpha",), models=None, folds=3, classes=5,
+               samples=200, test_samples=0, epochs=4, seed=0, class_names=None,
+               failed=()) -> list:
+    """Write facts for every dataset x model x fold; ``models`` maps name -> skill.
+    ``failed`` lists (dataset, model, fold) triples saved as diverged."""
+    models = models or {"cnn": 0.9, "vit": 0.8}
+    rng = np.random.default_rng(seed)
+    protocol = Protocol(folds=folds, epochs=epochs)
+    runs = []
+    for d_i, name in enumerate(datasets):
+        y = np.arange(samples) % classes
+        y_test = np.arange(test_samples) % classes if test_samples else None
+        names = list(class_names or [f"class {i}" for i in range(classes)])
+        store = RunStore(results_dir, name, protocol.run_id(f"{name}-{seed}"))
+        fold_of = (np.arange(samples) // classes) % folds
+        store.write_splits(fold_of.astype(np.int32))
+        if test_samples:
+            write_npz(store.path / "test_labels.npz", y_test=y_test)
+        store.write_run({
+            "dataset": {"name": name, "samples": samples, "test_samples": test_samples,
+                        "input_shape": [28, 28, 1], "classes": names, "source": "synthetic",
+                        "fingerprint": f"{name}-{seed}", "notes": []},
+            "protocol": protocol.to_dict(), "run_id": store.run_id, "models": list(models),
+            "environment": {"zoo": "test", "tensorflow": "none", "keras": "none"},
+            "specs": {m: {"plugin": f"plugin-{m}", "version": "1.0", "description": "",
+                          "explain": []} for m in models},
+            "started_at": "2026-01-01T00:00:00", "finished_at": "2026-01-01T01:00:00"})
+        for model, skill in models.items():
+            for k in range(folds):
+                held = np.flatnonzero(fold_of == k)
+                if (name, model, k) in failed:
+                    store.write_fold(model, k, {"status": "diverged", "fold": k, "folds": folds,
+                                                "reason": "training loss became nan in epoch 2",
+                                                "history": {"loss": [1.0, float("nan")]}}, {})
+                    continue
+                loss = list(np.linspace(2.0, 0.3, epochs) + rng.random(epochs) * 0.1)
+                arrays = {"held_out_index": held.astype(np.int32), "y_true": y[held],
+                          "y_prob": fake_probs(rng, y[held], classes, skill)}
+                if test_samples:
+                    arrays["test_prob"] = fake_probs(rng, y_test, classes, skill - 0.1)
+                store.write_fold(model, k, {
+                    "dataset": name, "model": model, "fold": k, "folds": folds, "status": "ok",
+                    "reason": "", "history": {"loss": loss, "accuracy": [0.5] * epochs,
+                                              "val_loss": loss, "val_accuracy": [0.5] * epochs},
+                    "epochs_run": epochs, "lr": protocol.lr, "fit_seconds": 10.0 + d_i,
+                    "predict_seconds": 0.5, "predict_images_per_second": 1000.0,
+                    "params": 1000 * (1 + len(model)), "wall_seconds": 11.0,
+                    "devices": {"devices": ["/cpu:0"], "replicas": 1}}, arrays)
+        runs.append({"dataset": name, "run_id": store.run_id, "path": str(store.path),
+                     "models": list(models)})
+    write_last_run(results_dir, runs, [])
+    write_json(results_dir / "protocol.json", protocol.to_dict())
+    return runs
