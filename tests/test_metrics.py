@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pytest
 from sklearn import metrics as skm
@@ -25,6 +27,31 @@ def test_scores_match_scikit_learn_when_every_class_is_present():
     assert s["roc_auc"] == pytest.approx(skm.roc_auc_score(y, p, multi_class="ovr"))
     assert s["log_loss"] == pytest.approx(skm.log_loss(y, p))
     assert s["balanced_accuracy"] == pytest.approx(skm.balanced_accuracy_score(y, pred))
+
+
+@pytest.mark.parametrize("seed, n, classes, present", [
+    (0, 50, 6, 6), (1, 300, 24, 10), (2, 7, 5, 2), (3, 40, 3, 1), (4, 100, 12, 12)])
+def test_every_score_equals_the_scikit_learn_function(seed, n, classes, present):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, present, n)
+    p = rng.dirichlet(np.ones(classes) * 0.3, n)
+    s = metrics.scores(y, p, classes)
+    pred = p.argmax(1)
+    labels = np.arange(classes)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pr, rc, f1, _ = skm.precision_recall_fscore_support(y, pred, labels=labels,
+                                                            zero_division=np.nan)
+        expected = {
+            "accuracy": skm.accuracy_score(y, pred),
+            "balanced_accuracy": skm.balanced_accuracy_score(y, pred),
+            "precision": np.nanmean(pr), "recall": np.nanmean(rc), "f1": np.nanmean(f1),
+            "mcc": skm.matthews_corrcoef(y, pred),
+            "kappa": skm.cohen_kappa_score(y, pred, labels=labels),
+            "log_loss": skm.log_loss(y, p, labels=labels),
+        }
+    for key, value in expected.items():
+        assert s[key] == pytest.approx(value, nan_ok=True), key
 
 
 def test_a_class_missing_from_the_fold_does_not_sink_the_macro_scores():
@@ -68,3 +95,21 @@ def test_pr_curve_perfect_classifier_is_flat_at_one():
 def test_confusion_uses_the_full_label_set():
     cm = metrics.confusion(np.array([0, 1]), probs(np.array([0, 0]), 5), 5)
     assert cm.shape == (5, 5) and cm[1, 0] == 1 and cm.sum() == 2
+
+
+def test_fast_auc_and_curves_agree_with_scikit_learn():
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 5, 400)
+    p = np.round(rng.dirichlet(np.ones(5), 400), 2)  # rounding makes ties
+    p[:, 4] = 0.2  # one constant column: every score tied
+    assert metrics.macro_roc_auc(y, p, 5) == pytest.approx(
+        np.mean([skm.roc_auc_score(y == c, p[:, c]) for c in range(5)]))
+    roc = metrics.roc_on_grid(y, p, 5)
+    pr = metrics.pr_on_grid(y, p, 5)
+    for c in range(5):
+        fpr, tpr, _ = skm.roc_curve(y == c, p[:, c])
+        assert np.trapezoid(roc[c], metrics.GRID) == pytest.approx(skm.auc(fpr, tpr), abs=0.02)
+        precision, recall, _ = skm.precision_recall_curve(y == c, p[:, c])
+        for r in (0.1, 0.5, 0.9):
+            expected = precision[recall >= r].max()
+            assert pr[c][int(r * 100)] == pytest.approx(expected)

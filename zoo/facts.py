@@ -2,6 +2,7 @@
 and the metrics derived from them. Never imports tensorflow."""
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,9 +21,28 @@ class Fold:
     scores: dict = field(default_factory=dict)        # held-out fold
     test_scores: dict = field(default_factory=dict)   # official test split
 
+    n_classes: int = 0
+
     @property
     def ok(self) -> bool:
         return self.facts.get("status") == "ok"
+
+    @functools.cached_property
+    def y_true(self) -> np.ndarray:
+        return self.arrays["y_true"].astype(np.int64)
+
+    @functools.cached_property
+    def confusion(self) -> np.ndarray:
+        """Held-out confusion matrix, computed once and shared by every view."""
+        return metrics.confusion(self.y_true, self.arrays["y_prob"], self.n_classes)
+
+    @functools.cached_property
+    def roc(self) -> np.ndarray:
+        return metrics.roc_on_grid(self.y_true, self.arrays["y_prob"], self.n_classes)
+
+    @functools.cached_property
+    def pr(self) -> np.ndarray:
+        return metrics.pr_on_grid(self.y_true, self.arrays["y_prob"], self.n_classes)
 
 
 @dataclass
@@ -57,7 +77,7 @@ def load_run(store: RunStore, y_test=None) -> DatasetRun:
             if not store.has_fold(model, k):
                 continue
             facts, arrays = store.read_fold(model, k)
-            fold = Fold(model, k, facts, arrays)
+            fold = Fold(model, k, facts, arrays, n_classes=n_classes)
             if fold.ok:
                 fold.scores = metrics.scores(arrays["y_true"], arrays["y_prob"], n_classes)
                 if "test_prob" in arrays and y_test is not None:

@@ -42,7 +42,6 @@ def _curve_figure(run, which: str):
     classes = run.classes
     n = len(classes)
     grid = metrics.GRID
-    curve = metrics.roc_on_grid if which == "roc" else metrics.pr_on_grid
     fig = go.Figure()
     options = ["macro average"] + [f"class {text(c)}" for c in classes]
     per_option = []
@@ -50,8 +49,7 @@ def _curve_figure(run, which: str):
         folds = run.ok_folds(model)
         if not folds:
             continue
-        stack = np.stack([curve(f.arrays["y_true"].astype(int), f.arrays["y_prob"], n)
-                          for f in folds])          # folds x (classes + 1) x grid
+        stack = np.stack([getattr(f, which) for f in folds])  # folds x (classes+1) x grid
         color = PALETTE[m_i % len(PALETTE)]
         for o_i, row in enumerate([n] + list(range(n))):
             with np.errstate(all="ignore"):
@@ -143,8 +141,7 @@ def confusion_figure(run):
                         subplot_titles=[text(m) for m in models] or [""],
                         horizontal_spacing=0.06)
     for i, model in enumerate(models):
-        cm = sum(metrics.confusion(f.arrays["y_true"].astype(int), f.arrays["y_prob"], n)
-                 for f in run.ok_folds(model))
+        cm = sum(f.confusion for f in run.ok_folds(model))
         rows = cm.sum(axis=1, keepdims=True)
         norm = np.divide(cm, rows, out=np.zeros(cm.shape), where=rows > 0)
         for kind, z, visible in (("counts", cm, True), ("row-normalised", _round(norm, 3), False)):
@@ -174,8 +171,7 @@ def per_class_f1_figure(run):
         folds = run.ok_folds(model)
         if not folds:
             continue
-        f1 = np.stack([metrics.per_class_f1(f.arrays["y_true"].astype(int), f.arrays["y_prob"], n)
-                       for f in folds])
+        f1 = np.stack([metrics.per_class_f1_from_confusion(f.confusion) for f in folds])
         with np.errstate(all="ignore"):
             fig.add_trace(go.Bar(x=[text(c) for c in run.classes],
                                  y=_round(np.nanmean(f1, axis=0)), name=text(model),

@@ -2,11 +2,10 @@
 
 Every function takes the full label set, so a class missing from a fold neither crashes a
 metric nor drags a macro average down: a class that is neither present nor predicted is
-left out of the macro averages (scikit-learn's ``zero_division=np.nan``).
+left out of the macro averages (scikit-learn's ``zero_division=np.nan``), while a class
+predicted but absent counts as a precision of 0.
 """
 from __future__ import annotations
-
-import warnings
 
 import numpy as np
 from sklearn import metrics as skm
@@ -32,47 +31,88 @@ def _normalise(y_prob: np.ndarray) -> np.ndarray:
     return p / s
 
 
+def _columns(y_prob, n_classes: int) -> np.ndarray:
+    """y_prob as float64 with exactly n_classes columns (missing ones are zero)."""
+    prob = np.asarray(y_prob, dtype=np.float64)[:, :n_classes]
+    if prob.shape[1] < n_classes:
+        prob = np.pad(prob, ((0, 0), (0, n_classes - prob.shape[1])))
+    return prob
+
+
 def macro_roc_auc(y_true, y_prob, n_classes: int) -> float:
-    """One-vs-rest ROC-AUC averaged over the classes present in y_true (others have none)."""
-    scores = []
-    for c in range(n_classes):
-        positive = y_true == c
-        if positive.all() or not positive.any():
-            continue
-        scores.append(skm.roc_auc_score(positive, y_prob[:, c]))
-    return float(np.mean(scores)) if scores else float("nan")
+    """One-vs-rest ROC-AUC averaged over the classes present in y_true (a class with no
+    positives, or no negatives, has none). Computed for all classes at once from ranks
+    (Mann-Whitney U, ties averaged): equal to scikit-learn's roc_auc_score, much faster."""
+    from scipy.stats import rankdata
+
+    y_true = np.asarray(y_true)
+    onehot = y_true[:, None] == np.arange(n_classes)[None, :]
+    n_pos = onehot.sum(axis=0)
+    n_neg = len(y_true) - n_pos
+    valid = (n_pos > 0) & (n_neg > 0)
+    if not valid.any():
+        return float("nan")
+    ranks = rankdata(_columns(y_prob, n_classes), axis=0)
+    rank_sum = (ranks * onehot).sum(axis=0)
+    with np.errstate(all="ignore"):
+        auc = (rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+    return float(auc[valid].mean())
 
 
 def scores(y_true, y_prob, n_classes: int) -> dict:
-    """Every metric of :data:`METRICS` for one set of predictions."""
+    """Every metric of :data:`METRICS` for one set of predictions.
+
+    The confusion matrix comes from scikit-learn; the scores are derived from it with
+    scikit-learn's own formulas (that is how ``matthews_corrcoef`` and ``cohen_kappa_score``
+    compute them too), once instead of once per metric. tests/test_metrics.py checks every
+    score against the scikit-learn function of the same name.
+    """
     y_true = np.asarray(y_true).astype(np.int64)
     prob = _normalise(y_prob)
-    y_pred = prob.argmax(axis=1)
-    labels = np.arange(n_classes)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        p, r, f, _ = skm.precision_recall_fscore_support(
-            y_true, y_pred, labels=labels, average=None, zero_division=np.nan)
-        out = {
-            "accuracy": skm.accuracy_score(y_true, y_pred),
-            "balanced_accuracy": skm.balanced_accuracy_score(y_true, y_pred),
-            "roc_auc": macro_roc_auc(y_true, prob, n_classes),
-            "precision": np.nanmean(p) if np.isfinite(p).any() else np.nan,
-            "recall": np.nanmean(r) if np.isfinite(r).any() else np.nan,
-            "f1": np.nanmean(f) if np.isfinite(f).any() else np.nan,
-            "mcc": skm.matthews_corrcoef(y_true, y_pred),
-            "kappa": skm.cohen_kappa_score(y_true, y_pred, labels=labels),
-            "log_loss": skm.log_loss(y_true, np.clip(prob, 1e-15, 1), labels=labels),
-        }
-    return {k: float(v) for k, v in out.items()}
+    cm = confusion(y_true, prob, n_classes).astype(np.float64)
+    out = from_confusion(cm)
+    out["roc_auc"] = macro_roc_auc(y_true, prob, n_classes)
+    picked = prob[np.arange(len(y_true)), y_true]
+    out["log_loss"] = float(-np.mean(np.log(np.clip(picked, 1e-15, 1.0))))
+    return {k: float(out[k]) for k in METRICS}
+
+
+def from_confusion(cm: np.ndarray) -> dict:
+    """Accuracy, balanced accuracy, macro precision / recall / F1, MCC and kappa from a
+    confusion matrix (rows: true class, columns: predicted), classes that are neither
+    present nor predicted left out of the macro averages."""
+    tp = np.diag(cm)
+    support, predicted = cm.sum(axis=1), cm.sum(axis=0)
+    n = cm.sum()
+    with np.errstate(all="ignore"):
+        recall = np.where(support > 0, tp / support, np.nan)
+        precision = np.where(predicted > 0, tp / predicted, np.nan)
+        f1 = np.where(support + predicted > 0, 2 * tp / (support + predicted), np.nan)
+        cov_tp = tp.sum() * n - support @ predicted
+        cov_pp = n * n - predicted @ predicted
+        cov_tt = n * n - support @ support
+        mcc = 0.0 if cov_pp * cov_tt == 0 else cov_tp / np.sqrt(cov_tt * cov_pp)
+        expected = np.outer(support, predicted) / n
+        off = 1 - np.eye(len(cm))
+        kappa = 1 - (off * cm).sum() / (off * expected).sum()
+
+    def mean(a):
+        return float(np.nanmean(a)) if np.isfinite(a).any() else float("nan")
+
+    return {"accuracy": tp.sum() / n if n else float("nan"),
+            "balanced_accuracy": mean(recall), "precision": mean(precision),
+            "recall": mean(recall), "f1": mean(f1), "mcc": float(mcc), "kappa": float(kappa)}
 
 
 def per_class_f1(y_true, y_prob, n_classes: int) -> np.ndarray:
-    y_pred = np.asarray(y_prob).argmax(axis=1)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return skm.f1_score(y_true, y_pred, labels=np.arange(n_classes), average=None,
-                            zero_division=np.nan)
+    """F1 of every class (NaN for a class neither present nor predicted)."""
+    return per_class_f1_from_confusion(confusion(y_true, y_prob, n_classes))
+
+
+def per_class_f1_from_confusion(cm: np.ndarray) -> np.ndarray:
+    tp, total = np.diag(cm), cm.sum(axis=1) + cm.sum(axis=0)
+    with np.errstate(all="ignore"):
+        return np.where(total > 0, 2 * tp / total, np.nan)
 
 
 def confusion(y_true, y_prob, n_classes: int) -> np.ndarray:
@@ -83,15 +123,33 @@ def confusion(y_true, y_prob, n_classes: int) -> np.ndarray:
 GRID = np.linspace(0.0, 1.0, 101)
 
 
+def _ovr_counts(y_true, y_prob, n_classes: int):
+    """Per class: cumulative true and false positives at every distinct score threshold,
+    highest threshold first (what roc_curve and precision_recall_curve build on)."""
+    y_true = np.asarray(y_true)
+    prob = _columns(y_prob, n_classes)
+    order = np.argsort(-prob, axis=0, kind="stable")
+    scores = np.take_along_axis(prob, order, axis=0)
+    positive = (y_true[order] == np.arange(n_classes)[None, :])
+    tps = np.cumsum(positive, axis=0)
+    fps = np.arange(1, len(y_true) + 1)[:, None] - tps
+    last = np.ones_like(scores, dtype=bool)
+    last[:-1] = scores[:-1] != scores[1:]
+    for c in range(n_classes):
+        idx = np.flatnonzero(last[:, c])
+        yield c, tps[idx, c].astype(float), fps[idx, c].astype(float)
+
+
 def roc_on_grid(y_true, y_prob, n_classes: int, grid=GRID) -> np.ndarray:
     """TPR at fixed FPR values, per class (rows) plus the macro mean (last row).
     Classes absent from y_true are NaN rows."""
     out = np.full((n_classes + 1, len(grid)), np.nan)
-    for c in range(n_classes):
-        positive = y_true == c
-        if positive.all() or not positive.any():
+    for c, tps, fps in _ovr_counts(y_true, y_prob, n_classes):
+        n_pos, n_neg = tps[-1], fps[-1]
+        if n_pos == 0 or n_neg == 0:
             continue
-        fpr, tpr, _ = skm.roc_curve(positive, y_prob[:, c])
+        fpr = np.concatenate([[0.0], fps / n_neg])
+        tpr = np.concatenate([[0.0], tps / n_pos])
         out[c] = np.interp(grid, fpr, tpr)
         out[c, 0] = 0.0
     out[-1] = np.nanmean(out[:-1], axis=0) if np.isfinite(out[:-1]).any() else np.nan
@@ -99,16 +157,15 @@ def roc_on_grid(y_true, y_prob, n_classes: int, grid=GRID) -> np.ndarray:
 
 
 def pr_on_grid(y_true, y_prob, n_classes: int, grid=GRID) -> np.ndarray:
-    """Interpolated precision at fixed recall values, per class plus the macro mean."""
+    """Interpolated precision (the best precision at any recall >= r) at fixed recall
+    values, per class plus the macro mean."""
     out = np.full((n_classes + 1, len(grid)), np.nan)
-    for c in range(n_classes):
-        positive = y_true == c
-        if not positive.any():
+    for c, tps, fps in _ovr_counts(y_true, y_prob, n_classes):
+        n_pos = tps[-1]
+        if n_pos == 0:
             continue
-        precision, recall, _ = skm.precision_recall_curve(positive, y_prob[:, c])
-        order = np.argsort(recall, kind="stable")
-        recall, precision = recall[order], precision[order]
-        # interpolated precision: the best precision at any recall >= r
+        precision = tps / (tps + fps)
+        recall = tps / n_pos
         best = np.maximum.accumulate(precision[::-1])[::-1]
         out[c] = best[np.minimum(np.searchsorted(recall, grid, side="left"), len(best) - 1)]
     out[-1] = np.nanmean(out[:-1], axis=0) if np.isfinite(out[:-1]).any() else np.nan

@@ -1,0 +1,99 @@
+"""zoo's overhead over plain Keras, and the wall time of `zoo run --all` on the default data.
+
+    python benchmarks/overhead.py            # Sign MNIST if $ZOO_TEST_DATA is set, else digits
+
+1. One epoch of the CNN through zoo's FoldRunner (tf.data pipeline, strategy scope, model
+   reset, held-out monitoring) vs a plain ``model.fit`` of the same model on the same arrays
+   with the same validation data, in one process. Both are warmed up (traced) first; each is
+   then timed REPEATS times, alternating, and the best time of each is compared.
+   Target: ratio <= 1.05.
+2. `zoo run --all` in a fresh process on the bundled digits (quick preset). Target < 3 min
+   on a 2-core machine.
+"""
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+REPEATS = 3
+
+
+def dataset():
+    from zoo.plugins import get_registry
+
+    registry = get_registry()
+    data_dir = os.environ.get("ZOO_TEST_DATA")
+    if data_dir:
+        return registry.datasets["sign-mnist"].load(data_dir), registry
+    return registry.datasets["digits"].load(None), registry
+
+
+def fold_overhead():
+    import keras
+    import numpy as np
+
+    from zoo.protocol import Protocol, make_splits
+    from zoo.train import FoldRunner
+
+    ds, registry = dataset()
+    spec = registry.models["cnn"]
+    protocol = Protocol(folds=10, epochs=1, batch_size=128, lr=1e-3)
+    fold_of = make_splits(ds.y, protocol)
+    train, held = np.flatnonzero(fold_of != 0), np.flatnonzero(fold_of == 0)
+
+    runner = FoldRunner(spec, ds, protocol)
+    keras.utils.set_random_seed(0)
+    plain = spec.build(ds.input_shape, ds.num_classes)
+    plain.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    xt, yt, xv, yv = ds.x[train], ds.y[train], ds.x[held], ds.y[held]
+
+    def plain_fit():
+        t0 = time.perf_counter()
+        plain.fit(xt, yt, batch_size=128, epochs=1, validation_data=(xv, yv), verbose=0)
+        return time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    runner.run(0, fold_of)
+    zoo_first = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    plain_fit()
+    plain_first = time.perf_counter() - t0
+    zoo_times, zoo_walls, plain_times = [], [], []
+    for _ in range(REPEATS):
+        t0 = time.perf_counter()
+        facts, _ = runner.run(0, fold_of)
+        zoo_walls.append(time.perf_counter() - t0)
+        zoo_times.append(facts["fit_seconds"])
+        plain_times.append(plain_fit())
+    print(f"data: {ds.name}, {len(train)} training images, {len(held)} held out; CNN "
+          f"{plain.count_params():,} parameters; one epoch, batch 128")
+    print(f"first call (tracing included): zoo fold {zoo_first:.1f} s, plain fit {plain_first:.1f} s")
+    print(f"plain model.fit:          best {min(plain_times):.2f} s  (all: "
+          + ", ".join(f"{t:.2f}" for t in plain_times) + ")")
+    print(f"zoo FoldRunner fit:       best {min(zoo_times):.2f} s  (all: "
+          + ", ".join(f"{t:.2f}" for t in zoo_times) + ")")
+    print(f"zoo fold incl. reset + predictions: best {min(zoo_walls):.2f} s")
+    print(f"ratio fit zoo / plain: {min(zoo_times) / min(plain_times):.3f}  (target <= 1.05)")
+    print(f"ratio whole fold / plain fit: {min(zoo_walls) / min(plain_times):.3f}")
+
+
+def run_all_wall():
+    with tempfile.TemporaryDirectory() as tmp:
+        empty = os.path.join(tmp, "no-data")
+        os.mkdir(empty)
+        t0 = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-m", "zoo.cli", "run", "--all", "--quiet",
+                               "--data-dir", empty, "--results", os.path.join(tmp, "r"),
+                               "--out", os.path.join(tmp, "o")], capture_output=True, text=True)
+        wall = time.perf_counter() - t0
+    status = "ok" if proc.returncode == 0 else f"FAILED: {proc.stderr[-500:]}"
+    print(f"`zoo run --all` on digits (quick preset, fresh process): {wall:.1f} s  "
+          f"(target < 180 s) {status}")
+
+
+if __name__ == "__main__":
+    fold_overhead()
+    run_all_wall()
