@@ -97,6 +97,9 @@ def list_(data_dir):
 @click.option("--batch-size", type=int, default=None, help="Batch size per replica.")
 @click.option("--lr", type=float, default=None, help="Adam learning rate.")
 @click.option("--seed", type=int, default=None, help="Seed for splits, weights and shuffling.")
+@click.option("--split", type=click.Choice(["stratified", "grouped", "auto"]), default=None,
+              help="stratified k-fold (default); grouped: near-copies of an image stay in one "
+                   "fold; auto: grouped when the leakage check finds near-copies across folds.")
 @click.option("--early-stopping", type=int, default=None,
               help="Patience in epochs (0 = off); watches an inner split of the training "
                    "folds, never the held-out fold.")
@@ -110,7 +113,7 @@ def list_(data_dir):
               show_default=True, help="Where the report is written.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
 def run(models, all_, dataset_names, data_dir, preset, folds, epochs, batch_size, lr, seed,
-        early_stopping, config, devices, results_dir, out_dir, quiet):
+        split, early_stopping, config, devices, results_dir, out_dir, quiet):
     """Train MODELS (or --all) under one shared protocol, then write the report."""
     from zoo import engine, protocol as proto
     from zoo.plugins import get_registry
@@ -123,7 +126,7 @@ def run(models, all_, dataset_names, data_dir, preset, folds, epochs, batch_size
     elif Path("zoo.toml").exists():
         toml = proto.read_toml("zoo.toml")
     protocol = proto.resolve(toml=toml, preset=preset, folds=folds, epochs=epochs,
-                             batch_size=batch_size, lr=lr, seed=seed,
+                             batch_size=batch_size, lr=lr, seed=seed, split=split,
                              early_stopping=early_stopping)
     registry = get_registry()
     for plugin, error in registry.errors:

@@ -7,6 +7,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from zoo.errors import ConfigError, DataError, PluginError, ZooError
 from zoo.protocol import make_splits
 from zoo.store import RunStore, write_last_run
@@ -77,7 +79,7 @@ def run(models: list, datasets: list, protocol, results_dir, data_dir=None, devi
         try:
             dataset = dspec.load(data_dir)
             dataset.validate(plugin=dspec.plugin)
-            fold_of = make_splits(dataset.y, protocol)
+            dprotocol, fold_of, groups, leak = split_dataset(dataset, protocol)
         except ConfigError:  # a bad option is the user's to fix, for every dataset alike
             raise
         except (DataError, PluginError, ZooError) as exc:
@@ -94,14 +96,22 @@ def run(models: list, datasets: list, protocol, results_dir, data_dir=None, devi
             echo(f"error: dataset {dspec.name}: {reason}")
             continue
         summary = dataset.summary()
-        store = RunStore(results_dir, dataset.name, protocol.run_id(summary["fingerprint"]))
+        if leak["note"]:
+            progress.say(f"{dataset.name}: {leak['note']}")
+        if leak["checks"][dprotocol.split]["leakage"]:
+            echo(f"warning: {dataset.name}: held-out folds leak: "
+                 + "; ".join(leak["checks"][dprotocol.split]["reasons"])
+                 + ". Held-out scores will be optimistic; "
+                 + ("trust the official test split, or use --split grouped" if dataset.has_test
+                    else "use --split grouped"))
+        store = RunStore(results_dir, dataset.name, dprotocol.run_id(summary["fingerprint"]))
         saved = store.read_splits()
         if saved is not None and (saved != fold_of).any():
             raise ZooError(f"{store.path}: saved splits differ from the ones computed now; "
                            "remove that folder to start afresh")
         info = store.read_run() if (store.path / "run.json").exists() else {}
         known = list(info.get("models", []))
-        info.update({"dataset": summary, "protocol": protocol.to_dict(),
+        info.update({"dataset": summary, "protocol": dprotocol.to_dict(), "leakage": leak,
                      "run_id": store.run_id, "environment": env,
                      "models": known + [m.name for m in models if m.name not in known],
                      "specs": {**info.get("specs", {}), **{m.name: {
@@ -109,7 +119,7 @@ def run(models: list, datasets: list, protocol, results_dir, data_dir=None, devi
                          "description": m.description, "explain": list(m.explain)}
                          for m in models}}})
         info.setdefault("started_at", time.strftime("%Y-%m-%dT%H:%M:%S%z"))
-        store.write_splits(fold_of)
+        store.write_splits(fold_of, groups)
         if dataset.has_test:
             from zoo.store import write_npz
 
@@ -120,7 +130,7 @@ def run(models: list, datasets: list, protocol, results_dir, data_dir=None, devi
         _checkpoint(results_dir, result)
 
         for mspec in models:
-            runner = FoldRunner(mspec, dataset, protocol, strategy, verbose=keras_verbose)
+            runner = FoldRunner(mspec, dataset, dprotocol, strategy, verbose=keras_verbose)
             for fold in range(protocol.folds):
                 label = f"{dataset.name} / {mspec.name} / fold {fold + 1}/{protocol.folds}"
                 if store.has_fold(mspec.name, fold):
@@ -164,6 +174,38 @@ def run(models: list, datasets: list, protocol, results_dir, data_dir=None, devi
         _checkpoint(results_dir, result)
     _checkpoint(results_dir, result)
     return result
+
+
+def split_dataset(dataset, protocol):
+    """The dataset's folds under ``protocol.split``, with the leakage check's numbers.
+
+    Returns (protocol with the split kind actually used, fold_of, groups or None, leakage
+    info). 'auto' becomes 'grouped' when the check flags a stratified split."""
+    from dataclasses import replace
+
+    from zoo import leakage
+
+    stratified = replace(protocol, split="stratified")
+    fold_of = make_splits(dataset.y, stratified)
+    checks = {"stratified": leakage.check(dataset.x, dataset.y, fold_of, dataset.x_test,
+                                          dataset.y_test, seed=protocol.seed)}
+    kind, note, groups = protocol.split, "", None
+    if kind == "auto":
+        kind = "grouped" if checks["stratified"]["leakage"] else "stratified"
+        note = (f"split chosen automatically: {kind}, since "
+                + ("the leakage check flagged a stratified split" if kind == "grouped"
+                   else "the leakage check found no leakage"))
+    if kind == "grouped":
+        groups = leakage.groups(dataset.x, dataset.y, checks["stratified"]["near_copy_threshold"])
+        protocol = replace(protocol, split="grouped")
+        fold_of = make_splits(dataset.y, protocol, groups)
+        checks["grouped"] = leakage.check(dataset.x, dataset.y, fold_of, dataset.x_test,
+                                          dataset.y_test, seed=protocol.seed)
+    else:
+        protocol = stratified
+    info = {"checks": checks, "used": kind, "note": note,
+            "groups": int(len(np.unique(groups))) if groups is not None else None}
+    return protocol, fold_of, groups, info
 
 
 def _checkpoint(results_dir, result: RunResult) -> None:

@@ -15,7 +15,10 @@ import numpy as np
 
 from zoo.errors import ConfigError
 
-SPLIT_KINDS = ("stratified",)
+#: stratified: StratifiedKFold. grouped: StratifiedGroupKFold over groups of near-copies
+#: (zoo.leakage.groups), so copies of one image never sit on both sides. auto: grouped when
+#: the leakage check flags the stratified split, else stratified.
+SPLIT_KINDS = ("stratified", "grouped", "auto")
 
 
 @dataclass(frozen=True)
@@ -119,12 +122,13 @@ def resolve(preset: str | None = None, toml: dict | None = None, **flags) -> Pro
     return Protocol(**values).validate()
 
 
-def make_splits(y: np.ndarray, protocol: Protocol) -> np.ndarray:
+def make_splits(y: np.ndarray, protocol: Protocol, groups=None) -> np.ndarray:
     """Return ``fold_of``: for every sample, the fold (0..k-1) in which it is held out.
 
     Computed once per dataset and reused by every model, so all models see the same splits.
+    With ``groups`` (and split 'grouped'), samples of one group share a fold.
     """
-    from sklearn.model_selection import StratifiedKFold
+    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
     y = np.asarray(y)
     counts = np.bincount(y)
@@ -132,8 +136,20 @@ def make_splits(y: np.ndarray, protocol: Protocol) -> np.ndarray:
     if protocol.folds > smallest:
         raise ConfigError(f"folds: {protocol.folds} folds need at least {protocol.folds} "
                           f"samples of every class, but the smallest class has {smallest}")
-    splitter = StratifiedKFold(n_splits=protocol.folds, shuffle=True, random_state=protocol.seed)
     fold_of = np.empty(len(y), dtype=np.int32)
-    for k, (_, held_out) in enumerate(splitter.split(np.zeros(len(y)), y)):
+    if protocol.split == "grouped":
+        if groups is None:
+            raise ValueError("a grouped split needs groups")
+        if len(np.unique(groups)) < protocol.folds:
+            raise ConfigError(f"folds: {protocol.folds} folds need at least {protocol.folds} "
+                              f"groups of near-copies, found {len(np.unique(groups))}")
+        splitter = StratifiedGroupKFold(n_splits=protocol.folds, shuffle=True,
+                                        random_state=protocol.seed)
+        parts = splitter.split(np.zeros(len(y)), y, groups)
+    else:
+        splitter = StratifiedKFold(n_splits=protocol.folds, shuffle=True,
+                                   random_state=protocol.seed)
+        parts = splitter.split(np.zeros(len(y)), y)
+    for k, (_, held_out) in enumerate(parts):
         fold_of[held_out] = k
     return fold_of

@@ -130,12 +130,37 @@ def _conclusion(run, comparisons: list, source: str) -> str:
     return f"On {where}: " + " ".join(parts)
 
 
-def _trust_note(run) -> str:
+def _leakage(run):
+    """The leakage check of the split this run used (None for runs made without it)."""
+    leak = run.info.get("leakage")
+    if not leak:
+        return None
+    used = leak["used"]
+    rows = []
+    for kind, check in leak["checks"].items():
+        rows.append({"kind": kind, "used": kind == used, **check})
+    return {"rows": rows, "used": used, "note": leak.get("note", ""),
+            "groups": leak.get("groups"), "flagged": leak["checks"][used]["leakage"],
+            "reasons": leak["checks"][used]["reasons"],
+            "threshold": leak["checks"][used]["near_copy_threshold"]}
+
+
+def _trust_note(run, leak) -> str:
+    flagged = leak is not None and leak["flagged"]
     if run.info["dataset"].get("test_samples"):
+        why = ("its held-out folds share near-copies with the folds the models trained on "
+               "(see the leakage check)" if flagged else
+               "held-out folds can share near-copies of training images")
         return ("Trust the official test-split scores: that split was never used for training "
-                "or model selection, while held-out folds can share near-copies of training "
-                "images with the folds the model trained on.")
+                f"or model selection, while on {run.name} {why}.")
+    if flagged:
+        return ("This dataset has no official test split and its held-out folds share "
+                "near-copies with the training folds: the cross-validation scores are "
+                "optimistic. Rerun with --split grouped for an honest estimate.")
     return ("This dataset has no official test split: the scores are cross-validation "
+            "estimates on held-out folds, and the leakage check found no near-copies across "
+            "folds." if leak is not None else
+            "This dataset has no official test split: the scores are cross-validation "
             "estimates on held-out folds.")
 
 
@@ -155,7 +180,8 @@ def build_context(results_dir) -> dict:
             "folds": _fold_rows(run),
             "comparisons": {"test": test_cmp, "cv": cv_cmp},
             "conclusion": _conclusion(run, test_cmp if has_test else cv_cmp, lead),
-            "trust": _trust_note(run),
+            "trust": _trust_note(run, _leakage(run)),
+            "leakage": _leakage(run),
             "specs": run.info.get("specs", {}),
             "params": {m: run.folds[m][0].facts.get("params") for m in run.models},
             "wall_seconds": sum(f.facts.get("wall_seconds", 0) for fs in run.folds.values()

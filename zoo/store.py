@@ -101,8 +101,11 @@ class RunStore:
     def read_run(self) -> dict:
         return read_json(self.path / "run.json")
 
-    def write_splits(self, fold_of: np.ndarray) -> None:
-        write_npz(self.path / "splits.npz", fold_of=fold_of)
+    def write_splits(self, fold_of: np.ndarray, groups=None) -> None:
+        arrays = {"fold_of": fold_of}
+        if groups is not None:
+            arrays["groups"] = groups
+        write_npz(self.path / "splits.npz", **arrays)
 
     def read_splits(self):
         p = self.path / "splits.npz"
