@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+import zoo
+from conftest import TinyModelPlugin, TinyPlugin
 from zoo.cli import cli
 from zoo.store import RunStore, read_json
 
@@ -131,3 +133,69 @@ def test_unwritable_report_folder_keeps_the_facts(runner, tmp_path):
     assert store.has_fold("cnn", 0) and store.has_fold("cnn", 1)
     r = runner.invoke(cli, ["report", "--results", str(results), "--out", str(tmp_path / "ok")])
     assert r.exit_code == 0 and (tmp_path / "ok" / "index.html").exists()
+
+
+class DivergingPlugin:
+    @zoo.hookimpl
+    def register_models(self, register):
+        from test_train import diverging
+
+        register(zoo.ModelSpec(name="diverging", build=diverging))
+
+
+def test_a_diverging_model_fails_its_folds_and_the_rest_goes_on(runner, tmp_path,
+                                                                register_plugin):
+    register_plugin(TinyPlugin(), "tiny")
+    register_plugin(TinyModelPlugin(), "dense")
+    register_plugin(DivergingPlugin(), "diverging")
+    results, out = tmp_path / "results", tmp_path / "out"
+    r = invoke(runner, "run", "diverging", "dense", "--dataset", "tiny", "--folds", "2",
+               "--epochs", "2", "--batch-size", "8", "--quiet", "--results", str(results),
+               "--out", str(out))
+    assert r.exit_code == 0, r.output
+    assert "[failed] tiny / diverging / fold 1/2: diverged: training loss became nan" in r.output
+    store = RunStore(results, "tiny", read_json(results / "last_run.json")["runs"][0]["run_id"])
+    assert store.read_fold("diverging", 1)[0]["status"] == "diverged"
+    assert store.read_fold("dense", 1)[0]["status"] == "ok"
+    html = (out / "index.html").read_text()
+    assert "0 of 2: <b>2 failed</b>, left out of the mean" in html
+    assert html.count("diverged: training loss became nan in epoch 1") >= 2
+    # a diverged fold is a result: the same command does not retrain it
+    r = invoke(runner, "run", "diverging", "dense", "--dataset", "tiny", "--folds", "2",
+               "--epochs", "2", "--batch-size", "8", "--results", str(results), "--out", str(out))
+    assert "trained 0 fold(s), resumed 4, failed 0" in r.output
+
+
+def test_a_model_with_the_wrong_output_is_skipped_with_its_reason(runner, tmp_path,
+                                                                  register_plugin):
+    import keras
+
+    class WrongShape:
+        @zoo.hookimpl
+        def register_models(self, register):
+            def build(shape, n):
+                inputs = keras.Input(shape)
+                return keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Flatten()(inputs)))
+            register(zoo.ModelSpec(name="wrong", build=build))
+
+    register_plugin(TinyPlugin(), "tiny")
+    register_plugin(TinyModelPlugin(), "dense")
+    register_plugin(WrongShape(), "wrong")
+    results, out = tmp_path / "results", tmp_path / "out"
+    r = invoke(runner, "run", "wrong", "dense", "--dataset", "tiny", "--folds", "2",
+               "--epochs", "1", "--batch-size", "8", "--quiet", "--results", str(results),
+               "--out", str(out))
+    assert r.exit_code == 1
+    assert "model 'wrong' (plugin wrong): output shape (None, 2), expected (None, 3)" in r.output
+    html = (out / "index.html").read_text()
+    assert "Skipped" in html and "output shape (None, 2)" in html
+    store = RunStore(results, "tiny", read_json(results / "last_run.json")["runs"][0]["run_id"])
+    assert store.has_fold("dense", 1)
+
+
+def test_an_unwritable_results_folder_is_a_clear_error(runner, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    r = runner.invoke(cli, ["run", "cnn", "--dataset", "digits", "--folds", "2", "--epochs", "1",
+                            "--quiet", "--results", str(blocker / "results")])
+    assert r.exit_code == 1 and "cannot write to" in r.output and "Traceback" not in r.output

@@ -6,9 +6,9 @@ hookspec = pluggy.HookspecMarker("zoo")
 
 @hookspec
 def register_models(register):
-    """Register image-classification models: call ``register(ModelSpec(...))`` once per model."""
+    """Register image-classification models: call `register(zoo.ModelSpec(...))` once per model."""
 
 
 @hookspec
 def register_datasets(register):
-    """Register datasets: call ``register(DatasetSpec(...))`` once per dataset."""
+    """Register datasets: call `register(zoo.DatasetSpec(...))` once per dataset."""

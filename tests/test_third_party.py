@@ -1,0 +1,157 @@
+"""A third-party plugin distribution, as a user would install it, and plugin isolation."""
+import os
+import re
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import zoo
+from conftest import ROOT, TinyModelPlugin, TinyPlugin
+from zoo import hookspecs
+from zoo.cli import cli
+from zoo.store import RunStore, read_json
+
+EXAMPLE = ROOT / "examples" / "zoo-plugin-resnet"
+
+
+def example_module(name):
+    sys.path.insert(0, str(EXAMPLE))
+    try:
+        import importlib
+
+        return importlib.import_module(f"zoo_plugin_resnet.{name}")
+    finally:
+        sys.path.remove(str(EXAMPLE))
+
+
+def test_the_resnet_builds_for_any_small_input():
+    model = example_module("model")
+    for shape, n in (((28, 28, 1), 24), ((8, 8, 1), 10)):
+        m = model.build(shape, n)
+        assert m.output_shape == (None, n)
+
+
+def write_png(path, value, size=(40, 30)):
+    import tensorflow as tf
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pixels = np.full(size + (3,), value, dtype=np.uint8)
+    path.write_bytes(tf.io.encode_png(pixels).numpy())
+
+
+def test_the_image_folder_dataset(tmp_path):
+    folder = example_module("folder")
+    for i in range(3):
+        write_png(tmp_path / "images/train/cat" / f"{i}.png", 30)
+        write_png(tmp_path / "images/train/dog" / f"{i}.PNG", 200)
+    write_png(tmp_path / "images/test/dog/x.png", 200)
+    (tmp_path / "images/train/dog/notes.txt").write_text("ignored")
+    assert folder.available(tmp_path)[0]
+    ds = folder.load(tmp_path).validate()
+    assert ds.class_names == ["cat", "dog"] and ds.x.shape == (6, 28, 28, 1)
+    assert ds.y.tolist() == [0, 0, 0, 1, 1, 1] and ds.y_test.tolist() == [1]
+    assert ds.x[0].max() == pytest.approx(30 / 255, abs=0.01)
+    (tmp_path / "images/train/cat/broken.png").write_bytes(b"not an image")
+    with pytest.raises(zoo.DataError, match="broken.png: not a readable PNG or JPEG"):
+        folder.load(tmp_path)
+    (tmp_path / "images/train/cat/broken.png").unlink()
+    write_png(tmp_path / "images/test/bird/y.png", 10)
+    with pytest.raises(zoo.DataError, match="bird are not among the training classes"):
+        folder.load(tmp_path)
+    assert not folder.available(tmp_path / "nowhere")[0]
+
+
+class Malformed:
+    @zoo.hookimpl
+    def register_datasets(self, register):
+        def load(data_dir=None):
+            return zoo.Dataset(name="malformed", x=np.zeros((5, 8, 8), np.float32),
+                               y=np.zeros(5, np.int64), class_names=["a", "b"])
+        register(zoo.DatasetSpec(name="malformed", load=load))
+
+
+def test_a_dataset_with_malformed_arrays_is_skipped(register_plugin, tmp_path):
+    register_plugin(Malformed(), "malformed-plugin")
+    register_plugin(TinyPlugin(), "tiny")
+    register_plugin(TinyModelPlugin(), "dense")
+    out = tmp_path / "out"
+    r = CliRunner().invoke(cli, ["run", "dense", "--dataset", "malformed", "--dataset", "tiny",
+                                 "--folds", "2", "--epochs", "1", "--quiet", "--results",
+                                 str(tmp_path / "results"), "--out", str(out)])
+    assert r.exit_code == 1
+    message = ("dataset 'malformed' (plugin malformed-plugin): x/y: images must have shape "
+               "(n, height, width, channels), got (5, 8, 8)")
+    assert message in r.output
+    html = (out / "index.html").read_text()
+    assert "malformed" in html and "images must have shape" in html
+    runs = read_json(tmp_path / "results" / "last_run.json")["runs"]
+    assert [x["dataset"] for x in runs] == ["tiny"]
+
+
+def test_every_hook_is_documented_and_tested():
+    docs = (ROOT / "docs" / "plugins.md").read_text()
+    tests = "".join(p.read_text() for p in (ROOT / "tests").glob("test_*.py"))
+    hooks = [name for name in dir(hookspecs) if name.startswith("register_")]
+    assert hooks == ["register_datasets", "register_models"]
+    for hook in hooks:
+        assert f"### `{hook}(register)`" in docs, hook
+        assert re.search(rf"def {hook}\(self, register\)", tests), hook
+        assert getattr(hookspecs, hook).__doc__.strip() in docs
+
+
+def venv_python(venv: Path) -> Path:
+    return venv / "bin" / "python"
+
+
+def test_pip_install_a_plugin_then_uninstall_it(tmp_path):
+    """A fresh virtual environment; zoo and zoo-plugin-resnet installed by pip. The heavy
+    dependencies (tensorflow, ...) are borrowed from the running environment by a path entry
+    instead of being downloaded again."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    site = subprocess.run([str(venv_python(venv)), "-c",
+                           "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          check=True, capture_output=True, text=True).stdout.strip()
+    (Path(site) / "borrowed.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PATH": f"{venv / 'bin'}:{os.environ['PATH']}"}
+    env.pop("PYTHONPATH", None)
+
+    def py(*args, check=True, timeout=600):
+        proc = subprocess.run([str(venv_python(venv)), *args], capture_output=True, text=True,
+                              env=env, cwd=tmp_path, timeout=timeout)
+        if check:
+            assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        return proc
+
+    pip = ["-m", "pip", "--disable-pip-version-check", "-q"]
+    py(*pip, "install", "--no-deps", "--no-build-isolation", str(ROOT))
+    py(*pip, "install", "--no-deps", "--no-build-isolation", str(EXAMPLE))
+    where = py("-c", "import zoo, zoo_plugin_resnet; print(zoo.__file__); "
+                     "print(zoo_plugin_resnet.__file__)").stdout
+    assert where.count(str(venv)) == 2, where  # both come from the fresh environment
+
+    listing = py("-m", "zoo.cli", "list").stdout
+    assert "resnet" in listing and "zoo-plugin-resnet 0.1.0" in listing
+    assert "image-folder" in listing and "model resnet" in listing
+
+    run = py("-m", "zoo.cli", "run", "--all", "--dataset", "digits", "--folds", "2",
+             "--epochs", "1", "--quiet", "--results", "results", "--out", "reports")
+    last = read_json(tmp_path / "results" / "last_run.json")["runs"][0]
+    assert last["models"] == ["cnn", "vit", "resnet"]
+    store = RunStore(tmp_path / "results", "digits", last["run_id"])
+    fold_of = store.read_splits()
+    for model in ("cnn", "vit", "resnet"):
+        _, arrays = store.read_fold(model, 1)
+        assert (arrays["held_out_index"] == np.flatnonzero(fold_of == 1)).all()
+    assert "resnet" in (tmp_path / "reports" / "index.html").read_text(), run.stdout
+
+    py(*pip, "uninstall", "-y", "zoo-plugin-resnet")
+    listing = py("-m", "zoo.cli", "list").stdout
+    assert "resnet" not in listing and "cnn" in listing and "ERROR" not in listing
+    report = py("-m", "zoo.cli", "report", "--results", "results", "--out", "again")
+    assert "report:" in report.stdout
