@@ -38,6 +38,10 @@ def _layers():
     return ClassTokenAndPosition, ClassToken
 
 
+def custom_objects() -> dict:
+    return {cls.__name__: cls for cls in _layers()}
+
+
 def patch_size_for(input_shape):
     """A 4x4 grid of patches when the image divides evenly (28x28 -> 7, 8x8 -> 2)."""
     h, w = input_shape[:2]
@@ -83,6 +87,6 @@ def register_models(register):
     register(zoo.ModelSpec(
         # jit_compile would make the ViT ~30% faster on a CPU, but Keras refuses XLA for
         # models holding random preprocessing layers (the augmentation), so it stays off.
-        name="vit", build=build, explain=("attention",),
+        name="vit", build=build, explain=("attention",), custom_objects=custom_objects,
         description="ViT: 4x4 patches, class token, 4 pre-norm attention blocks (dim 64, 4 heads)",
     ))

@@ -107,13 +107,17 @@ def list_(data_dir):
               help="A zoo.toml with protocol settings (default: ./zoo.toml if present).")
 @click.option("--devices", default=None,
               help="'auto' (all GPUs if several, else default), 'cpu', or 'gpu:0,gpu:1'.")
+@click.option("--keep-models", "keep", type=click.Choice(["folds", "final", "none"]),
+              default="folds", show_default=True,
+              help="Keep every fold's trained model (.keras), or train and keep one final "
+                   "model on all training data after the folds, or keep none.")
 @click.option("--results", "results_dir", type=click.Path(file_okay=False), default="results",
               show_default=True, help="Where facts are saved (resumable).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="reports",
               show_default=True, help="Where the report is written.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
 def run(models, all_, dataset_names, data_dir, preset, folds, epochs, batch_size, lr, seed,
-        split, early_stopping, config, devices, results_dir, out_dir, quiet):
+        split, early_stopping, config, devices, keep, results_dir, out_dir, quiet):
     """Train MODELS (or --all) under one shared protocol, then write the report."""
     from zoo import engine, protocol as proto
     from zoo.plugins import get_registry
@@ -161,7 +165,7 @@ def run(models, all_, dataset_names, data_dir, preset, folds, epochs, batch_size
                    f"datasets: {', '.join(d.name for d in chosen)}")
     try:
         result = engine.run(chosen_models, chosen, protocol, results_dir, data_dir=data_dir,
-                            devices=devices, echo=click.echo, quiet=quiet)
+                            devices=devices, echo=click.echo, quiet=quiet, keep=keep)
     except KeyboardInterrupt:
         click.echo(f"\ninterrupted: finished folds are saved in {results_dir}; run the same "
                    "command again to resume at the first unfinished fold", err=True)

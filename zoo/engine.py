@@ -11,7 +11,7 @@ import numpy as np
 
 from zoo.errors import ConfigError, DataError, PluginError, ZooError
 from zoo.protocol import make_splits
-from zoo.store import RunStore, write_last_run
+from zoo.store import RunStore, safe_name, write_json, write_last_run
 
 
 @dataclass
@@ -61,10 +61,20 @@ def _clock(seconds: float) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
+KEEP = ("folds", "final", "none")
+
+
 def run(models: list, datasets: list, protocol, results_dir, data_dir=None, devices=None,
-        echo=print, quiet: bool = False, verbose: int | None = None) -> RunResult:
+        echo=print, quiet: bool = False, verbose: int | None = None,
+        keep: str = "folds") -> RunResult:
     """Train every model in ``models`` on every dataset in ``datasets`` (specs) under
-    ``protocol``; facts go to ``results_dir``. Returns what ran and what was skipped."""
+    ``protocol``; facts go to ``results_dir``. Returns what ran and what was skipped.
+
+    ``keep``: 'folds' keeps every fold's trained model (fold-01.keras, ...); 'final' trains
+    one more model on all the training data after the folds and keeps that (final.keras);
+    'none' keeps no model."""
+    if keep not in KEEP:
+        raise ConfigError(f"--keep-models: expected one of {', '.join(KEEP)}, got {keep!r}")
     from zoo.distribute import choose_strategy
     from zoo.train import FoldRunner, environment
 
@@ -143,7 +153,9 @@ def run(models: list, datasets: list, protocol, results_dir, data_dir=None, devi
                 progress.say(f"[start] {label}  ({progress.eta()})")
                 t0 = time.monotonic()
                 try:
-                    facts, arrays = runner.run(fold, fold_of)
+                    facts, arrays = runner.run(
+                        fold, fold_of,
+                        save_to=store.model_path(mspec.name, fold) if keep == "folds" else None)
                 except PluginError as exc:
                     result.skipped.append({"what": "model", "name": mspec.name,
                                            "dataset": dataset.name, "reason": str(exc),
@@ -167,6 +179,15 @@ def run(models: list, datasets: list, protocol, results_dir, data_dir=None, devi
                     echo(f"[failed] {label}: {facts['status']}: {facts['reason']}")
                 else:
                     progress.say(f"[done] {label} in {_clock(seconds)}  ({progress.eta()})")
+            if keep == "final" and not (store.path / safe_name(mspec.name) / "final.json").exists() \
+                    and any(store.has_fold(mspec.name, k) for k in range(dprotocol.folds)):
+                progress.say(f"[final] {dataset.name} / {mspec.name}: training on all "
+                             f"{len(dataset.y)} training images")
+                try:
+                    final = runner.fit_final(store.model_path(mspec.name))
+                    write_json(store.path / safe_name(mspec.name) / "final.json", final)
+                except PluginError as exc:
+                    echo(f"error: {exc}")
             del runner
             _release()
         info["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")

@@ -3,6 +3,7 @@ report stays small however many folds and classes there are."""
 from __future__ import annotations
 
 import html
+import warnings
 
 import numpy as np
 import plotly.graph_objects as go
@@ -121,7 +122,8 @@ def history_figure(run, key: str, label: str):
                 padded = np.full((len(curves), longest), np.nan)
                 for i, c in enumerate(curves):
                     padded[i, :len(c)] = c
-                with np.errstate(all="ignore"):
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN epoch
                     mean = np.nanmean(padded, axis=0)
                 fig.add_trace(go.Scatter(x=list(range(1, longest + 1)), y=_round(mean),
                                          mode="lines+markers", name=text(model),

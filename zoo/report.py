@@ -164,6 +164,58 @@ def _trust_note(run, leak) -> str:
             "estimates on held-out folds.")
 
 
+GALLERY = 8
+
+
+def _understanding(run) -> dict:
+    """Galleries of the most confidently wrong held-out images and saliency maps, as PNG
+    data URIs, from the facts each fold saved."""
+    from zoo import png
+
+    classes = run.classes
+    scale = None
+    out = {"models": [], "samples": []}
+    for model in run.models:
+        folds = run.ok_folds(model)
+        items = []
+        for f in folds:
+            a = f.arrays
+            if "wrong_images" not in a:
+                continue
+            if scale is None and len(a["wrong_images"]):
+                scale = max(1, 96 // a["wrong_images"].shape[2])
+            true_of = dict(zip(a["held_out_index"].tolist(), a["y_true"].tolist()))
+            for i, img, pred, conf in zip(a["wrong_index"], a["wrong_images"], a["wrong_pred"],
+                                          a["wrong_confidence"]):
+                items.append((float(conf), int(i), img, int(true_of[int(i)]), int(pred),
+                              f.fold + 1))
+        items.sort(key=lambda t: -t[0])
+        gallery = [{"src": png.data_uri(img, scale or 1), "true": classes[t],
+                    "pred": classes[p], "confidence": conf, "index": i, "fold": fold}
+                   for conf, i, img, t, p, fold in items[:GALLERY]]
+        maps = {}
+        first = next((f for f in folds if f.fold == 0), None)
+        if first is not None and "explain_images" in first.arrays:
+            images = first.arrays["explain_images"]
+            for key, value in first.arrays.items():
+                if key.startswith("explain_") and key not in ("explain_images", "explain_index"):
+                    method = key[len("explain_"):].replace("_", "-")
+                    maps[method] = [png.data_uri(png.overlay(img, m), max(1, 96 // img.shape[1]))
+                                    for img, m in zip(images, value)]
+            if not out["samples"]:
+                y = run.folds[model][0].arrays["y_true"]
+                held = first.arrays["held_out_index"].tolist()
+                out["samples"] = [
+                    {"class": classes[int(y[held.index(int(i))])],
+                     "src": png.data_uri(img, max(1, 96 // img.shape[1]))}
+                    for i, img in zip(first.arrays["explain_index"], images)]
+        errors = first.facts.get("explain_errors", {}) if first is not None else {}
+        declared = run.info.get("specs", {}).get(model, {}).get("explain", [])
+        out["models"].append({"name": model, "gallery": gallery, "maps": maps,
+                              "errors": errors, "declared": declared})
+    return out
+
+
 def build_context(results_dir) -> dict:
     runs, skipped = load_results(results_dir)
     datasets = []
@@ -182,6 +234,7 @@ def build_context(results_dir) -> dict:
             "conclusion": _conclusion(run, test_cmp if has_test else cv_cmp, lead),
             "trust": _trust_note(run, _leakage(run)),
             "leakage": _leakage(run),
+            "understanding": _understanding(run),
             "specs": run.info.get("specs", {}),
             "params": {m: run.folds[m][0].facts.get("params") for m in run.models},
             "wall_seconds": sum(f.facts.get("wall_seconds", 0) for fs in run.folds.values()

@@ -26,6 +26,9 @@ class ModelSpec:
     jit_compile: bool = False
     #: Explanations the model supports in the report, e.g. ("grad-cam",) or ("attention",).
     explain: Sequence[str] = ()
+    #: Returns the custom Keras classes the model uses (name -> class), so that a kept model
+    #: loads back with ``safe_mode=True``. Leave it out when the model uses keras.layers only.
+    custom_objects: Optional[Callable[[], dict]] = None
     #: Filled in by zoo: the plugin that registered it and that plugin's version.
     plugin: str = ""
     version: str = ""

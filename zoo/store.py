@@ -116,6 +116,11 @@ class RunStore:
         base = self.path / safe_name(model) / f"fold-{fold + 1:02d}"
         return base.with_suffix(".json"), base.with_suffix(".npz")
 
+    def model_path(self, model: str, fold=None):
+        """Where a kept model lives: fold-01.keras, or final.keras for fold=None."""
+        name = "final" if fold is None else f"fold-{fold + 1:02d}"
+        return self.path / safe_name(model) / f"{name}.keras"
+
     def has_fold(self, model: str, fold: int) -> bool:
         return self.fold_paths(model, fold)[0].exists()
 

@@ -10,6 +10,7 @@ import numpy as np
 
 from zoo.distribute import describe, import_tf
 from zoo.errors import PluginError
+from zoo.explain import explain
 
 
 def environment() -> dict:
@@ -115,8 +116,9 @@ class FoldRunner:
         return self.model
 
     # -- one fold ------------------------------------------------------------------------
-    def run(self, fold: int, fold_of: np.ndarray):
-        """Train on every fold but ``fold``; return (facts, arrays) for the store."""
+    def run(self, fold: int, fold_of: np.ndarray, save_to=None):
+        """Train on every fold but ``fold``; return (facts, arrays) for the store.
+        ``save_to``: a .keras path where the trained model is kept."""
         import keras
 
         p, ds = self.protocol, self.dataset
@@ -171,6 +173,10 @@ class FoldRunner:
         elif not all(np.isfinite(a).all() for k, a in arrays.items() if k.endswith("prob")):
             status, reason = "diverged", "the model predicted NaN or infinite probabilities"
 
+        arrays.update(self._understanding(model, held_idx, arrays["y_prob"], fold))
+        if save_to is not None and status == "ok":
+            save_model(model, save_to)
+
         facts = {
             "dataset": ds.name, "model": self.spec.name, "fold": fold, "folds": p.folds,
             "status": status, "reason": reason, "seed": seed,
@@ -184,5 +190,86 @@ class FoldRunner:
             "plugin": self.spec.plugin, "plugin_version": self.spec.version,
             "devices": describe(self.strategy),
             "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "model_file": str(save_to) if save_to is not None and status == "ok" else "",
+            "explain_errors": self._explain_errors,
         }
         return facts, arrays
+
+    #: how many confidently wrong held-out images a fold keeps for the report's gallery
+    GALLERY = 8
+
+    def _understanding(self, model, held_idx, y_prob, fold) -> dict:
+        """Facts for the report's 'what the models look at': the most confidently wrong
+        held-out images (every fold), and saliency maps for one held-out image per class
+        (first fold only), as the model's spec declares."""
+        ds = self.dataset
+        self._explain_errors = {}
+        out = {}
+        y_true = ds.y[held_idx]
+        if not np.isfinite(y_prob).all():
+            return out
+        pred = y_prob.argmax(axis=1)
+        wrong = np.flatnonzero(pred != y_true)
+        wrong = wrong[np.argsort(-y_prob[wrong, pred[wrong]], kind="stable")][:self.GALLERY]
+        out["wrong_index"] = held_idx[wrong].astype(np.int32)
+        out["wrong_pred"] = pred[wrong].astype(np.int16)
+        out["wrong_confidence"] = y_prob[wrong, pred[wrong]].astype(np.float32)
+        out["wrong_images"] = to_uint8(ds.x[held_idx[wrong]])
+        if fold == 0 and self.spec.explain:
+            first = [held_idx[y_true == c][0] for c in range(ds.num_classes)
+                     if (y_true == c).any()]
+            maps, self._explain_errors = explain(self.spec, model, ds.x[first])
+            out["explain_index"] = np.asarray(first, dtype=np.int32)
+            out["explain_images"] = to_uint8(ds.x[first])
+            for method, m in maps.items():
+                out["explain_" + method.replace("-", "_")] = m
+        return out
+
+    def fit_final(self, save_to):
+        """After the folds: one model trained on all the training data under the same
+        protocol, kept at ``save_to``. Returns its facts."""
+        p, ds = self.protocol, self.dataset
+        model = self.prepare(p.folds)  # a seed no fold uses
+        batch = p.batch_size * self.replicas
+        data = _tf_dataset(ds.x, ds.y, batch, seed=fold_seed(p, p.folds),
+                           drop_remainder=self.replicas > 1 and len(ds.y) >= batch)
+        start = time.perf_counter()
+        history = model.fit(data, epochs=p.epochs, verbose=self.verbose, shuffle=False)
+        hist = {k: [float(v) for v in vals] for k, vals in history.history.items()}
+        ok = all(math.isfinite(v) for v in hist.get("loss", [1.0]))
+        if ok:
+            save_model(model, save_to)
+        return {"model": self.spec.name, "status": "ok" if ok else "diverged",
+                "history": hist, "fit_seconds": time.perf_counter() - start,
+                "model_file": str(save_to) if ok else "", "train_samples": int(len(ds.y))}
+
+
+def to_uint8(x: np.ndarray) -> np.ndarray:
+    return np.clip(np.round(np.asarray(x) * 255), 0, 255).astype(np.uint8)
+
+
+def save_model(model, path) -> None:
+    """Keep a model in the Keras format, atomically (a temporary file, then a rename)."""
+    import os
+    import tempfile
+    from pathlib import Path
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.stem, suffix=".keras")
+    os.close(fd)
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def load_model(path, custom_objects=None):
+    """Load a kept model with ``safe_mode=True``: no arbitrary code (lambdas) is run."""
+    import keras
+
+    return keras.saving.load_model(path, custom_objects=custom_objects, safe_mode=True,
+                                   compile=False)
