@@ -1,3 +1,4 @@
+import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -99,4 +100,27 @@ def sign_csv_dir(sign_data_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("sign-csv")
     subprocess.run([sys.executable, str(sign_data_dir / "make_kaggle_csv.py"), str(out)],
                    check=True, capture_output=True)
+    return out
+
+
+def load_writer(sign_data_dir):
+    spec = importlib.util.spec_from_file_location("make_kaggle_csv",
+                                                  sign_data_dir / "make_kaggle_csv.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.write_csv
+
+
+@pytest.fixture(scope="session")
+def sign_subset_dir(sign_data_dir, tmp_path_factory):
+    """A stratified subset in the exact Kaggle format: 12 training and 6 test images a class."""
+    write_csv = load_writer(sign_data_dir)
+    raw = np.load(sign_data_dir / "sign_mnist.npz")
+    out = tmp_path_factory.mktemp("sign-subset")
+    rng = np.random.default_rng(0)
+    for split, per_class in (("train", 12), ("test", 6)):
+        y = raw[f"y_{split}"]
+        take = np.concatenate([rng.choice(np.flatnonzero(y == c), per_class, replace=False)
+                               for c in np.unique(y)])
+        write_csv(out / f"sign_mnist_{split}.csv", raw[f"x_{split}"][take], y[take])
     return out

@@ -1,6 +1,4 @@
 """The real Sign Language MNIST, read from the exact Kaggle CSVs."""
-import importlib.util
-
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -28,33 +26,10 @@ def test_the_kaggle_csvs_load_with_letters_as_classes(sign_csv_dir, sign_data_di
     assert np.array_equal(from_npz.y_test, ds.y_test)
 
 
-def load_writer(sign_data_dir):
-    spec = importlib.util.spec_from_file_location("make_kaggle_csv",
-                                                  sign_data_dir / "make_kaggle_csv.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.write_csv
-
-
-@pytest.fixture(scope="module")
-def subset_dir(sign_data_dir, tmp_path_factory):
-    """A stratified subset in the exact Kaggle format: 12 training and 6 test images a class."""
-    write_csv = load_writer(sign_data_dir)
-    raw = np.load(sign_data_dir / "sign_mnist.npz")
-    out = tmp_path_factory.mktemp("sign-subset")
-    rng = np.random.default_rng(0)
-    for split, per_class in (("train", 12), ("test", 6)):
-        y = raw[f"y_{split}"]
-        take = np.concatenate([rng.choice(np.flatnonzero(y == c), per_class, replace=False)
-                               for c in np.unique(y)])
-        write_csv(out / f"sign_mnist_{split}.csv", raw[f"x_{split}"][take], y[take])
-    return out
-
-
-def test_zoo_run_on_real_sign_mnist(subset_dir, tmp_path):
+def test_zoo_run_on_real_sign_mnist(sign_subset_dir, tmp_path):
     results, out = tmp_path / "results", tmp_path / "out"
     r = CliRunner().invoke(cli, ["run", "cnn", "--dataset", "sign-mnist", "--data-dir",
-                                 str(subset_dir), "--folds", "2", "--epochs", "1", "--quiet",
+                                 str(sign_subset_dir), "--folds", "2", "--epochs", "1", "--quiet",
                                  "--results", str(results), "--out", str(out)],
                            catch_exceptions=False)
     assert r.exit_code == 0, r.output
@@ -70,13 +45,13 @@ def test_zoo_run_on_real_sign_mnist(subset_dir, tmp_path):
     assert "Official test split" in html and "K" in html
 
 
-def test_a_corrupt_csv_stops_before_any_training(subset_dir, tmp_path):
+def test_a_corrupt_csv_stops_before_any_training(sign_subset_dir, tmp_path):
     bad = tmp_path / "bad"
     bad.mkdir()
-    lines = (subset_dir / "sign_mnist_train.csv").read_bytes().split(b"\r\n")
+    lines = (sign_subset_dir / "sign_mnist_train.csv").read_bytes().split(b"\r\n")
     lines[7] = lines[7].replace(b",", b",x", 1)
     (bad / "sign_mnist_train.csv").write_bytes(b"\r\n".join(lines))
-    (bad / "sign_mnist_test.csv").write_bytes((subset_dir / "sign_mnist_test.csv").read_bytes())
+    (bad / "sign_mnist_test.csv").write_bytes((sign_subset_dir / "sign_mnist_test.csv").read_bytes())
     results = tmp_path / "results"
     r = CliRunner().invoke(cli, ["run", "cnn", "--dataset", "sign-mnist", "--data-dir", str(bad),
                                  "--folds", "2", "--epochs", "1", "--quiet",

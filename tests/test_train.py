@@ -110,3 +110,40 @@ def test_divergence_is_recorded_as_failed_with_the_reason():
     assert facts["status"] == "diverged"
     assert facts["reason"] == "training loss became nan in epoch 1"
     assert facts["epochs_run"] == 1  # TerminateOnNaN stopped it
+
+
+def test_understanding_facts_gallery_and_saliency():
+    from zoo_plugins import cnn, vit
+
+    ds = tiny(n_per_class=10)
+    p = Protocol(folds=2, epochs=1, batch_size=8, lr=1e-2)
+    fold_of = make_splits(ds.y, p)
+    for build, method in ((cnn.build, "grad_cam"), (vit.build, "attention")):
+        s = zoo.ModelSpec(name=method, build=build, explain=(method.replace("_", "-"),))
+        runner = FoldRunner(s, ds, p)
+        facts, arrays = runner.run(0, fold_of)
+        held = np.flatnonzero(fold_of == 0)
+        pred = arrays["y_prob"].argmax(1)
+        wrong = held[pred != ds.y[held]]
+        assert set(arrays["wrong_index"].tolist()) <= set(wrong.tolist())
+        assert len(arrays["wrong_index"]) == min(8, len(wrong))
+        conf = arrays["wrong_confidence"]
+        assert (np.diff(conf) <= 0).all()
+        assert arrays["wrong_images"].dtype == np.uint8
+        # one held-out image per class, with a map at the input's resolution, in [0, 1]
+        assert ds.y[arrays["explain_index"]].tolist() == [0, 1, 2]
+        maps = arrays["explain_" + method]
+        assert maps.shape == (3, 8, 8) and maps.min() >= 0 and maps.max() <= 1
+        assert facts["explain_errors"] == {}
+        # later folds keep the gallery but skip the saliency maps
+        _, later = runner.run(1, fold_of)
+        assert "wrong_index" in later and "explain_index" not in later
+
+
+def test_an_unknown_explanation_is_reported_not_fatal():
+    ds = tiny()
+    s = zoo.ModelSpec(name="dense", build=tiny_dense, explain=("grad-cam", "magic"))
+    facts, _ = FoldRunner(s, ds, PROTOCOL).run(0, make_splits(ds.y, PROTOCOL))
+    assert facts["status"] == "ok"
+    assert "needs a Conv2D layer" in facts["explain_errors"]["grad-cam"]
+    assert facts["explain_errors"]["magic"].startswith("unknown explanation 'magic'")

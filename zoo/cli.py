@@ -204,6 +204,30 @@ def report(results_dir, out_dir):
     _render(results_dir, out_dir, quiet=False)
 
 
+@cli.command()
+@click.option("--results", "results_dir", type=click.Path(file_okay=False), default="results",
+              show_default=True, help="Where `zoo run` saved facts and kept models.")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on (127.0.0.1: this machine only).")
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True)
+def serve(results_dir, host, port):
+    """Try the kept models live: draw, upload or use the webcam in a local web page."""
+    from zoo.serve import Predictor, make_server
+
+    predictor = Predictor(results_dir)
+    for line in predictor.skipped:
+        click.echo(f"warning: {line}", err=True)
+    server = make_server(predictor, host, port)
+    click.echo(f"serving {', '.join(predictor.datasets)} at "
+               f"http://{host}:{server.server_address[1]}/  (Ctrl-C stops)")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        click.echo("stopped")
+    finally:
+        server.server_close()
+
+
 def main():
     cli(prog_name="zoo")
 

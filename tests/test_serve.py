@@ -1,0 +1,180 @@
+"""`zoo serve`: kept models answer live, in a real (headless) browser."""
+import json
+import urllib.error
+import urllib.request
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import zoo
+from chrome import Chrome
+from conftest import TinyModelPlugin, TinyPlugin
+from zoo import png
+from zoo.cli import cli
+from zoo.serve import Predictor, make_server, serve_in_thread
+
+
+def train(results, *args):
+    r = CliRunner().invoke(cli, ["run", *args, "--quiet", "--results", str(results),
+                                 "--out", str(results / "report")], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+
+
+@pytest.fixture(scope="module")
+def sign_results(sign_subset_dir, tmp_path_factory):
+    results = tmp_path_factory.mktemp("sign-results")
+    train(results, "cnn", "--dataset", "sign-mnist", "--data-dir", str(sign_subset_dir),
+          "--folds", "2", "--epochs", "4", "--lr", "0.003")
+    return results
+
+
+@pytest.fixture(scope="module")
+def server(sign_results):
+    predictor = Predictor(sign_results)
+    srv, url = serve_in_thread(predictor)
+    yield predictor, url
+    srv.shutdown()
+    srv.server_close()
+
+
+def post(url, body: bytes):
+    request = urllib.request.Request(url + "api/predict", data=body,
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def test_the_api_answers_with_top_5_per_model(server):
+    predictor, url = server
+    status, body = post(url, json.dumps({"dataset": "sign-mnist", "pixels": [0.5] * 784}).encode())
+    assert status == 200
+    (model,) = body["models"]
+    assert model["model"] == "cnn" and len(model["top"]) == 5
+    probs = [p for _, p in model["top"]]
+    assert probs == sorted(probs, reverse=True) and sum(probs) <= 1.0001
+    assert all(name in "ABCDEFGHIKLMNOPQRSTUVWXY" for name, _ in model["top"])
+
+
+@pytest.mark.parametrize("body, status, message", [
+    (b"not json", 400, 'expected JSON {"dataset": name'),
+    (json.dumps({"dataset": "nope", "pixels": [0] * 784}).encode(), 404,
+     "unknown dataset 'nope'; known: sign-mnist"),
+    (json.dumps({"dataset": "sign-mnist", "pixels": [0] * 10}).encode(), 400,
+     "expected 784 pixel values (28x28), got 10"),
+    (json.dumps({"dataset": "sign-mnist", "pixels": ["x"] * 784}).encode(), 400, "could not"),
+])
+def test_bad_requests_get_clear_errors(server, body, status, message):
+    got, answer = post(server[1], body)
+    assert got == status and message in answer["error"]
+
+
+def test_it_binds_to_localhost_unless_told_otherwise(server):
+    srv = make_server(server[0], port=0)
+    try:
+        assert srv.server_address[0] == "127.0.0.1"
+    finally:
+        srv.server_close()
+
+
+def test_the_page_needs_nothing_from_the_internet(server):
+    with urllib.request.urlopen(server[1], timeout=30) as r:
+        html = r.read().decode()
+    assert "<canvas" in html and "getUserMedia" in html
+    assert "http://" not in html and "https://" not in html
+
+
+def test_uploading_a_held_out_test_image_shows_its_letter_first(server, sign_subset_dir,
+                                                                tmp_path):
+    predictor, url = server
+    from zoo_plugins.sign_mnist import load
+
+    ds = load(sign_subset_dir)
+    # the test image this model gets right with the highest confidence
+    _, model, _ = predictor.models["sign-mnist"][0]
+    probs = np.asarray(model.predict_on_batch(ds.x_test))
+    right = np.flatnonzero(probs.argmax(1) == ds.y_test)
+    assert len(right), "the model classifies no test image correctly"
+    best = right[np.argmax(probs[right].max(1))]
+    letter = ds.class_names[ds.y_test[best]]
+    image = tmp_path / "held-out.png"
+    image.write_bytes(png.encode(np.round(ds.x_test[best] * 255).astype(np.uint8)))
+
+    chrome = Chrome()
+    try:
+        chrome.goto(url)
+        chrome.set_files("#upload", image)
+        chrome.wait("document.body.dataset.source === 'upload' && "
+                    "document.querySelector('#top-cnn li') !== null")
+        assert chrome.js("document.querySelector('#top-cnn li').dataset.class") == letter
+        assert chrome.js("document.getElementById('errors').textContent") == ""
+        assert chrome.errors == []
+    finally:
+        chrome.close()
+
+
+def test_the_fake_camera_gets_live_predictions(server):
+    chrome = Chrome("--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream")
+    try:
+        chrome.goto(server[1] + "?camera=1")
+        chrome.wait("Number(document.body.dataset.predictions) >= 5", timeout=60)
+        assert chrome.js("document.body.dataset.source") == "camera"
+        assert chrome.js("document.querySelectorAll('#top-cnn li').length") == 5
+        assert chrome.js("document.getElementById('errors').textContent") == ""
+        assert chrome.errors == []
+    finally:
+        chrome.close()
+
+
+class LambdaModel:
+    @zoo.hookimpl
+    def register_models(self, register):
+        def build(shape, n):
+            import keras
+
+            inputs = keras.Input(shape)
+            x = keras.layers.Lambda(lambda t: t * 1.0)(keras.layers.Flatten()(inputs))
+            return keras.Model(inputs, keras.layers.Dense(n, activation="softmax")(x))
+
+        register(zoo.ModelSpec(name="lambda", build=build))
+
+
+def test_kept_models_load_only_in_safe_mode(register_plugin, tmp_path):
+    register_plugin(TinyPlugin(), "tiny")
+    register_plugin(TinyModelPlugin(), "dense")
+    register_plugin(LambdaModel(), "lambda")
+    train(tmp_path, "dense", "lambda", "--dataset", "tiny", "--folds", "2", "--epochs", "1",
+          "--batch-size", "8")
+    predictor = Predictor(tmp_path)
+    assert predictor.datasets["tiny"]["models"] == ["dense"]
+    (skipped,) = predictor.skipped
+    assert skipped.startswith("tiny / lambda: cannot load") and "safely" in skipped
+    answer = predictor.predict("tiny", np.zeros(64))
+    assert answer[0]["model"] == "dense" and len(answer[0]["top"]) == 3
+
+
+def test_the_vit_round_trips_through_the_keras_format(tmp_path):
+    from zoo.plugins import get_registry
+    from zoo.train import load_model, save_model
+
+    spec = get_registry().models["vit"]
+    model = spec.build((28, 28, 1), 24)
+    x = np.random.default_rng(0).random((2, 28, 28, 1)).astype("float32")
+    save_model(model, tmp_path / "vit.keras")
+    again = load_model(tmp_path / "vit.keras", custom_objects=spec.custom_objects())
+    assert np.allclose(model.predict_on_batch(x), again.predict_on_batch(x), atol=1e-6)
+
+
+def test_final_model_is_trained_on_everything_and_kept(register_plugin, tmp_path):
+    register_plugin(TinyPlugin(), "tiny")
+    register_plugin(TinyModelPlugin(), "dense")
+    train(tmp_path, "dense", "--dataset", "tiny", "--folds", "2", "--epochs", "1",
+          "--batch-size", "8", "--keep-models", "final")
+    finals = list(tmp_path.rglob("final.keras"))
+    assert len(finals) == 1 and not list(tmp_path.rglob("fold-*.keras"))
+    facts = json.loads(finals[0].with_suffix(".json").read_text())
+    assert facts["train_samples"] == 36 and facts["status"] == "ok"
+    assert Predictor(tmp_path).models["tiny"][0][2] == finals[0]
