@@ -1,6 +1,4 @@
 """The `zoo` command end to end, and its errors."""
-import json
-import os
 
 import numpy as np
 import pytest

@@ -67,7 +67,7 @@ MIRRORED = textwrap.dedent("""
 def test_a_fold_under_mirrored_strategy_on_two_logical_cpus():
     proc = subprocess.run([sys.executable, "-c", MIRRORED], capture_output=True, text=True,
                           cwd=ROOT, timeout=300)
-    line = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
+    line = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
     assert proc.returncode == 0 and line, proc.stderr[-3000:]
     folds = json.loads(line[0][7:])
     for fold in folds[:2]:

@@ -1,6 +1,5 @@
 """The leakage check and the grouped k-fold."""
 import numpy as np
-import pytest
 from click.testing import CliRunner
 
 import zoo

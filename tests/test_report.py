@@ -5,7 +5,6 @@ import json
 import re
 import shutil
 import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -158,6 +157,6 @@ def test_the_report_renders_in_headless_chromium_without_errors(rendered, tmp_pa
     assert re.search(r'<div id="js-errors" class="warning"></div>', dom)
     assert dom.count('data-rendered="yes"') == 12
     assert dom.count("main-svg") >= 12  # Plotly drew every figure
-    console_errors = [l for l in proc.stderr.splitlines()
-                      if "CONSOLE" in l and ("Error" in l or "error" in l)]
+    console_errors = [x for x in proc.stderr.splitlines()
+                      if "CONSOLE" in x and ("Error" in x or "error" in x)]
     assert not console_errors, console_errors

@@ -1,6 +1,5 @@
 """The real Sign Language MNIST, read from the exact Kaggle CSVs."""
 import numpy as np
-import pytest
 from click.testing import CliRunner
 
 from zoo.cli import cli

@@ -147,3 +147,23 @@ def test_an_unknown_explanation_is_reported_not_fatal():
     assert facts["status"] == "ok"
     assert "needs a Conv2D layer" in facts["explain_errors"]["grad-cam"]
     assert facts["explain_errors"]["magic"].startswith("unknown explanation 'magic'")
+
+
+def test_memory_is_not_kept_from_fold_to_fold():
+    import gc
+
+    import tensorflow as tf
+
+    def live_variables():
+        gc.collect()
+        return sum(isinstance(o, tf.Variable) for o in gc.get_objects())
+
+    ds = tiny()
+    p = Protocol(folds=6, epochs=1, batch_size=8, lr=1e-2)
+    fold_of = make_splits(ds.y, p)
+    runner = FoldRunner(spec(), ds, p)
+    counts = []
+    for fold in range(p.folds):
+        runner.run(fold, fold_of)
+        counts.append(live_variables())
+    assert counts[1] == counts[-1], counts

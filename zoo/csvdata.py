@@ -52,7 +52,7 @@ def read_label_pixel_csv(path, height: int = 28, width: int = 28, labels=None):
             problem = (f"header has {len(cells)} columns; expected {len(header)} "
                        f"('{shown}')")
         else:
-            i = next(i for i, (a, b) in enumerate(zip(cells, header)) if a != b)
+            i = next(i for i, (a, b) in enumerate(zip(cells, header, strict=True)) if a != b)
             problem = f"header column {i + 1} is '{cells[i][:40]}'; expected '{header[i]}'"
         raise DataError(path, problem, line=1)
 
@@ -101,7 +101,7 @@ def _locate_row_error(path, rows, n_pixels):
             hint = " (the file looks truncated)" if i == len(rows) - 1 else ""
             raise DataError(path, f"found {len(cells)} columns; expected {n_pixels + 1}{hint}",
                             line=line)
-        for name, cell in zip(names, cells):
+        for name, cell in zip(names, cells, strict=True):
             cell = cell.strip()
             if not (cell.lstrip("-").isdigit() and cell.isascii()):
                 raise DataError(path, f"{name} is '{cell[:20]}'; expected an integer",

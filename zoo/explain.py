@@ -56,7 +56,7 @@ def attention_rollout(model, x: np.ndarray) -> np.ndarray:
     if not isinstance(inputs, (list, tuple)):
         inputs = [inputs]
     rollout = None
-    for layer, q in zip(layers, inputs):
+    for layer, q in zip(layers, inputs, strict=True):
         _, scores = layer(q, q, return_attention_scores=True, training=False)
         a = ops.convert_to_numpy(scores).mean(axis=1)          # (n, tokens, tokens)
         a = a + np.eye(a.shape[-1])[None]

@@ -32,17 +32,24 @@ class Fold:
         return self.arrays["y_true"].astype(np.int64)
 
     @functools.cached_property
+    def counts(self) -> list:
+        """The one sort of the held-out scores that AUC and both curves are built on."""
+        return metrics.ovr_counts(self.y_true, self.arrays["y_prob"], self.n_classes)
+
+    @functools.cached_property
     def confusion(self) -> np.ndarray:
         """Held-out confusion matrix, computed once and shared by every view."""
         return metrics.confusion(self.y_true, self.arrays["y_prob"], self.n_classes)
 
     @functools.cached_property
     def roc(self) -> np.ndarray:
-        return metrics.roc_on_grid(self.y_true, self.arrays["y_prob"], self.n_classes)
+        return metrics.roc_on_grid(self.y_true, self.arrays["y_prob"], self.n_classes,
+                                   counts=self.counts)
 
     @functools.cached_property
     def pr(self) -> np.ndarray:
-        return metrics.pr_on_grid(self.y_true, self.arrays["y_prob"], self.n_classes)
+        return metrics.pr_on_grid(self.y_true, self.arrays["y_prob"], self.n_classes,
+                                  counts=self.counts)
 
 
 @dataclass
@@ -79,7 +86,8 @@ def load_run(store: RunStore, y_test=None) -> DatasetRun:
             facts, arrays = store.read_fold(model, k)
             fold = Fold(model, k, facts, arrays, n_classes=n_classes)
             if fold.ok:
-                fold.scores = metrics.scores(arrays["y_true"], arrays["y_prob"], n_classes)
+                fold.scores = metrics.scores(arrays["y_true"], arrays["y_prob"], n_classes,
+                                             counts=fold.counts)
                 if "test_prob" in arrays and y_test is not None:
                     fold.test_scores = metrics.scores(y_test, arrays["test_prob"], n_classes)
             folds.setdefault(model, []).append(fold)

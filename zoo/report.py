@@ -184,9 +184,9 @@ def _understanding(run) -> dict:
                 continue
             if scale is None and len(a["wrong_images"]):
                 scale = max(1, 96 // a["wrong_images"].shape[2])
-            true_of = dict(zip(a["held_out_index"].tolist(), a["y_true"].tolist()))
+            true_of = dict(zip(a["held_out_index"].tolist(), a["y_true"].tolist(), strict=True))
             for i, img, pred, conf in zip(a["wrong_index"], a["wrong_images"], a["wrong_pred"],
-                                          a["wrong_confidence"]):
+                                          a["wrong_confidence"], strict=True):
                 items.append((float(conf), int(i), img, int(true_of[int(i)]), int(pred),
                               f.fold + 1))
         items.sort(key=lambda t: -t[0])
@@ -201,14 +201,14 @@ def _understanding(run) -> dict:
                 if key.startswith("explain_") and key not in ("explain_images", "explain_index"):
                     method = key[len("explain_"):].replace("_", "-")
                     maps[method] = [png.data_uri(png.overlay(img, m), max(1, 96 // img.shape[1]))
-                                    for img, m in zip(images, value)]
+                                    for img, m in zip(images, value, strict=True)]
             if not out["samples"]:
                 y = run.folds[model][0].arrays["y_true"]
                 held = first.arrays["held_out_index"].tolist()
                 out["samples"] = [
                     {"class": classes[int(y[held.index(int(i))])],
                      "src": png.data_uri(img, max(1, 96 // img.shape[1]))}
-                    for i, img in zip(first.arrays["explain_index"], images)]
+                    for i, img in zip(first.arrays["explain_index"], images, strict=True)]
         errors = first.facts.get("explain_errors", {}) if first is not None else {}
         declared = run.info.get("specs", {}).get(model, {}).get("explain", [])
         out["models"].append({"name": model, "gallery": gallery, "maps": maps,
@@ -272,14 +272,6 @@ def metrics_csv(context) -> str:
     return buf.getvalue()
 
 
-def _figure_json(fig) -> str:
-    import plotly.io
-
-    text = plotly.io.to_json(fig, validate=False)
-    # safe inside <script>: no "</script>" or "<!--" can end the block
-    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-
-
 def template_env() -> jinja2.Environment:
     folder = importlib.resources.files("zoo.templates")
     return jinja2.Environment(loader=jinja2.FileSystemLoader(str(folder)),
@@ -294,7 +286,7 @@ def render(results_dir="results", out_dir="reports") -> Path:
 
     context = build_context(results_dir)
     for i, d in enumerate(context["datasets"]):
-        d["figures"] = [{"id": f"fig-{i}-{key}", "title": title, "json": _figure_json(fig)}
+        d["figures"] = [{"id": f"fig-{i}-{key}", "title": title, "json": figures.to_json(fig)}
                         for key, title, fig in figures.dataset_figures(d["run"])]
     html = template_env().get_template("index.html").render(**context)
     out = Path(out_dir)
