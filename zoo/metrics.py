@@ -44,14 +44,8 @@ def macro_roc_auc(y_true, y_prob, n_classes: int, counts=None) -> float:
     positives, or no negatives, has none): the trapezoidal area under each class's exact ROC
     curve, tied scores forming one step, which is what scikit-learn's roc_auc_score computes.
     All classes share one sort."""
-    aucs = []
-    for _, tps, fps in counts or ovr_counts(y_true, y_prob, n_classes):
-        n_pos, n_neg = tps[-1], fps[-1]
-        if n_pos == 0 or n_neg == 0:
-            continue
-        fpr = np.concatenate([[0.0], fps / n_neg])
-        tpr = np.concatenate([[0.0], tps / n_pos])
-        aucs.append(np.trapezoid(tpr, fpr))
+    aucs = [np.trapezoid(tpr, fpr)
+            for _, fpr, tpr in roc_points(counts or ovr_counts(y_true, y_prob, n_classes))]
     return float(np.mean(aucs)) if aucs else float("nan")
 
 
@@ -140,16 +134,20 @@ def ovr_counts(y_true, y_prob, n_classes: int) -> list:
     return out
 
 
+def roc_points(counts):
+    """(class, FPR, TPR) of each class's exact ROC curve, from (0, 0); classes without both
+    positives and negatives have none and are left out."""
+    for c, tps, fps in counts:
+        n_pos, n_neg = tps[-1], fps[-1]
+        if n_pos and n_neg:
+            yield c, np.concatenate([[0.0], fps / n_neg]), np.concatenate([[0.0], tps / n_pos])
+
+
 def roc_on_grid(y_true, y_prob, n_classes: int, grid=GRID, counts=None) -> np.ndarray:
     """TPR at fixed FPR values, per class (rows) plus the macro mean (last row).
     Classes absent from y_true are NaN rows."""
     out = np.full((n_classes + 1, len(grid)), np.nan)
-    for c, tps, fps in counts or ovr_counts(y_true, y_prob, n_classes):
-        n_pos, n_neg = tps[-1], fps[-1]
-        if n_pos == 0 or n_neg == 0:
-            continue
-        fpr = np.concatenate([[0.0], fps / n_neg])
-        tpr = np.concatenate([[0.0], tps / n_pos])
+    for c, fpr, tpr in roc_points(counts or ovr_counts(y_true, y_prob, n_classes)):
         out[c] = np.interp(grid, fpr, tpr)
         out[c, 0] = 0.0
     out[-1] = np.nanmean(out[:-1], axis=0) if np.isfinite(out[:-1]).any() else np.nan
