@@ -188,7 +188,7 @@ def per_class_f1_figure(run) -> dict:
         folds = run.ok_folds(model)
         if not folds:
             continue
-        f1 = np.stack([metrics.per_class_f1_from_confusion(f.confusion) for f in folds])
+        f1 = np.stack([metrics.per_class_f1(f.confusion) for f in folds])
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             mean, std = np.nanmean(f1, axis=0), np.nanstd(f1, axis=0)

@@ -94,12 +94,9 @@ def from_confusion(cm: np.ndarray) -> dict:
             "recall": mean(recall), "f1": mean(f1), "mcc": float(mcc), "kappa": float(kappa)}
 
 
-def per_class_f1(y_true, y_prob, n_classes: int) -> np.ndarray:
-    """F1 of every class (NaN for a class neither present nor predicted)."""
-    return per_class_f1_from_confusion(confusion(y_true, y_prob, n_classes))
-
-
-def per_class_f1_from_confusion(cm: np.ndarray) -> np.ndarray:
+def per_class_f1(cm: np.ndarray) -> np.ndarray:
+    """F1 of every class from a confusion matrix (NaN for a class neither present nor
+    predicted)."""
     tp, total = np.diag(cm), cm.sum(axis=1) + cm.sum(axis=0)
     with np.errstate(all="ignore"):
         return np.where(total > 0, 2 * tp / total, np.nan)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.metadata
 import os
-import sys
 from dataclasses import dataclass, field
 
 import pluggy
@@ -124,9 +123,3 @@ def get_registry() -> Registry:
     _collect(registry, "register_models", ModelSpec, registry.models, "model")
     _collect(registry, "register_datasets", DatasetSpec, registry.datasets, "dataset")
     return registry
-
-
-def plugin_modules_loaded() -> list:
-    """Names of the Python modules the registered plugins live in (for diagnostics)."""
-    return sorted({getattr(p, "__name__", repr(p)) for p in pm.get_plugins()
-                   if getattr(p, "__name__", "") in sys.modules})

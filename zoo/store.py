@@ -135,12 +135,6 @@ class RunStore:
         arrays = read_npz(data) if data.exists() else {}
         return facts, arrays
 
-    def models(self) -> list:
-        """Model names with at least one finished fold, in the order they were first run."""
-        info = self.read_run() if (self.path / "run.json").exists() else {}
-        names = list(info.get("models", []))
-        return [m for m in names if any(self.has_fold(m, k) for k in range(info["protocol"]["folds"]))]
-
 
 def write_last_run(root, entries: list, skipped: list) -> None:
     write_json(Path(root) / "last_run.json", {"runs": entries, "skipped": skipped})
