@@ -185,12 +185,15 @@ def run(models, all_, dataset_names, data_dir, preset, folds, epochs, batch_size
 def _render(results_dir, out_dir, quiet):
     from zoo import report
 
+    context = report.build_context(results_dir)
     try:
-        path = report.render(results_dir, out_dir)
+        path = report.render(results_dir, out_dir, context=context)
     except ZooError as exc:
         raise ZooError(f"{exc} (the facts in {results_dir} are kept; "
                        f"`zoo report --out DIR` renders them elsewhere)") from None
     if not quiet:
+        for d in context["datasets"]:
+            click.echo(f"{d['name']}: {d['conclusion']}")
         click.echo(f"report: {path}")
 
 

@@ -280,11 +280,12 @@ def template_env() -> jinja2.Environment:
                               lstrip_blocks=True)
 
 
-def render(results_dir="results", out_dir="reports") -> Path:
-    """Render the report for the last `zoo run` in ``results_dir`` into ``out_dir``."""
+def render(results_dir="results", out_dir="reports", context=None) -> Path:
+    """Render the report for the last `zoo run` in ``results_dir`` into ``out_dir``
+    (``context``: one :func:`build_context` already made for it)."""
     from zoo import figures
 
-    context = build_context(results_dir)
+    context = context or build_context(results_dir)
     for i, d in enumerate(context["datasets"]):
         d["figures"] = [{"id": f"fig-{i}-{key}", "title": title, "json": figures.to_json(fig)}
                         for key, title, fig in figures.dataset_figures(d["run"])]
