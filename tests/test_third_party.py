@@ -155,3 +155,25 @@ def test_pip_install_a_plugin_then_uninstall_it(tmp_path):
     assert "resnet" not in listing and "cnn" in listing and "ERROR" not in listing
     report = py("-m", "zoo.cli", "report", "--results", "results", "--out", "again")
     assert "report:" in report.stdout
+
+
+class RaisingLoad:
+    @zoo.hookimpl
+    def register_datasets(self, register):
+        def load(data_dir=None):
+            raise RuntimeError("disk on fire")
+        register(zoo.DatasetSpec(name="raising", load=load))
+
+
+def test_a_dataset_whose_load_raises_is_skipped_with_the_plugin_named(register_plugin, tmp_path):
+    register_plugin(RaisingLoad(), "raising-plugin")
+    register_plugin(TinyPlugin(), "tiny")
+    register_plugin(TinyModelPlugin(), "dense")
+    r = CliRunner().invoke(cli, ["run", "dense", "--dataset", "raising", "--dataset", "tiny",
+                                 "--folds", "2", "--epochs", "1", "--quiet", "--results",
+                                 str(tmp_path / "results"), "--out", str(tmp_path / "out")])
+    assert r.exit_code == 1
+    assert ("error: dataset raising: plugin raising-plugin: load raised RuntimeError: "
+            "disk on fire") in r.output
+    runs = read_json(tmp_path / "results" / "last_run.json")["runs"]
+    assert [x["dataset"] for x in runs] == ["tiny"]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from zoo.errors import ConfigError, DataError, PluginError, ZooError
+from zoo.errors import ConfigError, PluginError, ZooError
 from zoo.protocol import make_splits
 from zoo.store import RunStore, safe_name, write_json, write_last_run
 
@@ -92,14 +92,9 @@ def run(models: list, datasets: list, protocol, results_dir, data_dir=None, devi
             dprotocol, fold_of, groups, leak = split_dataset(dataset, protocol)
         except ConfigError:  # a bad option is the user's to fix, for every dataset alike
             raise
-        except (DataError, PluginError, ZooError) as exc:
-            result.skipped.append({"what": "dataset", "name": dspec.name, "reason": str(exc),
-                                   "error": True})
-            progress.total -= len(models) * protocol.folds
-            echo(f"error: dataset {dspec.name}: {exc}")
-            continue
-        except Exception as exc:  # a plugin bug: report it, go on with the other datasets
-            reason = f"plugin {dspec.plugin}: load raised {type(exc).__name__}: {exc}"
+        except Exception as exc:  # bad data or a plugin bug: report it, go on with the rest
+            reason = str(exc) if isinstance(exc, ZooError) else \
+                f"plugin {dspec.plugin}: load raised {type(exc).__name__}: {exc}"
             result.skipped.append({"what": "dataset", "name": dspec.name, "reason": reason,
                                    "error": True})
             progress.total -= len(models) * protocol.folds
