@@ -11,7 +11,7 @@ import numpy as np
 
 from zoo.store import RunStore, read_json
 
-ARGS = ["run", "cnn", "--dataset", "digits", "--folds", "3", "--epochs", "2", "--out"]
+ARGS = ["run", "cnn", "--dataset", "digits", "--folds", "3", "--epochs", "4", "--out"]
 
 
 def start(results, out):
@@ -64,7 +64,7 @@ def test_kill_9_mid_fold_then_resume_matches_an_uninterrupted_run(tmp_path):
     killed = tmp_path / "killed"
     proc = start(killed, tmp_path / "r1")
     run_until(proc, "[start] digits / cnn / fold 2/3")
-    time.sleep(1.0)  # inside fold 2
+    time.sleep(0.5)  # inside fold 2 (4 epochs: seconds of training)
     proc.send_signal(signal.SIGKILL)
     proc.wait(30)
     store = store_of(killed)
