@@ -45,6 +45,9 @@ def test_run_all_end_to_end(runner, tmp_path):
     html = (out / "index.html").read_text()
     assert "digits" in html and "cnn" in html and "vit" in html
     assert (out / "plotly.min.js").exists()
+    # galleries and saliency maps from the facts: 8 wrong images and 10 class samples a model
+    assert "cnn: most confidently wrong" in html and "vit (attention)" in html
+    assert html.count("data:image/png") == 2 * 8 + 10 + 2 * 10
     rows = (out / "metrics.csv").read_text().splitlines()
     assert len(rows) == 1 + 4
     # re-render without training, elsewhere

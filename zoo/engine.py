@@ -11,7 +11,7 @@ import numpy as np
 
 from zoo.errors import ConfigError, PluginError, ZooError
 from zoo.protocol import make_splits
-from zoo.store import RunStore, safe_name, write_json, write_last_run
+from zoo.store import RunStore, write_json, write_last_run
 
 
 @dataclass
@@ -174,13 +174,14 @@ def run(models: list, datasets: list, protocol, results_dir, data_dir=None, devi
                     echo(f"[failed] {label}: {facts['status']}: {facts['reason']}")
                 else:
                     progress.say(f"[done] {label} in {_clock(seconds)}  ({progress.eta()})")
-            if keep == "final" and not (store.path / safe_name(mspec.name) / "final.json").exists() \
+            final_facts = store.model_path(mspec.name).with_suffix(".json")
+            if keep == "final" and not final_facts.exists() \
                     and any(store.has_fold(mspec.name, k) for k in range(dprotocol.folds)):
                 progress.say(f"[final] {dataset.name} / {mspec.name}: training on all "
                              f"{len(dataset.y)} training images")
                 try:
                     final = runner.fit_final(store.model_path(mspec.name))
-                    write_json(store.path / safe_name(mspec.name) / "final.json", final)
+                    write_json(final_facts, final)
                 except PluginError as exc:
                     echo(f"error: {exc}")
             del runner

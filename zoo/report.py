@@ -167,13 +167,26 @@ def _trust_note(run, leak) -> str:
 GALLERY = 8
 
 
+def _true_labels(fold, indices) -> list:
+    """The true class of held-out samples of ``fold``, given by dataset index."""
+    true_of = dict(zip(fold.arrays["held_out_index"].tolist(), fold.y_true.tolist(),
+                       strict=True))
+    return [true_of[int(i)] for i in indices]
+
+
+def _image_uri(pixels) -> str:
+    """A small image as a PNG data URI, enlarged to about 96 pixels wide."""
+    from zoo import png
+
+    return png.data_uri(pixels, max(1, 96 // pixels.shape[1]))
+
+
 def _understanding(run) -> dict:
     """Galleries of the most confidently wrong held-out images and saliency maps, as PNG
     data URIs, from the facts each fold saved."""
     from zoo import png
 
     classes = run.classes
-    scale = None
     out = {"models": [], "samples": []}
     for model in run.models:
         folds = run.ok_folds(model)
@@ -182,16 +195,14 @@ def _understanding(run) -> dict:
             a = f.arrays
             if "wrong_images" not in a:
                 continue
-            if scale is None and len(a["wrong_images"]):
-                scale = max(1, 96 // a["wrong_images"].shape[2])
-            true_of = dict(zip(a["held_out_index"].tolist(), a["y_true"].tolist(), strict=True))
-            for i, img, pred, conf in zip(a["wrong_index"], a["wrong_images"], a["wrong_pred"],
-                                          a["wrong_confidence"], strict=True):
-                items.append((float(conf), int(i), img, int(true_of[int(i)]), int(pred),
-                              f.fold + 1))
+            for i, img, true, pred, conf in zip(a["wrong_index"], a["wrong_images"],
+                                                _true_labels(f, a["wrong_index"]),
+                                                a["wrong_pred"], a["wrong_confidence"],
+                                                strict=True):
+                items.append((float(conf), int(i), img, true, int(pred), f.fold + 1))
         items.sort(key=lambda t: -t[0])
-        gallery = [{"src": png.data_uri(img, scale or 1), "true": classes[t],
-                    "pred": classes[p], "confidence": conf, "index": i, "fold": fold}
+        gallery = [{"src": _image_uri(img), "true": classes[t], "pred": classes[p],
+                    "confidence": conf, "index": i, "fold": fold}
                    for conf, i, img, t, p, fold in items[:GALLERY]]
         maps = {}
         first = next((f for f in folds if f.fold == 0), None)
@@ -200,15 +211,12 @@ def _understanding(run) -> dict:
             for key, value in first.arrays.items():
                 if key.startswith("explain_") and key not in ("explain_images", "explain_index"):
                     method = key[len("explain_"):].replace("_", "-")
-                    maps[method] = [png.data_uri(png.overlay(img, m), max(1, 96 // img.shape[1]))
+                    maps[method] = [_image_uri(png.overlay(img, m))
                                     for img, m in zip(images, value, strict=True)]
             if not out["samples"]:
-                y = run.folds[model][0].arrays["y_true"]
-                held = first.arrays["held_out_index"].tolist()
-                out["samples"] = [
-                    {"class": classes[int(y[held.index(int(i))])],
-                     "src": png.data_uri(img, max(1, 96 // img.shape[1]))}
-                    for i, img in zip(first.arrays["explain_index"], images, strict=True)]
+                labels = _true_labels(first, first.arrays["explain_index"])
+                out["samples"] = [{"class": classes[t], "src": _image_uri(img)}
+                                  for t, img in zip(labels, images, strict=True)]
         errors = first.facts.get("explain_errors", {}) if first is not None else {}
         declared = run.info.get("specs", {}).get(model, {}).get("explain", [])
         out["models"].append({"name": model, "gallery": gallery, "maps": maps,
@@ -221,6 +229,7 @@ def build_context(results_dir) -> dict:
     datasets = []
     facts_out = []
     for run in runs:
+        leak = _leakage(run)
         has_test = bool(run.info["dataset"].get("test_samples"))
         cv_cmp = _comparisons(run, "cv")
         test_cmp = _comparisons(run, "test") if has_test else []
@@ -232,8 +241,8 @@ def build_context(results_dir) -> dict:
             "folds": _fold_rows(run),
             "comparisons": {"test": test_cmp, "cv": cv_cmp},
             "conclusion": _conclusion(run, test_cmp if has_test else cv_cmp, lead),
-            "trust": _trust_note(run, _leakage(run)),
-            "leakage": _leakage(run),
+            "trust": _trust_note(run, leak),
+            "leakage": leak,
             "understanding": _understanding(run),
             "specs": run.info.get("specs", {}),
             "params": {m: run.folds[m][0].facts.get("params") for m in run.models},

@@ -18,7 +18,6 @@ import numpy as np
 
 from zoo.errors import ZooError
 from zoo.facts import load_results
-from zoo.store import safe_name
 
 MAX_BODY = 4 * 1024 * 1024
 
@@ -65,9 +64,9 @@ class Predictor:
 
     @staticmethod
     def _model_file(run, model):
-        folder = run.store.path / safe_name(model)
-        if (folder / "final.keras").exists():
-            return folder / "final.keras"
+        final = run.store.model_path(model)
+        if final.exists():
+            return final
         for fold in run.ok_folds(model):
             path = run.store.model_path(model, fold.fold)
             if path.exists():
