@@ -1,3 +1,4 @@
+import contextlib
 import importlib.util
 import os
 import sys
@@ -30,20 +31,27 @@ def make_images(n_per_class=12, classes=3, size=8, seed=0, test_per_class=0):
     return x, y, xt, yt
 
 
+# The suite loads only zoo's own plugins, so that a plugin installed in the same environment
+# (examples/zoo-plugin-resnet, say) changes no test; a test that wants one says so.
+os.environ["ZOO_PLUGINS"] = "cnn,vit,digits,sign-mnist"
+
+
+@contextlib.contextmanager
+def registered(obj, name):
+    """A plugin object registered for the duration of a ``with`` block."""
+    plugins.load_entry_points()
+    plugins.pm.register(obj, name=name)
+    try:
+        yield obj
+    finally:
+        plugins.pm.unregister(name=name)
+
+
 @pytest.fixture
 def register_plugin():
     """Register plugin objects for one test, as llm's tests do; unregistered afterwards."""
-    names = []
-
-    def register(obj, name):
-        plugins.load_entry_points()
-        plugins.pm.register(obj, name=name)
-        names.append(name)
-        return obj
-
-    yield register
-    for name in names:
-        plugins.pm.unregister(name=name)
+    with contextlib.ExitStack() as stack:
+        yield lambda obj, name: stack.enter_context(registered(obj, name))
 
 
 class TinyPlugin:
@@ -82,14 +90,80 @@ class TinyModelPlugin:
         register(zoo.ModelSpec(name="dense", build=tiny_dense, description="tiny dense net"))
 
 
+# -- the real Sign Language MNIST --------------------------------------------------------
+# Tests that need it use the fixture sign_data_dir (directly or through another fixture) and
+# are marked `sign_data` automatically. Without $ZOO_TEST_DATA they are deselected, with a
+# notice in pytest's header, so that the README's test command passes on any machine. CI
+# (CI=true) sets the variable, and there a missing data folder is an error, never a skip.
+REAL_DATA = "ZOO_TEST_DATA"
+
+
+def _real_data_dir():
+    value = os.environ.get(REAL_DATA)
+    return Path(value) if value else None
+
+
+def pytest_configure(config):
+    folder = _real_data_dir()
+    if os.environ.get("CI") and (folder is None or not (folder / "sign_mnist.npz").exists()):
+        raise pytest.UsageError(f"CI must run every test: set {REAL_DATA} to the folder with "
+                                "sign_mnist.npz and make_kaggle_csv.py (../shared/data)")
+
+
+def pytest_report_header(config):
+    folder = _real_data_dir()
+    if folder is None:
+        return (f"sign_data: tests that need the real Sign Language MNIST are deselected "
+                f"({REAL_DATA} is unset; set it to the folder with sign_mnist.npz to run them)")
+    return f"sign_data: the real Sign Language MNIST is read from {folder}"
+
+
+def pytest_collection_modifyitems(config, items):
+    needs = [item for item in items if "sign_data_dir" in getattr(item, "fixturenames", ())]
+    for item in needs:
+        item.add_marker(pytest.mark.sign_data)
+    if _real_data_dir() is None and needs:
+        config.hook.pytest_deselected(items=needs)
+        items[:] = [item for item in items if item not in needs]
+
+
 @pytest.fixture(scope="session")
 def sign_data_dir():
     """The real Sign Language MNIST, from $ZOO_TEST_DATA (CI sets it to ../shared/data)."""
-    value = os.environ.get("ZOO_TEST_DATA")
-    if not value or not (Path(value) / "sign_mnist.npz").exists():
-        pytest.fail("set ZOO_TEST_DATA to the folder with sign_mnist.npz and "
+    folder = _real_data_dir()
+    if folder is None or not (folder / "sign_mnist.npz").exists():
+        pytest.fail(f"{REAL_DATA}={folder}: expected a folder with sign_mnist.npz and "
                     "make_kaggle_csv.py (CI: ../shared/data)")
-    return Path(value)
+    return folder
+
+
+def write_kaggle_csv(path, x, y):
+    """A CSV in the exact form Kaggle serves Sign MNIST: header label,pixel1..pixelN, CRLF."""
+    header = "label," + ",".join(f"pixel{i}" for i in range(1, x[0].size + 1))
+    rows = np.concatenate([np.asarray(y).reshape(-1, 1), x.reshape(len(x), -1)], axis=1)
+    with open(path, "w", newline="") as f:
+        f.write(header + "\r\n")
+        for r in rows.astype(np.int64):
+            f.write(",".join(map(str, r)) + "\r\n")
+
+
+@pytest.fixture(scope="session")
+def kaggle_csv_dir(tmp_path_factory):
+    """Made-up Sign MNIST in the exact Kaggle format (24 letters, labels 0-24 without 9; 12
+    training and 6 test images a letter): each letter lights its own patch of a noisy image,
+    so a small model learns it in a few epochs. For everything but real accuracy."""
+    rng = np.random.default_rng(0)
+    labels = [i for i in range(25) if i != 9]
+    out = tmp_path_factory.mktemp("kaggle-format")
+    for split, per_class in (("train", 12), ("test", 6)):
+        y = np.repeat(labels, per_class)
+        x = rng.integers(0, 60, size=(len(y), 28, 28))
+        for i, label in enumerate(y):
+            c = labels.index(label)
+            top, left = (c // 6) * 7, (c % 6) * 4 + 2
+            x[i, top:top + 6, left:left + 4] += 180
+        write_kaggle_csv(out / f"sign_mnist_{split}.csv", x, y)
+    return out
 
 
 @pytest.fixture(scope="session")

@@ -111,8 +111,39 @@ def test_bad_zoo_toml(runner, tmp_path):
 
 
 def test_debug_shows_the_traceback(runner):
-    r = runner.invoke(cli, ["--debug", "run", "cnm"])
-    assert r.exit_code != 0 and r.exc_info is not None
+    # CliRunner records exc_info for every SystemExit, so look at what was raised: without
+    # --debug the error is printed and the command exits; with it, the error itself escapes
+    plain = runner.invoke(cli, ["run", "cnm"])
+    assert isinstance(plain.exception, SystemExit) and plain.exit_code == 2
+    assert "Error: unknown model 'cnm'" in plain.output
+    debug = runner.invoke(cli, ["--debug", "run", "cnm"])
+    assert isinstance(debug.exception, zoo.ConfigError)
+    assert "unknown model 'cnm'" in str(debug.exception)
+    assert "Error: unknown model" not in debug.output
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--seed", "-1"], "seed: expected an integer 0..4294966, got -1"),
+    (["--seed", "99999999999"], "seed: expected an integer 0..4294966"),
+])
+def test_a_bad_seed_is_an_option_error_not_a_plugin_error(runner, tmp_path, args, message):
+    r = runner.invoke(cli, ["run", "cnn", "--dataset", "digits", "--results",
+                            str(tmp_path / "r"), *args])
+    assert r.exit_code == 2, r.output
+    assert message in r.output and "plugin" not in r.output
+
+
+@pytest.mark.parametrize("line, message", [
+    ("epochs = true", "epochs: expected an integer > 0, got True"),
+    ("folds = false", "folds: expected an integer >= 2, got False"),
+    ("lr = true", "lr: expected a learning rate > 0 (e.g. 1e-3), got True"),
+    ("seed = true", "seed: expected an integer"),
+])
+def test_booleans_are_not_numbers_in_zoo_toml(runner, tmp_path, line, message):
+    (tmp_path / "zoo.toml").write_text(line + "\n")
+    r = runner.invoke(cli, ["run", "cnn", "--config", str(tmp_path / "zoo.toml"),
+                            "--results", str(tmp_path / "r")])
+    assert r.exit_code == 2 and message in r.output, r.output
 
 
 def test_report_without_results(runner, tmp_path):
@@ -200,4 +231,130 @@ def test_an_unwritable_results_folder_is_a_clear_error(runner, tmp_path):
     blocker.write_text("")
     r = runner.invoke(cli, ["run", "cnn", "--dataset", "digits", "--folds", "2", "--epochs", "1",
                             "--quiet", "--results", str(blocker / "results")])
-    assert r.exit_code == 1 and "cannot write to" in r.output and "Traceback" not in r.output
+    assert r.exit_code == 1 and f"cannot write {blocker / 'results'}" in r.output
+    assert "Traceback" not in r.output
+
+
+def tiny_run(runner, results, out, *extra, models=("dense",)):
+    return runner.invoke(cli, ["run", *models, "--dataset", "tiny", "--folds", "3", "--epochs",
+                               "1", "--batch-size", "8", "--quiet", "--results", str(results),
+                               "--out", str(out), *extra])
+
+
+class FailingDataset:
+    @zoo.hookimpl
+    def register_datasets(self, register):
+        def load(data_dir):
+            raise zoo.DataError("/data/broken.csv", "not a CSV", line=3)
+
+        register(zoo.DatasetSpec(name="broken", load=load))
+
+
+def test_a_run_that_trains_nothing_leaves_earlier_results_and_report_alone(
+        runner, tmp_path, register_plugin):
+    register_plugin(TinyPlugin(), "tiny")
+    register_plugin(TinyModelPlugin(), "dense")
+    register_plugin(FailingDataset(), "broken")
+    results, out = tmp_path / "results", tmp_path / "out"
+    assert tiny_run(runner, results, out).exit_code == 0
+    before = (results / "last_run.json").read_bytes()
+    report = (out / "index.html").read_text()
+    r = runner.invoke(cli, ["run", "dense", "--dataset", "broken", "--folds", "3", "--results",
+                            str(results), "--out", str(out)])
+    assert r.exit_code == 1 and "/data/broken.csv, line 3: not a CSV" in r.output
+    assert "nothing was trained" in r.output
+    assert (results / "last_run.json").read_bytes() == before
+    assert (out / "index.html").read_text() == report
+    r = runner.invoke(cli, ["report", "--results", str(results), "--out", str(out)])
+    assert r.exit_code == 0 and "tiny" in (out / "index.html").read_text()
+    # a pointer that lists no run never turns a good report into an empty one silently
+    (results / "last_run.json").write_text('{"runs": [], "skipped": []}')
+    r = runner.invoke(cli, ["report", "--results", str(results), "--out", str(out)])
+    assert r.exit_code == 1 and "no results to show" in r.output
+    assert f"{out / 'index.html'} was left as it was" in r.output
+    assert (out / "index.html").read_text() == report
+
+
+def full_disk_on(monkeypatch, fragment):
+    """Make every atomic write whose file name contains ``fragment`` fail as on a full disk."""
+    import errno
+    import os
+
+    from zoo import store
+
+    real = store._write_all
+
+    def write(fd, data, path):
+        if fragment in path.name:
+            os.close(fd)
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(fd, data, path)
+
+    monkeypatch.setattr(store, "_write_all", write)
+
+
+def test_a_full_disk_stops_the_run_with_one_line_and_keeps_finished_folds(
+        runner, tmp_path, register_plugin, monkeypatch):
+    register_plugin(TinyPlugin(), "tiny")
+    register_plugin(TinyModelPlugin(), "dense")
+    results, out = tmp_path / "results", tmp_path / "out"
+    full_disk_on(monkeypatch, "fold-02")
+    r = tiny_run(runner, results, out, "--keep-models", "none")
+    assert r.exit_code == 1, r.output
+    store = RunStore(results, "tiny", read_json(results / "last_run.json")["runs"][0]["run_id"])
+    assert f"Error: cannot write {store.fold_paths('dense', 1)[1]}: No space left on device" \
+        in r.output
+    assert "Traceback" not in r.output and "[failed]" not in r.output
+    assert store.has_fold("dense", 0) and not store.has_fold("dense", 1)
+    assert not [p for p in results.rglob("*") if p.name.endswith(".tmp")]
+    monkeypatch.undo()
+    r = tiny_run(runner, results, out, "--keep-models", "none")
+    assert r.exit_code == 0 and store.has_fold("dense", 2)
+
+
+def test_a_full_disk_while_keeping_a_model_or_writing_the_report(
+        runner, tmp_path, register_plugin, monkeypatch):
+    import errno
+
+    import keras
+
+    register_plugin(TinyPlugin(), "tiny")
+    register_plugin(TinyModelPlugin(), "dense")
+    results, out = tmp_path / "results", tmp_path / "out"
+
+    def no_space(self, path, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with monkeypatch.context() as m:
+        m.setattr(keras.Model, "save", no_space)
+        r = tiny_run(runner, results, out)
+    assert r.exit_code == 1 and "No space left on device" in r.output
+    assert "fold-01" in r.output and ".keras" in r.output and "Traceback" not in r.output
+    assert tiny_run(runner, results, out).exit_code == 0
+    report = (out / "index.html").read_text()
+    with monkeypatch.context() as m:
+        full_disk_on(m, "index.html")
+        r = runner.invoke(cli, ["report", "--results", str(results), "--out", str(out)])
+    assert r.exit_code == 1 and "Traceback" not in r.output
+    assert f"cannot write {out / 'index.html'}: No space left on device" in r.output
+    assert "the facts in" in r.output and (out / "index.html").read_text() == report
+
+
+def test_a_corrupted_facts_file_is_named_with_what_to_do(runner, tmp_path, register_plugin):
+    register_plugin(TinyPlugin(), "tiny")
+    register_plugin(TinyModelPlugin(), "dense")
+    results, out = tmp_path / "results", tmp_path / "out"
+    assert tiny_run(runner, results, out).exit_code == 0
+    store = RunStore(results, "tiny", read_json(results / "last_run.json")["runs"][0]["run_id"])
+    meta, data = store.fold_paths("dense", 1)
+    meta.write_text('{"status": "ok", "hist')
+    r = runner.invoke(cli, ["report", "--results", str(results), "--out", str(out)])
+    assert r.exit_code == 1 and "Traceback" not in r.output
+    assert f"{meta}: not a readable facts file" in r.output and "delete it" in r.output
+    meta.unlink()
+    data.write_bytes(data.read_bytes()[:100])
+    r = tiny_run(runner, results, out)  # fold 2 is retrained; its broken .npz is replaced
+    assert r.exit_code == 0, r.output
+    data.write_bytes(b"garbage")
+    r = runner.invoke(cli, ["report", "--results", str(results), "--out", str(out)])
+    assert r.exit_code == 1 and f"{data}: not a readable facts file" in r.output

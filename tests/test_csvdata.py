@@ -94,6 +94,16 @@ def test_negative_pixel(tmp_path):
     assert e.line == 2 and "pixel3 is -1" in e.problem
 
 
+@pytest.mark.parametrize("column, cell", [(784, "9" * 25), (0, "1" + "0" * 400)])
+def test_a_cell_too_large_for_int64_names_its_line(tmp_path, column, cell):
+    bad = row().split(",")
+    bad[column] = cell
+    e = error(write(tmp_path, HEADER + "\n" + row() + "\n" + ",".join(bad) + "\n"))
+    name = "label" if column == 0 else f"pixel{column}"
+    assert e.line == 3 and f"{name} is " in e.problem and "too large" in e.problem
+    assert len(str(e)) < 300  # a 400-digit cell is shortened, not printed whole
+
+
 def test_unknown_label(tmp_path):
     e = error(write(tmp_path, HEADER + "\n" + row(3) + "\n" + row(9) + "\n"))
     assert e.line == 3 and "unknown label 9" in e.problem
@@ -182,6 +192,22 @@ def test_npz_errors(tmp_path, change, message):
     with pytest.raises(DataError) as info:
         read_image_npz(path, labels=LABELS)
     assert message in str(info.value) and str(path) in str(info.value)
+
+
+def test_npz_floats_already_scaled_are_refused_not_divided_again(tmp_path):
+    arrays = good_arrays()
+    arrays["x_train"] = np.full((4, 28, 28), 0.5, np.float32)
+    path = npz(tmp_path, **arrays)
+    with pytest.raises(DataError, match=r"x_train holds fractional values \(0.5 to 0.5; "
+                                        r"already scaled to \[0, 1\]\?\)"):
+        read_image_npz(path, labels=LABELS)
+
+
+def test_npz_floats_with_whole_values_are_read_as_pixels(tmp_path):
+    arrays = good_arrays()
+    arrays["x_train"] = np.full((4, 28, 28), 255.0)
+    out = read_image_npz(npz(tmp_path, **arrays), labels=LABELS)
+    assert out["x_train"].max() == 255
 
 
 def test_npz_not_an_archive(tmp_path):

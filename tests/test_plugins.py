@@ -13,8 +13,11 @@ BUILTINS = {"cnn": "model", "vit": "model", "digits": "dataset", "sign-mnist": "
 
 
 def zoo_cmd(*args, env=None, cwd=None):
+    """`zoo ARGS` in a fresh process that loads every installed plugin (the suite itself
+    loads only the built-ins), unless ``env`` sets ZOO_PLUGINS."""
+    base = {k: v for k, v in os.environ.items() if k != "ZOO_PLUGINS"}
     return subprocess.run([sys.executable, "-m", "zoo.cli", *args], capture_output=True,
-                          text=True, env={**os.environ, **(env or {})}, cwd=cwd, timeout=120)
+                          text=True, env={**base, **(env or {})}, cwd=cwd, timeout=120)
 
 
 def test_builtins_register_through_entry_points():
@@ -66,13 +69,14 @@ def test_registering_the_wrong_thing(register_plugin):
     assert "register() takes a DatasetSpec, got str" in errors[0]
 
 
-def test_test_plugins_register_and_unregister(register_plugin):
-    register_plugin(TinyPlugin(name="tiny-x"), "tiny-x")
-    assert "tiny-x" in get_registry().datasets
+def test_test_plugins_register_and_unregister():
+    from conftest import registered
 
-
-def test_test_plugin_is_gone_after_the_test():
     assert "tiny-x" not in get_registry().datasets
+    with registered(TinyPlugin(name="tiny-x"), "tiny-x"):
+        assert "tiny-x" in get_registry().datasets
+    assert "tiny-x" not in get_registry().datasets
+    assert plugins.pm.get_plugin("tiny-x") is None
 
 
 def write_fake_distribution(folder, name, entry_points, modules):
@@ -93,6 +97,18 @@ def test_zoo_list_reports_a_plugin_that_fails_to_import(tmp_path):
     assert "broken" in result.stdout
     assert "ERROR: failed to import: ImportError: missing dependency foo" in result.stdout
     assert "cnn" in result.stdout and "model cnn" in result.stdout
+
+
+def test_the_suite_ignores_plugins_installed_beside_it(tmp_path):
+    write_fake_distribution(tmp_path, "zoo-plugin-extra", {"extra": "zoo_extra_mod"}, {
+        "zoo_extra_mod": "import zoo\n\n@zoo.hookimpl\ndef register_models(register):\n"
+                         "    register(zoo.ModelSpec(name='extra', build=lambda s, n: None))\n"})
+    assert "model extra" in zoo_cmd("list", env={"PYTHONPATH": str(tmp_path)}).stdout
+    test = "tests/test_cli.py::test_unknown_model_lists_known_ones_and_suggests"
+    done = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", test],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(tmp_path)})
+    assert done.returncode == 0 and "1 passed" in done.stdout, done.stdout[-2000:]
 
 
 def test_zoo_plugins_limits_what_loads():

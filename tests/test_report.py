@@ -152,3 +152,27 @@ def test_the_report_renders_in_headless_chromium_without_errors(rendered):
         assert chrome.errors == []
     finally:
         chrome.close()
+
+
+def test_wide_tables_scroll_in_their_own_box_on_a_laptop_screen(rendered):
+    _, path, _ = rendered
+    chrome = Chrome("--allow-file-access-from-files", "--window-size=1280,800")
+    try:
+        chrome.call("Emulation.setDeviceMetricsOverride", width=1280, height=800,
+                    deviceScaleFactor=1, mobile=False)
+        chrome.goto(path.as_uri())
+        # the page itself never scrolls sideways...
+        assert chrome.js("document.documentElement.scrollWidth <= window.innerWidth")
+        # ...the per-fold table does, inside its box, with nothing cut off
+        box = "document.querySelector('table.folds').parentElement"
+        assert chrome.js(f"{box}.classList.contains('scroll')")
+        assert chrome.js(f"{box}.scrollWidth > {box}.clientWidth")
+        assert chrome.js(f"getComputedStyle({box}).overflowX") == "auto"
+        # scrolled to the far right, the model column is still in view at the left edge
+        chrome.js(f"{box}.scrollLeft = 10000")
+        left = chrome.js(f"{box}.querySelector('tbody td').getBoundingClientRect().left - "
+                         f"{box}.getBoundingClientRect().left")
+        assert abs(left) < 2
+        assert chrome.errors == []
+    finally:
+        chrome.close()

@@ -64,7 +64,7 @@ def test_kill_9_mid_fold_then_resume_matches_an_uninterrupted_run(tmp_path):
     killed = tmp_path / "killed"
     proc = start(killed, tmp_path / "r1")
     run_until(proc, "[start] digits / cnn / fold 2/3")
-    time.sleep(0.5)  # inside fold 2 (4 epochs: seconds of training)
+    run_until(proc, "Epoch 2/4")  # fold 2 has trained an epoch and has three to go
     proc.send_signal(signal.SIGKILL)
     proc.wait(30)
     store = store_of(killed)
@@ -91,7 +91,7 @@ def test_ctrl_c_keeps_finished_folds_and_says_how_to_resume(tmp_path):
     results = tmp_path / "results"
     proc = start(results, tmp_path / "r")
     run_until(proc, "[start] digits / cnn / fold 2/3")
-    time.sleep(0.5)
+    run_until(proc, "Epoch 2/4")
     proc.send_signal(signal.SIGINT)
     rest = proc.communicate(timeout=60)[0]
     assert proc.returncode == 130, rest

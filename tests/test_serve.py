@@ -22,9 +22,11 @@ def train(results, *args):
 
 
 @pytest.fixture(scope="module")
-def sign_results(sign_subset_dir, tmp_path_factory):
+def sign_results(kaggle_csv_dir, tmp_path_factory):
+    """The CNN trained through the sign-mnist plugin on Kaggle-format CSVs (made up, so
+    that these tests need no real data)."""
     results = tmp_path_factory.mktemp("sign-results")
-    train(results, "cnn", "--dataset", "sign-mnist", "--data-dir", str(sign_subset_dir),
+    train(results, "cnn", "--dataset", "sign-mnist", "--data-dir", str(kaggle_csv_dir),
           "--folds", "2", "--epochs", "4", "--lr", "0.003")
     return results
 
@@ -72,6 +74,66 @@ def test_bad_requests_get_clear_errors(server, body, status, message):
     assert got == status and message in answer["error"]
 
 
+def raw_request(url, data: bytes) -> tuple:
+    """Send bytes as they are (no client-side checks) and return (status, parsed JSON)."""
+    import socket
+    from urllib.parse import urlparse
+
+    u = urlparse(url)
+    with socket.create_connection((u.hostname, u.port), timeout=30) as sock:
+        sock.sendall(data)
+        chunks = []
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    reply = b"".join(chunks).decode()
+    assert reply.startswith("HTTP/1."), f"no HTTP status, the connection was dropped: {reply!r}"
+    head, _, body = reply.partition("\r\n\r\n")
+    return int(head.split()[1]), json.loads(body)
+
+
+def request_bytes(body: bytes, host="127.0.0.1", kind="application/json", length=None):
+    length = len(body) if length is None else length
+    return (f"POST /api/predict HTTP/1.1\r\nHost: {host}\r\nContent-Type: {kind}\r\n"
+            f"Content-Length: {length}\r\nConnection: close\r\n\r\n").encode() + body
+
+
+def test_malformed_requests_get_a_400_not_a_dropped_connection(server):
+    url = server[1]
+    status, answer = raw_request(url, request_bytes(b"{}", length="abc"))
+    assert status == 400 and "Content-Length: expected a number of bytes, got 'abc'" in answer["error"]
+    deep = b"[" * 100_000 + b"]" * 100_000
+    status, answer = raw_request(url, request_bytes(deep))
+    assert status == 400 and "nested too deeply" in answer["error"]
+    huge = ('{"dataset": "sign-mnist", "pixels": [1' + "0" * 400 + "]}").encode()
+    status, answer = raw_request(url, request_bytes(huge))
+    assert status == 400 and "out of range" in answer["error"]
+    # the server is still up and answers a good request
+    status, _ = post(url, json.dumps({"dataset": "sign-mnist", "pixels": [0.5] * 784}).encode())
+    assert status == 200
+
+
+def test_cross_site_forms_and_rebound_host_names_are_refused(server):
+    url = server[1]
+    good = json.dumps({"dataset": "sign-mnist", "pixels": [0.5] * 784}).encode()
+    status, answer = raw_request(url, request_bytes(good, kind="text/plain"))
+    assert status == 415 and "expected application/json, got 'text/plain'" in answer["error"]
+    status, answer = raw_request(url, request_bytes(
+        good, kind="application/x-www-form-urlencoded"))
+    assert status == 415
+    port = url.rstrip("/").rsplit(":", 1)[1]
+    status, answer = raw_request(url, request_bytes(good, host=f"evil.example:{port}"))
+    assert status == 403 and "is not this machine" in answer["error"]
+    status, answer = raw_request(url, f"GET / HTTP/1.1\r\nHost: evil.example:{port}\r\n"
+                                      "Connection: close\r\n\r\n".encode())
+    assert status == 403
+    for host in (f"localhost:{port}", f"127.0.0.1:{port}", f"[::1]:{port}"):
+        status, _ = raw_request(url, request_bytes(good, host=host))
+        assert status == 200, host
+
+
 def test_it_binds_to_localhost_unless_told_otherwise(server):
     srv = make_server(server[0], port=0)
     try:
@@ -87,12 +149,12 @@ def test_the_page_needs_nothing_from_the_internet(server):
     assert "http://" not in html and "https://" not in html
 
 
-def test_uploading_a_held_out_test_image_shows_its_letter_first(server, sign_subset_dir,
+def test_uploading_a_held_out_test_image_shows_its_letter_first(server, kaggle_csv_dir,
                                                                 tmp_path):
     predictor, url = server
     from zoo_plugins.sign_mnist import load
 
-    ds = load(sign_subset_dir)
+    ds = load(kaggle_csv_dir)
     # the test image this model gets right with the highest confidence
     _, model, _ = predictor.models["sign-mnist"][0]
     probs = np.asarray(model.predict_on_batch(ds.x_test))

@@ -62,23 +62,39 @@ def list_(data_dir):
 
     registry = get_registry()
     data_dir = data_dir_from(data_dir)
+    plugins = list(registry.plugins.values())
+    rows = [(p.name, f"{p.distribution} {p.version}".strip()
+             or "(not installed from a distribution)",
+             f"hooks: {', '.join(p.hooks) or '-'}; registers: "
+             + (", ".join([f"model {m}" for m in p.models]
+                          + [f"dataset {d}" for d in p.datasets]) or "-")) for p in plugins]
     click.echo("Plugins:")
-    for p in registry.plugins.values():
-        made = ", ".join([f"model {m}" for m in p.models] + [f"dataset {d}" for d in p.datasets])
-        dist = f"{p.distribution} {p.version}".strip() or "(not installed from a distribution)"
-        click.echo(f"  {p.name:<14} {dist:<22} hooks: {', '.join(p.hooks) or '-'}; "
-                   f"registers: {made or '-'}")
+    for (name, dist, rest), p in zip(_aligned(rows), plugins, strict=True):
+        click.echo(f"  {name} {dist} {rest}".rstrip())
         for error in p.errors:
-            click.echo(f"  {'':<14} ERROR: {error}")
+            click.echo(f"  {'':<{len(name)}} ERROR: {error}")
     click.echo("Models:")
-    for m in registry.models.values():
-        click.echo(f"  {m.name:<14} [{m.plugin}] {m.description}")
+    for name, rest in _aligned([(m.name, f"[{m.plugin}] {m.description}")
+                                for m in registry.models.values()]):
+        click.echo(f"  {name} {rest}".rstrip())
     click.echo(f"Datasets (data folder: {data_dir}):")
-    for d in registry.datasets.values():
-        ok, why = d.check_available(data_dir)
-        state = "available" if ok else "unavailable"
-        click.echo(f"  {d.name:<14} {state:<12} [{d.plugin}] {d.description}")
-        click.echo(f"  {'':<14} {'from' if ok else 'how to get'}: {why}")
+    datasets = list(registry.datasets.values())
+    found = [d.check_available(data_dir) for d in datasets]
+    rows = [(d.name, "available" if ok else "unavailable", f"[{d.plugin}] {d.description}")
+            for d, (ok, _) in zip(datasets, found, strict=True)]
+    for (name, state, rest), (ok, why) in zip(_aligned(rows), found, strict=True):
+        click.echo(f"  {name} {state} {rest}".rstrip())
+        click.echo(f"  {'':<{len(name)}} {'from' if ok else 'how to get'}: {why}")
+
+
+def _aligned(rows: list) -> list:
+    """Pad every column but the last to its widest cell, so columns line up whatever the
+    length of a plugin's or distribution's name."""
+    if not rows:
+        return []
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    return [tuple(c.ljust(w) for c, w in zip(r, widths, strict=False)) + (r[-1],)
+            for r in rows]
 
 
 @cli.command()
@@ -175,6 +191,9 @@ def run(models, all_, dataset_names, data_dir, preset, folds, epochs, batch_size
     engine._checkpoint(results_dir, result)
     if result.runs:
         _render(results_dir, out_dir, quiet)
+    else:
+        click.echo(f"nothing was trained; {Path(results_dir) / 'last_run.json'} and the report "
+                   "still show the earlier results, if any", err=True)
     if not quiet:
         click.echo(f"trained {result.trained} fold(s), resumed {result.resumed}, "
                    f"failed {result.failed}; facts in {results_dir}")

@@ -106,6 +106,14 @@ def _locate_row_error(path, rows, n_pixels):
             if not (cell.lstrip("-").isdigit() and cell.isascii()):
                 raise DataError(path, f"{name} is '{cell[:20]}'; expected an integer",
                                 line=line)
+            if len(cell.lstrip("-")) > 18 and not -2**63 <= int(cell) < 2**63:
+                expected = "a label" if name == "label" else "an integer 0-255"
+                raise DataError(path, f"{name} is {_shorten(cell)}, far too large; "
+                                f"expected {expected}", line=line)
+
+
+def _shorten(cell: str) -> str:
+    return cell if len(cell) <= 24 else f"{cell[:10]}...{cell[-6:]} ({len(cell)} digits)"
 
 
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
@@ -146,6 +154,12 @@ def read_image_npz(path, height: int = 28, width: int = 28, labels=None) -> dict
             raise DataError(path, f"x_{part} has dtype {x.dtype}; expected integers 0-255")
         if len(x) and (not np.isfinite(x).all() or x.min() < 0 or x.max() > 255):
             raise DataError(path, f"x_{part} has values outside 0-255")
+        if np.issubdtype(x.dtype, np.floating) and len(x) and (x != np.round(x)).any():
+            # images already scaled to [0, 1] would otherwise be divided by 255 once more
+            raise DataError(path, f"x_{part} holds fractional values ({float(x.min()):g} to "
+                            f"{float(x.max()):g}; already scaled to [0, 1]?); expected pixel "
+                            "values 0-255 as in the Kaggle files: save "
+                            "np.round(x * 255).astype(np.uint8)")
         if labels is not None and len(y):
             unknown = sorted(set(np.unique(y).tolist()) - set(labels))
             if unknown:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from zoo.errors import ConfigError, PluginError, ZooError
+from zoo.errors import ConfigError, PluginError, WriteError, ZooError
 from zoo.protocol import make_splits
 from zoo.store import RunStore, write_json, write_last_run
 
@@ -83,6 +83,7 @@ def run(models: list, datasets: list, protocol, results_dir, data_dir=None, devi
     strategy = choose_strategy(devices)
     env = environment()
     progress = Progress(len(models) * len(datasets) * protocol.folds, echo, quiet)
+    progress.say(_where(strategy))
     keras_verbose = (0 if quiet else 2) if verbose is None else verbose
 
     for dspec in datasets:
@@ -158,6 +159,8 @@ def run(models: list, datasets: list, protocol, results_dir, data_dir=None, devi
                     progress.total -= protocol.folds - fold
                     echo(f"error: {exc}")
                     break
+                except WriteError:  # a full disk is no fold's failure: stop, keep what is saved
+                    raise
                 except Exception as exc:
                     facts = {"dataset": dataset.name, "model": mspec.name, "fold": fold,
                              "folds": protocol.folds, "status": "error",
@@ -223,6 +226,18 @@ def split_dataset(dataset, protocol):
     info = {"checks": checks, "used": kind, "note": note,
             "groups": int(len(np.unique(groups))) if groups is not None else None}
     return protocol, fold_of, groups, info
+
+
+def _where(strategy) -> str:
+    """One plain line on where training runs (TensorFlow's own start-up lines are hidden)."""
+    from zoo.distribute import NO_GPU, describe
+
+    d = describe(strategy)
+    how = "one device" if d["replicas"] == 1 else f"{d['strategy']}, {d['replicas']} replicas"
+    where = f"devices: {', '.join(d['devices'])} ({how})"
+    if not d["gpus"]:
+        where += "; no GPU found" + (" (CUDA could not start)" if NO_GPU["seen"] else "")
+    return where
 
 
 def _checkpoint(results_dir, result: RunResult) -> None:

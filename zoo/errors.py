@@ -25,3 +25,17 @@ class DataError(ZooError):
 
 class PluginError(ZooError):
     """A plugin that failed to load, or handed over something zoo cannot use."""
+
+
+class WriteError(ZooError):
+    """A file zoo could not write (a full disk, a read-only folder): stops the run, keeping
+    everything already written."""
+
+    def __init__(self, path, problem):
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"cannot write {self.path}: {problem}")
+
+
+class FactsError(ZooError):
+    """A saved facts file that cannot be read back."""

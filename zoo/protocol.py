@@ -40,24 +40,31 @@ class Protocol:
         def bad(option, expected, value):
             raise ConfigError(f"{option}: expected {expected}, got {value!r}")
 
-        if not isinstance(self.folds, int) or self.folds < 2:
+        def integer(value):  # True is an int to Python, never a number of folds to a user
+            return isinstance(value, int) and not isinstance(value, bool)
+
+        if not integer(self.folds) or self.folds < 2:
             bad("folds", "an integer >= 2", self.folds)
-        if not isinstance(self.epochs, int) or self.epochs <= 0:
+        if not integer(self.epochs) or self.epochs <= 0:
             bad("epochs", "an integer > 0", self.epochs)
-        if not isinstance(self.batch_size, int) or self.batch_size <= 0:
+        if not integer(self.batch_size) or self.batch_size <= 0:
             bad("batch_size", "an integer > 0", self.batch_size)
-        if not isinstance(self.lr, (int, float)) or not (0 < self.lr < 10):
+        if isinstance(self.lr, bool) or not isinstance(self.lr, (int, float)) \
+                or not (0 < self.lr < 10):
             bad("lr", "a learning rate > 0 (e.g. 1e-3)", self.lr)
         if self.optimizer != "adam":
             bad("optimizer", "'adam' (the one the shared protocol uses)", self.optimizer)
         if self.split not in SPLIT_KINDS:
             bad("split", "one of " + ", ".join(SPLIT_KINDS), self.split)
-        if not isinstance(self.seed, int):
-            bad("seed", "an integer", self.seed)
-        if not isinstance(self.early_stopping, int) or self.early_stopping < 0:
+        if not integer(self.seed) or not (0 <= self.seed < 2**32 // 1000):
+            # fold seeds are seed * 1000 + fold, and NumPy seeds must lie in 0..2**32-1
+            bad("seed", f"an integer 0..{2**32 // 1000 - 1}", self.seed)
+        if not integer(self.early_stopping) or self.early_stopping < 0:
             bad("early_stopping", "an integer >= 0 (patience in epochs; 0 = off)",
                 self.early_stopping)
-        if not (0 < self.inner_validation < 0.5):
+        if isinstance(self.inner_validation, bool) \
+                or not isinstance(self.inner_validation, (int, float)) \
+                or not (0 < self.inner_validation < 0.5):
             bad("inner_validation", "a fraction between 0 and 0.5", self.inner_validation)
         return self
 
@@ -116,7 +123,7 @@ def resolve(preset: str | None = None, toml: dict | None = None, **flags) -> Pro
         for key, value in source.items():
             if key not in FIELDS:
                 raise ConfigError(f"unknown protocol setting '{key}'")
-            if key == "lr" and isinstance(value, int):
+            if key == "lr" and isinstance(value, int) and not isinstance(value, bool):
                 value = float(value)
             values[key] = value
     return Protocol(**values).validate()

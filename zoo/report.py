@@ -295,6 +295,11 @@ def render(results_dir="results", out_dir="reports", context=None) -> Path:
     from zoo import figures
 
     context = context or build_context(results_dir)
+    if not context["datasets"]:
+        kept = Path(out_dir) / "index.html"
+        raise ZooError(f"no results to show: {Path(results_dir) / 'last_run.json'} lists no "
+                       "finished run; " + (f"{kept} was left as it was" if kept.exists()
+                                           else "no report was written"))
     for i, d in enumerate(context["datasets"]):
         d["figures"] = [{"id": f"fig-{i}-{key}", "title": title, "json": figures.to_json(fig)}
                         for key, title, fig in figures.dataset_figures(d["run"])]

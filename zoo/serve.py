@@ -7,6 +7,7 @@ model of that dataset answers with its top-5 classes. Standard library HTTP serv
 """
 from __future__ import annotations
 
+import ipaddress
 import json
 import threading
 import time
@@ -79,6 +80,12 @@ class Predictor:
             raise KeyError(dataset)
         info = self.datasets[dataset]
         h, w, c = info["input_shape"]
+        if isinstance(pixels, list):  # from JSON: numbers only, and none beyond float32
+            if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in pixels):
+                raise ValueError("could not read the pixels: expected numbers in [0, 1]")
+            if any(isinstance(v, int) and abs(v) > 1e6 for v in pixels):
+                raise ValueError("pixel values must be numbers in [0, 1]; got an integer far "
+                                 "out of range")
         x = np.asarray(pixels, dtype=np.float32)
         if x.size != h * w:
             raise ValueError(f"expected {h * w} pixel values ({h}x{w}), got {x.size}")
@@ -103,7 +110,7 @@ def page(predictor: Predictor) -> bytes:
         datasets=list(predictor.datasets.values()), skipped=predictor.skipped).encode()
 
 
-def make_handler(predictor: Predictor):
+def make_handler(predictor: Predictor, bound_host: str = "127.0.0.1"):
     html = page(predictor)
 
     class Handler(BaseHTTPRequestHandler):
@@ -126,7 +133,29 @@ def make_handler(predictor: Predictor):
         def _json(self, status, obj):
             self._send(status, json.dumps(obj).encode(), "application/json")
 
+        def _host_ok(self) -> bool:
+            """Only requests addressed to this machine by IP or as localhost: a page on some
+            web site that rebinds its DNS name to 127.0.0.1 still sends its own name."""
+            host = self.headers.get("Host")
+            if host is None:  # HTTP/1.0 clients may leave it out; browsers never do
+                return True
+            name = urlparse(f"//{host}").hostname or ""
+            if name in ("localhost", bound_host.lower()):
+                return True
+            try:
+                ipaddress.ip_address(name)
+                return True
+            except ValueError:
+                return False
+
+        def _refuse_host(self):
+            self._json(HTTPStatus.FORBIDDEN, {
+                "error": f"Host {self.headers.get('Host')!r} is not this machine; open the page "
+                         "as http://127.0.0.1:PORT/ or http://localhost:PORT/"})
+
         def do_GET(self):
+            if not self._host_ok():
+                return self._refuse_host()
             path = urlparse(self.path).path
             if path in ("/", "/index.html"):
                 self._send(HTTPStatus.OK, html, "text/html; charset=utf-8")
@@ -139,16 +168,45 @@ def make_handler(predictor: Predictor):
                 self._json(HTTPStatus.NOT_FOUND, {"error": f"no such page: {path}"})
 
         def do_POST(self):
+            try:
+                self._predict()
+            except Exception as exc:  # never drop the connection without an answer
+                self._json(HTTPStatus.INTERNAL_SERVER_ERROR,
+                           {"error": f"{type(exc).__name__}: {str(exc)[:300]}"})
+
+        def _predict(self):
+            if not self._host_ok():
+                return self._refuse_host()
             if urlparse(self.path).path != "/api/predict":
                 return self._json(HTTPStatus.NOT_FOUND, {"error": "POST /api/predict only"})
-            length = int(self.headers.get("Content-Length") or 0)
+            kind = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+            if kind != "application/json":
+                # a form on another web site can post text/plain or form data to a local
+                # port without asking; it cannot post application/json
+                return self._json(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, {
+                    "error": f"Content-Type: expected application/json, got {kind or 'none'!r}"})
+            raw = self.headers.get("Content-Length")
+            try:
+                length = int(raw)
+            except (TypeError, ValueError):
+                self.close_connection = True  # the body's end is unknown
+                return self._json(HTTPStatus.BAD_REQUEST, {
+                    "error": f"Content-Length: expected a number of bytes, got {raw!r}"})
             if length <= 0 or length > MAX_BODY:
+                self.close_connection = True
                 return self._json(HTTPStatus.BAD_REQUEST,
                                   {"error": f"expected a JSON body of 1..{MAX_BODY} bytes"})
             try:
                 body = json.loads(self.rfile.read(length))
                 dataset, pixels = body["dataset"], body["pixels"]
+            except RecursionError:
+                return self._json(HTTPStatus.BAD_REQUEST,
+                                  {"error": "JSON nested too deeply; expected "
+                                            '{"dataset": name, "pixels": [numbers]}'})
             except (ValueError, KeyError, TypeError):
+                return self._json(HTTPStatus.BAD_REQUEST, {
+                    "error": 'expected JSON {"dataset": name, "pixels": [height*width numbers]}'})
+            if not isinstance(dataset, str) or not isinstance(pixels, list):
                 return self._json(HTTPStatus.BAD_REQUEST, {
                     "error": 'expected JSON {"dataset": name, "pixels": [height*width numbers]}'})
             try:
@@ -157,8 +215,8 @@ def make_handler(predictor: Predictor):
                 return self._json(HTTPStatus.NOT_FOUND, {
                     "error": f"unknown dataset {dataset!r}; known: "
                              + ", ".join(predictor.datasets)})
-            except (ValueError, TypeError) as exc:
-                return self._json(HTTPStatus.BAD_REQUEST, {"error": str(exc)})
+            except (ValueError, TypeError, OverflowError) as exc:
+                return self._json(HTTPStatus.BAD_REQUEST, {"error": str(exc)[:300]})
             self._json(HTTPStatus.OK, {"dataset": dataset, "models": result})
 
     return Handler
@@ -166,7 +224,7 @@ def make_handler(predictor: Predictor):
 
 def make_server(predictor: Predictor, host: str = "127.0.0.1", port: int = 8765):
     try:
-        return ThreadingHTTPServer((host, port), make_handler(predictor))
+        return ThreadingHTTPServer((host, port), make_handler(predictor, host))
     except OSError as exc:
         raise ZooError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
 

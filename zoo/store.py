@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from zoo.errors import ZooError
+from zoo.errors import FactsError, WriteError, ZooError
 
 
 _UMASK = os.umask(0)
@@ -32,20 +32,27 @@ def atomic_write_bytes(path, data: bytes) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name, suffix=".tmp")
     except OSError as exc:
-        raise ZooError(f"cannot write to {path.parent}: {exc.strerror}") from None
+        raise WriteError(path.parent, exc.strerror or str(exc)) from None
     try:
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual permissions
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+        _write_all(fd, data, path)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        if isinstance(exc, OSError):  # a full disk, a quota: one line, the old file kept
+            raise WriteError(path, exc.strerror or str(exc)) from None
         raise
+
+
+def _write_all(fd: int, data: bytes, path: Path) -> None:
+    """Write ``data`` to the open temporary file ``fd`` (for ``path``) and flush it to disk."""
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def write_json(path, obj) -> None:
@@ -54,8 +61,11 @@ def write_json(path, obj) -> None:
 
 
 def read_json(path):
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise FactsError(f"{path}: not a readable facts file ({exc}); {_WHAT_TO_DO}") from None
 
 
 def write_npz(path, **arrays) -> None:
@@ -65,8 +75,18 @@ def write_npz(path, **arrays) -> None:
 
 
 def read_npz(path) -> dict:
-    with np.load(path, allow_pickle=False) as data:  # never unpickle
-        return {k: data[k] for k in data.files}
+    try:
+        with np.load(path, allow_pickle=False) as data:  # never unpickle
+            return {k: data[k] for k in data.files}
+    except FileNotFoundError:
+        raise
+    except Exception as exc:  # truncated, not a zip, bad CRC, pickled objects
+        raise FactsError(f"{path}: not a readable facts file ({type(exc).__name__}: "
+                         f"{str(exc)[:200]}); {_WHAT_TO_DO}") from None
+
+
+_WHAT_TO_DO = ("delete it (a fold's .json with its .npz) and run the same command again to "
+               "retrain just that part, or restore it from a backup")
 
 
 def _jsonable(obj):
@@ -137,6 +157,10 @@ class RunStore:
 
 
 def write_last_run(root, entries: list, skipped: list) -> None:
+    """Point at the runs of this `zoo run`. A run that made none leaves the pointer to the
+    earlier results alone, so that a failed run never hides good results."""
+    if not entries:
+        return
     write_json(Path(root) / "last_run.json", {"runs": entries, "skipped": skipped})
 
 

@@ -259,21 +259,29 @@ def save_model(model, path) -> None:
     import tempfile
     from pathlib import Path
 
+    from zoo.errors import WriteError
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.stem, suffix=".keras")
-    os.close(fd)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.stem, suffix=".keras")
+        os.close(fd)
+    except OSError as exc:
+        raise WriteError(path.parent, exc.strerror or str(exc)) from None
     try:
         model.save(tmp)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise WriteError(path, exc.strerror or str(exc)) from None
         raise
 
 
 def load_model(path, custom_objects=None):
     """Load a kept model with ``safe_mode=True``: no arbitrary code (lambdas) is run."""
+    import_tf()  # TensorFlow starts quietly, before Keras imports it
     import keras
 
     return keras.saving.load_model(path, custom_objects=custom_objects, safe_mode=True,
