@@ -70,8 +70,10 @@ def load(data_dir=None) -> zoo.Dataset:
     return zoo.Dataset(
         name="sign-mnist", x=scale(x), y=_remap(y), x_test=scale(xt), y_test=_remap(yt),
         class_names=LETTERS, source=source,
-        notes=["The train CSV was grown from about 1,704 photos by augmentation: random "
-               "k-fold splits put near-copies on both sides, so trust the official test split."],
+        notes=["The train CSV was grown from about 1,704 photos by augmentation, so it holds "
+               "many near-copies of each photo: a random (stratified) k-fold split puts them on "
+               "both sides, a grouped split (--split grouped) keeps them together. The leakage "
+               "check below says which split this run used and what it found."],
     )
 
 

@@ -28,7 +28,7 @@ def test_run_all_end_to_end(runner, tmp_path):
     assert "skipping dataset sign-mnist" in r.output
     assert "[done] digits / cnn / fold 2/2" in r.output and "[done] digits / vit / fold 1/2" in r.output
     assert "ETA" in r.output
-    assert "digits: On the held-out folds: " in r.output  # the conclusion, in the terminal
+    assert "digits: On the held-out folds, " in r.output  # the conclusion, in the terminal
     last = read_json(results / "last_run.json")
     assert [x["dataset"] for x in last["runs"]] == ["digits"]
     assert any(s["name"] == "sign-mnist" for s in last["skipped"])

@@ -111,6 +111,10 @@ def test_split_auto_chooses_grouped_and_the_report_warns(register_plugin, tmp_pa
     html = (out / "index.html").read_text()
     assert "Leakage between folds." not in html
     assert "grouped (used)" in html and "stratified" in html
+    # no sentence beside "no leakage found" says that held-out folds share near-copies
+    assert "no leakage found in the grouped split used" in html
+    assert "held-out folds can share near-copies" not in html
+    assert "the leakage check found no near-copies across them in the grouped split used" in html
 
 
 def test_sign_mnist_random_folds_are_flagged(sign_data_dir):

@@ -40,12 +40,14 @@ def test_every_score_equals_the_scikit_learn_function(seed, n, classes, present)
     labels = np.arange(classes)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        pr, rc, f1, _ = skm.precision_recall_fscore_support(y, pred, labels=labels,
-                                                            zero_division=np.nan)
+        seen = np.union1d(y, pred)  # classes present in the truth or the predictions
         expected = {
             "accuracy": skm.accuracy_score(y, pred),
             "balanced_accuracy": skm.balanced_accuracy_score(y, pred),
-            "precision": np.nanmean(pr), "recall": np.nanmean(rc), "f1": np.nanmean(f1),
+            "precision": skm.precision_score(y, pred, labels=seen, average="macro",
+                                             zero_division=0),
+            "recall": skm.recall_score(y, pred, labels=np.unique(y), average="macro"),
+            "f1": skm.f1_score(y, pred, labels=seen, average="macro", zero_division=0),
             "mcc": skm.matthews_corrcoef(y, pred),
             "kappa": skm.cohen_kappa_score(y, pred, labels=labels),
             "log_loss": skm.log_loss(y, p, labels=labels),
@@ -113,3 +115,61 @@ def test_fast_auc_and_curves_agree_with_scikit_learn():
         for r in (0.1, 0.5, 0.9):
             expected = precision[recall >= r].max()
             assert pr[c][int(r * 100)] == pytest.approx(expected)
+
+
+def test_a_model_that_collapses_onto_one_class_scores_the_precision_it_deserves():
+    # 10 balanced classes, every image predicted as class 0: precision is 0.1 for class 0 and
+    # 0 for the nine present classes never predicted, so 0.01 (it was 0.10 when those nine
+    # were left out)
+    y = np.repeat(np.arange(10), 30)
+    p = probs(np.zeros(300, dtype=int), 10)
+    s = metrics.scores(y, p, 10)
+    assert s["precision"] == pytest.approx(0.01)
+    labels = np.arange(10)
+    assert s["precision"] == pytest.approx(skm.precision_score(
+        y, p.argmax(1), labels=labels, average="macro", zero_division=0))
+    assert s["f1"] == pytest.approx(skm.f1_score(y, p.argmax(1), labels=labels, average="macro",
+                                                 zero_division=0))
+    assert s["recall"] == pytest.approx(0.1)
+
+
+def test_precision_recall_at_exactly_k_percent_recall():
+    # class 0 has 100 positives: the first 35 (highest scores) are all positives, then 20
+    # negatives, then the other 65 positives. At recall 0.35 precision is exactly 1.0;
+    # np.linspace's 0.35 lies one ulp above 35/100 and skipped to the next point.
+    scores = np.concatenate([np.linspace(0.99, 0.9, 35), np.linspace(0.89, 0.8, 20),
+                             np.linspace(0.79, 0.5, 65), np.full(80, 0.1)])
+    y = np.concatenate([np.zeros(35), np.ones(20), np.zeros(65), np.ones(80)]).astype(int)
+    p = np.stack([scores, 1 - scores], axis=1)
+    pr = metrics.pr_on_grid(y, p, 2)
+    assert pr[0, 35] == 1.0
+    precision, recall, _ = skm.precision_recall_curve(y == 0, scores)
+    for k in range(101):
+        assert pr[0, k] == pytest.approx(precision[recall >= k / 100].max()), k
+
+
+def test_log_loss_clips_like_scikit_learn_for_each_dtype():
+    y = np.array([0, 1, 2, 1])
+    for dtype in (np.float32, np.float64):
+        p = np.array([[1, 0, 0], [0, 1, 0], [1, 0, 0], [0.2, 0.8, 0]], dtype=dtype)
+        assert metrics.scores(y, p, 3)["log_loss"] == pytest.approx(
+            skm.log_loss(y, p, labels=[0, 1, 2]), rel=1e-6)
+
+
+def test_auc_is_the_same_on_the_held_out_and_the_test_split_paths():
+    # rows that do not sum to one (a plugin's sigmoid outputs, say): scikit-learn's OvR AUC
+    # would refuse them; zoo scores each class column as saved, on every path
+    from zoo.facts import Fold
+
+    rng = np.random.default_rng(4)
+    y = rng.integers(0, 4, 300)
+    p = rng.random((300, 4)).astype(np.float32) * 0.7
+    p[np.arange(300), y] += 0.2
+    fold = Fold("m", 0, {"status": "ok"}, {"y_true": y, "y_prob": p}, n_classes=4)
+    held_out = metrics.scores(y, p, 4, counts=fold.counts)["roc_auc"]
+    test_split = metrics.scores(y, p, 4)["roc_auc"]
+    expected = np.mean([skm.roc_auc_score(y == c, p[:, c]) for c in range(4)])
+    assert held_out == test_split == pytest.approx(expected)
+    normalised = p / p.sum(axis=1, keepdims=True)
+    assert metrics.scores(y, normalised, 4)["roc_auc"] == pytest.approx(
+        skm.roc_auc_score(y, normalised, multi_class="ovr"))

@@ -43,48 +43,147 @@ def test_textbook_paired_example():
     assert r["t"] == pytest.approx(-4.062, abs=1e-3) and r["p"] == pytest.approx(0.00283, abs=1e-5)
 
 
-def test_wilcoxon_matches_scipy_and_handles_ties():
-    a = [0.9, 0.8, 0.85, 0.95, 0.7, 0.75]
-    b = [0.85, 0.82, 0.8, 0.9, 0.6, 0.7]
-    d = np.subtract(a, b)  # tied magnitudes: the normal approximation
-    assert stats.wilcoxon(a, b) == pytest.approx(
-        sps.wilcoxon(d, zero_method="zsplit", method="approx").pvalue)
-    assert stats.wilcoxon(a, a) == 1.0
-    c = [0.91, 0.83, 0.72, 0.64, 0.58, 0.47]  # distinct differences: the exact test
+def brute_force_wilcoxon(d):
+    """Two-sided exact p of the signed-rank statistic by enumerating every sign pattern."""
+    import itertools
+
+    d = np.asarray([x for x in d if abs(x) > 1e-12])
+    ranks = sps.rankdata(np.abs(d))
+    observed = ranks[d > 0].sum()
+    centre = ranks.sum() / 2
+    count = total = 0
+    for signs in itertools.product([0, 1], repeat=len(d)):
+        t = ranks[np.array(signs, dtype=bool)].sum()
+        count += abs(t - centre) >= abs(observed - centre) - 1e-9
+        total += 1
+    return count / total
+
+
+def test_wilcoxon_is_exact_for_few_folds():
+    # no ties: scipy's exact distribution
+    c, b = [0.91, 0.83, 0.72, 0.64, 0.58, 0.47], [0.85, 0.82, 0.8, 0.9, 0.6, 0.7]
     assert stats.wilcoxon(c, b) == pytest.approx(
         sps.wilcoxon(np.subtract(c, b), method="exact").pvalue)
+    # two folds, both differences of one sign: exactly 0.5 (the normal approximation says 0.157)
+    assert stats.wilcoxon([0.9, 0.8], [0.8, 0.7]) == pytest.approx(0.5)
+    # tied magnitudes and a zero difference: exact over the sign patterns, not approximated
+    a, b = [0.9, 0.8, 0.85, 0.95, 0.7, 0.75, 0.6], [0.85, 0.82, 0.8, 0.9, 0.6, 0.7, 0.6]
+    assert stats.wilcoxon(a, b) == pytest.approx(brute_force_wilcoxon(np.subtract(a, b)))
+    assert stats.wilcoxon(a, a) == 1.0
 
 
-def test_verdict_claims_nothing_the_test_does_not_support():
-    a = [0.90, 0.95, 0.88, 0.93, 0.91]
-    b = [0.91, 0.93, 0.89, 0.92, 0.90]
-    c = stats.compare("cnn", a, "vit", b, "accuracy", "Accuracy", True, 800, 200)
-    assert not c["significant"] and c["verdict"].startswith("no significant difference")
+def test_wilcoxon_uses_the_normal_approximation_for_many_folds():
+    rng = np.random.default_rng(3)
+    d = rng.normal(0.01, 0.02, 30)
+    assert stats.wilcoxon(d, np.zeros(30)) == pytest.approx(
+        sps.wilcoxon(d, method="approx").pvalue, rel=1e-6)
 
 
-def test_verdict_names_the_better_model_with_points():
-    a = [0.95, 0.96, 0.95, 0.97, 0.96, 0.95, 0.96, 0.97, 0.96, 0.95]
-    b = [0.90, 0.91, 0.90, 0.91, 0.90, 0.91, 0.90, 0.91, 0.90, 0.92]
-    c = stats.compare("cnn", b, "vit", a, "accuracy", "Accuracy", True, 900, 100)
-    assert c["significant"] and c["better"] == "vit"
-    assert c["verdict"].startswith("vit ahead by 5.")
-    assert "points in accuracy" in c["verdict"]
+def test_the_smallest_wilcoxon_p():
+    assert stats.smallest_wilcoxon_p(5) == pytest.approx(0.0625)
+    assert stats.smallest_wilcoxon_p(6) < 0.05
+    assert min(stats.wilcoxon(np.arange(1, 6) + 10.0, np.zeros(5)),
+               stats.wilcoxon(-np.arange(1, 6) - 10.0, np.zeros(5))) == pytest.approx(0.0625)
 
 
-def test_lower_is_better_metrics():
-    a = [0.20, 0.21, 0.19, 0.20, 0.22, 0.21]
-    b = [0.40, 0.41, 0.42, 0.40, 0.39, 0.41]
-    c = stats.compare("a", a, "b", b, "log_loss", "Log loss", False, 500, 100)
-    assert c["better"] == "a"
-
-
-def test_ceiling_is_called_out():
-    a = [1.0, 1.0, 0.9995, 1.0]
-    b = [1.0, 0.9995, 1.0, 1.0]
-    c = stats.compare("a", a, "b", b, "accuracy", "Accuracy", True, 900, 100, ceiling=0.995)
-    assert c["at_ceiling"] and "ceiling" in c["verdict"] and not c["significant"]
+def test_zero_variance_differences_are_undecidable_not_p_zero():
+    r = stats.corrected_ttest([0.902, 0.904], [0.900, 0.902], 900, 100)
+    assert r["undecidable"] and np.isnan(r["p"]) and np.isnan(r["t"])
+    assert r["mean_diff"] == pytest.approx(0.002)
+    assert stats.format_p(r["p"]) == "p undefined"
 
 
 def test_identical_scores():
     r = stats.corrected_ttest([0.5, 0.5, 0.5], [0.5, 0.5, 0.5], 2, 1)
-    assert r["p"] == 1.0 and r["mean_diff"] == 0
+    assert r["p"] == 1.0 and r["mean_diff"] == 0 and not r["undecidable"]
+
+
+def test_confidence_intervals_stay_within_what_the_metric_allows():
+    # a real 2-fold run once printed [-2.00, +3.08] for a difference in accuracy
+    r = stats.corrected_ttest([0.95, 0.10], [0.20, 0.50], 1000, 1000, bounds=(0, 1))
+    assert -1 <= r["ci_low"] and r["ci_high"] <= 1
+    r = stats.corrected_ttest([0.9, -0.8], [-0.9, 0.7], 1, 1, bounds=(-1, 1))
+    assert -2 <= r["ci_low"] and r["ci_high"] <= 2
+
+
+def test_holm_matches_statsmodels():
+    from statsmodels.stats.multitest import multipletests
+
+    p = [0.01, 0.04, 0.03, 0.005, 0.2, 0.6, 0.001, 0.049, 0.02, 0.5, 0.03, 0.04]
+    assert stats.holm(p) == pytest.approx(multipletests(p, method="holm")[1].tolist())
+    assert np.isnan(stats.holm([0.01, float("nan")])[1])
+
+
+def test_friedman_matches_scipy_and_demsars_critical_difference():
+    rng = np.random.default_rng(0)
+    scores = rng.normal([0.9, 0.85, 0.8], 0.02, (10, 3))
+    r = stats.friedman(scores)
+    ref = sps.friedmanchisquare(*scores.T)
+    assert r["statistic"] == pytest.approx(ref.statistic) and r["p"] == pytest.approx(ref.pvalue)
+    # Demsar (2006), table 5: q_0.05 = 2.343 for three classifiers; CD = q sqrt(k(k+1)/6N)
+    assert r["cd"] == pytest.approx(2.343 * np.sqrt(3 * 4 / (6 * 10)), abs=1e-3)
+    # ranks: 1 = best; with four models q_0.05 = 2.569
+    assert r["ranks"][0] < r["ranks"][1] < r["ranks"][2]
+    r4 = stats.friedman(rng.normal(0.9, 0.02, (6, 4)))
+    assert r4["cd"] == pytest.approx(2.569 * np.sqrt(4 * 5 / 36), abs=1e-3)
+
+
+def test_mcnemar_exact_matches_statsmodels():
+    from statsmodels.stats.contingency_tables import mcnemar
+
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 5, 400)
+    a = np.where(rng.random(400) < 0.85, y, (y + 1) % 5)
+    b = np.where(rng.random(400) < 0.80, y, (y + 2) % 5)
+    r = stats.mcnemar_exact(y, a, b)
+    ra, rb = a == y, b == y
+    table = [[(ra & rb).sum(), (ra & ~rb).sum()], [(~ra & rb).sum(), (~ra & ~rb).sum()]]
+    assert r["p"] == pytest.approx(mcnemar(table, exact=True).pvalue)
+    assert (r["only_a"], r["only_b"]) == (table[0][1], table[1][0])
+
+
+def plain_loop_bootstrap(y, pa, pb, metric, n_classes, n_boot, seed):
+    """The paired bootstrap written as the plain loop it stands for: in every resample draw
+    n test images and k fold models with replacement (the same random numbers as zoo.stats)
+    and average the drawn fold models' score differences on the drawn images."""
+    from sklearn.metrics import accuracy_score, f1_score
+
+    k, n = pa.shape
+    images = np.random.default_rng(seed).integers(0, n, (n_boot, n))
+    folds = np.random.default_rng([seed, k]).integers(0, k, (n_boot, k))
+    out = []
+    for b in range(n_boot):
+        idx = images[b]
+        diff = 0.0
+        for f in folds[b]:
+            if metric == "accuracy":
+                sa, sb = accuracy_score(y[idx], pa[f, idx]), accuracy_score(y[idx], pb[f, idx])
+            else:
+                labels = np.union1d(np.union1d(y[idx], pa[f, idx]), pb[f, idx])
+                la = np.union1d(y[idx], pa[f, idx])
+                lb = np.union1d(y[idx], pb[f, idx])
+                sa = f1_score(y[idx], pa[f, idx], labels=la, average="macro", zero_division=0)
+                sb = f1_score(y[idx], pb[f, idx], labels=lb, average="macro", zero_division=0)
+                assert len(labels) <= n_classes
+            diff += (sa - sb) / k
+        out.append(diff)
+    return np.array(out)
+
+
+@pytest.mark.parametrize("metric", ["accuracy", "f1"])
+def test_paired_bootstrap_matches_a_plain_loop(metric):
+    rng = np.random.default_rng(5)
+    y = rng.integers(0, 4, 60)
+    pa = np.where(rng.random((3, 60)) < 0.8, y, rng.integers(0, 4, (3, 60)))
+    pb = np.where(rng.random((3, 60)) < 0.6, y, rng.integers(0, 4, (3, 60)))
+    r = stats.paired_bootstrap(y, pa, pb, metric, 4, n_boot=200, seed=7)
+    loop = plain_loop_bootstrap(y, pa, pb, metric, 4, 200, 7)
+    assert (r["ci_low"], r["ci_high"]) == pytest.approx(tuple(np.quantile(loop, [0.025, 0.975])))
+    centred = loop - loop.mean()
+    observed = r["mean_diff"]
+    assert r["p"] == pytest.approx(max((np.abs(centred) >= abs(observed) - 1e-12).mean(), 1 / 200))
+    from sklearn.metrics import accuracy_score
+
+    if metric == "accuracy":
+        assert observed == pytest.approx(np.mean([accuracy_score(y, pa[f]) - accuracy_score(y, pb[f])
+                                                  for f in range(3)]))

@@ -58,6 +58,7 @@ class DatasetRun:
     info: dict
     fold_of: np.ndarray
     folds: dict   # model -> [Fold]
+    y_test: np.ndarray | None = None   # labels of the official test split, if any
 
     @property
     def name(self) -> str:
@@ -91,7 +92,7 @@ def load_run(store: RunStore, y_test=None) -> DatasetRun:
                 if "test_prob" in arrays and y_test is not None:
                     fold.test_scores = metrics.scores(y_test, arrays["test_prob"], n_classes)
             folds.setdefault(model, []).append(fold)
-    return DatasetRun(store, info, store.read_splits(), folds)
+    return DatasetRun(store, info, store.read_splits(), folds, y_test)
 
 
 def load_results(results_dir) -> tuple:

@@ -202,9 +202,51 @@ def per_class_f1_figure(run) -> dict:
     return {"data": data, "layout": layout}
 
 
-def dataset_figures(run) -> list:
-    """(id suffix, title, figure) for every figure of one dataset's section."""
-    return [
+def critical_difference_figure(friedman: dict, where: str) -> dict:
+    """Demsar's critical-difference diagram: each model at its mean rank (1 = best), a bar as
+    long as Nemenyi's critical difference, and a line joining every group of models whose
+    ranks lie within it of each other (those are not told apart)."""
+    ranks = np.asarray(friedman["ranks"])
+    models = friedman["models"]
+    order = np.argsort(ranks, kind="stable")
+    data = [{"type": "scatter", "mode": "markers+text", "x": [round(float(ranks[i]), 3)],
+             "y": [0], "text": [text(models[i])], "textposition": "top center",
+             "name": text(models[i]), "marker": {"size": 12,
+                                                  "color": PALETTE[j % len(PALETTE)]},
+             "hovertemplate": f"{text(models[i])}: mean rank %{{x:.2f}}<extra></extra>"}
+            for j, i in enumerate(order)]
+    cd = float(friedman["cd"])
+    best = float(ranks[order[0]])
+    data.append({"type": "scatter", "mode": "lines+text", "x": [best, best + cd],
+                 "y": [0.6, 0.6], "text": ["", f"CD = {cd:.2f}"], "textposition": "top left",
+                 "line": {"color": "#333", "width": 3}, "name": "critical difference",
+                 "hoverinfo": "skip"})
+    level = -0.25
+    sorted_ranks = ranks[order]
+    for start in range(len(order)):  # maximal groups within one CD: not told apart
+        end = start
+        while end + 1 < len(order) and sorted_ranks[end + 1] - sorted_ranks[start] <= cd:
+            end += 1
+        covered = start > 0 and sorted_ranks[end] - sorted_ranks[start - 1] <= cd
+        if end > start and not covered:
+            data.append({"type": "scatter", "mode": "lines",
+                         "x": [float(sorted_ranks[start]) - 0.03, float(sorted_ranks[end]) + 0.03],
+                         "y": [level, level], "line": {"color": "#999", "width": 5},
+                         "name": "not told apart", "showlegend": False, "hoverinfo": "skip"})
+            level -= 0.2
+    m = len(models)
+    layout = _layout(f"Mean rank in accuracy on {where} (Friedman p = {friedman['p']:.3g}); "
+                     "models joined by a grey line are not significantly different",
+                     "mean rank (1 = best)", "", height=260 + 20 * m, showlegend=False)
+    layout["xaxis"].update(range=[0.5, m + 0.5], dtick=1)
+    layout["yaxis"].update(visible=False, range=[level - 0.2, 1.0])
+    return {"data": data, "layout": layout}
+
+
+def dataset_figures(run, friedman=None) -> list:
+    """(id suffix, title, figure) for every figure of one dataset's section; ``friedman``:
+    {"where": ..., result of zoo.stats.friedman} when three or more models were ranked."""
+    out = [
         ("roc", "ROC", roc_figure(run)),
         ("pr", "Precision-recall", pr_figure(run)),
         ("loss", "Loss per epoch", history_figure(run, "loss", "Loss")),
@@ -212,6 +254,10 @@ def dataset_figures(run) -> list:
         ("cm", "Confusion matrices", confusion_figure(run)),
         ("f1", "F1 per class", per_class_f1_figure(run)),
     ]
+    if friedman:
+        out.insert(0, ("cd", "Critical difference",
+                       critical_difference_figure(friedman, friedman["where"])))
+    return out
 
 
 def to_json(figure: dict) -> str:

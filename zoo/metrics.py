@@ -1,9 +1,19 @@
 """Scores and curves computed from saved facts (y_true, y_prob) with scikit-learn.
 
 Every function takes the full label set, so a class missing from a fold neither crashes a
-metric nor drags a macro average down: a class that is neither present nor predicted is
-left out of the macro averages (scikit-learn's ``zero_division=np.nan``), while a class
-predicted but absent counts as a precision of 0.
+metric nor drags a macro average down. The rule for macro averages:
+
+- recall (and balanced accuracy) average over the classes present in the truth;
+- precision and F1 average over the classes present in the truth *or* the predictions; a
+  class present in the truth but never predicted counts as a precision of 0, a class
+  predicted but absent as a precision of 0 (scikit-learn's
+  ``precision_score(..., labels=those classes, zero_division=0)``);
+- a class neither present nor predicted is left out.
+
+Log loss is scikit-learn's: probabilities clipped to [eps, 1 - eps] with the machine
+precision of their dtype, rows taken as they are. ROC-AUC is one-vs-rest per class on the
+probabilities as saved (no renormalisation, on every code path), averaged over the classes
+that have both positives and negatives.
 """
 from __future__ import annotations
 
@@ -24,11 +34,10 @@ METRICS = {
 }
 
 
-def _normalise(y_prob: np.ndarray) -> np.ndarray:
-    p = np.clip(np.asarray(y_prob, dtype=np.float64), 0, None)
-    s = p.sum(axis=1, keepdims=True)
-    s[s == 0] = 1
-    return p / s
+#: the range each metric can take (a difference of two lies within +- its width)
+BOUNDS = {"accuracy": (0.0, 1.0), "balanced_accuracy": (0.0, 1.0), "roc_auc": (0.0, 1.0),
+          "precision": (0.0, 1.0), "recall": (0.0, 1.0), "f1": (0.0, 1.0),
+          "mcc": (-1.0, 1.0), "kappa": (-1.0, 1.0), "log_loss": (0.0, float("inf"))}
 
 
 def _columns(y_prob, n_classes: int) -> np.ndarray:
@@ -58,25 +67,29 @@ def scores(y_true, y_prob, n_classes: int, counts=None) -> dict:
     score against the scikit-learn function of the same name.
     """
     y_true = np.asarray(y_true).astype(np.int64)
-    prob = _normalise(y_prob)
+    raw = np.asarray(y_prob)
+    eps = np.finfo(raw.dtype if np.issubdtype(raw.dtype, np.floating) else np.float64).eps
+    prob = _columns(raw, n_classes)
     cm = confusion(y_true, prob, n_classes).astype(np.float64)
     out = from_confusion(cm)
     out["roc_auc"] = macro_roc_auc(y_true, prob, n_classes, counts)
     picked = prob[np.arange(len(y_true)), y_true]
-    out["log_loss"] = float(-np.mean(np.log(np.clip(picked, 1e-15, 1.0))))
+    out["log_loss"] = float(-np.mean(np.log(np.clip(picked, eps, 1 - eps))))
     return {k: float(out[k]) for k in METRICS}
 
 
 def from_confusion(cm: np.ndarray) -> dict:
     """Accuracy, balanced accuracy, macro precision / recall / F1, MCC and kappa from a
-    confusion matrix (rows: true class, columns: predicted), classes that are neither
-    present nor predicted left out of the macro averages."""
+    confusion matrix (rows: true class, columns: predicted), by the rule in this module's
+    docstring."""
     tp = np.diag(cm)
     support, predicted = cm.sum(axis=1), cm.sum(axis=0)
     n = cm.sum()
     with np.errstate(all="ignore"):
         recall = np.where(support > 0, tp / support, np.nan)
-        precision = np.where(predicted > 0, tp / predicted, np.nan)
+        # present in the truth but never predicted: precision 0 (not left out)
+        precision = np.where(predicted > 0, tp / predicted,
+                             np.where(support > 0, 0.0, np.nan))
         f1 = np.where(support + predicted > 0, 2 * tp / (support + predicted), np.nan)
         cov_tp = tp.sum() * n - support @ predicted
         cov_pp = n * n - predicted @ predicted
@@ -107,7 +120,9 @@ def confusion(y_true, y_prob, n_classes: int) -> np.ndarray:
                                 labels=np.arange(n_classes))
 
 
-GRID = np.linspace(0.0, 1.0, 101)
+#: k/100 exactly as a recall of k out of 100 (or 2k out of 200) positives computes it:
+#: np.linspace lies one ulp above k/100 for some k, and searchsorted would then skip it
+GRID = np.arange(101) / 100
 
 
 def ovr_counts(y_true, y_prob, n_classes: int) -> list:

@@ -1,4 +1,5 @@
-"""Facts -> metrics, statistics and Plotly figures -> Jinja2 -> reports/index.html.
+"""Facts + verdict -> Plotly figures -> Jinja2 -> reports/index.html. Renders only: the
+conclusion comes from zoo.verdict, the galleries from zoo.galleries.
 
 A pure function of the saved facts; never imports tensorflow. Writes index.html,
 plotly.min.js (once, beside it), metrics.csv and facts.json.
@@ -8,7 +9,6 @@ from __future__ import annotations
 import csv
 import importlib.resources
 import io
-import itertools
 import json
 import time
 from pathlib import Path
@@ -16,7 +16,7 @@ from pathlib import Path
 import jinja2
 import numpy as np
 
-from zoo import __version__, stats
+from zoo import __version__, galleries, verdict
 from zoo.errors import ZooError
 from zoo.facts import load_results
 from zoo.metrics import METRICS
@@ -28,9 +28,6 @@ EXTRA = {
     "predict_images_per_second": ("Predict img/s", True),
     "params": ("Parameters", False),
 }
-#: metrics compared pairwise in the statistics section
-COMPARED = ("accuracy", "f1", "mcc", "roc_auc")
-CEILING = 0.995
 
 
 def _mean_std(values):
@@ -52,16 +49,25 @@ def _fmt(mean, std=None, key=""):
     return f"{mean:.4f}" + (f" ± {std:.4f}" if std is not None else "")
 
 
-def _summary_rows(run, source: str) -> list:
-    """One row per model: mean ± std of each column over its successful folds."""
+def _summary_rows(run, source: str, said: dict, training=None) -> list:
+    """One row per model: mean ± std of each column, and (held-out folds) whether its
+    training had levelled off. The models that were compared are averaged over the folds
+    they all finished (the folds the conclusion speaks of); any other model over its own
+    successful folds."""
     rows = []
     columns = dict(METRICS) if source == "test" else {**METRICS, **EXTRA}
+    shared = set(verdict.shared_folds(run, said["compared"]))
     for model in run.models:
         folds = run.folds[model]
         ok = run.ok_folds(model)
+        left_out = []
+        if model in said["compared"] and len(shared) >= 2:
+            left_out = [f.fold + 1 for f in ok if f.fold not in shared]
+            ok = [f for f in ok if f.fold in shared]
         row = {"model": model, "folds_ok": len(ok), "folds": len(folds),
                "failed": [f"fold {f.fold + 1}: {f.facts.get('status')}: {f.facts.get('reason')}"
-                          for f in folds if not f.ok], "cells": {}}
+                          for f in folds if not f.ok], "cells": {},
+               "left_out": left_out, "training": (training or {}).get(model)}
         for key in columns:
             if key in METRICS:
                 vals = [(f.test_scores if source == "test" else f.scores).get(key) for f in ok]
@@ -92,158 +98,26 @@ def _fold_rows(run) -> list:
     return rows
 
 
-def _comparisons(run, source: str) -> list:
-    models = [m for m in run.models if len(run.ok_folds(m)) >= 2]
-    out = []
-    n = run.info["dataset"]["samples"]
-    k = run.info["protocol"]["folds"]
-    n_test = n / k
-    n_train = n - n_test
-    for a, b in itertools.combinations(models, 2):
-        fa = {f.fold: f for f in run.ok_folds(a)}
-        fb = {f.fold: f for f in run.ok_folds(b)}
-        common = sorted(set(fa) & set(fb))
-        if len(common) < 2:
-            continue
-        for metric in COMPARED:
-            key = "test_scores" if source == "test" else "scores"
-            xa = [getattr(fa[i], key)[metric] for i in common]
-            xb = [getattr(fb[i], key)[metric] for i in common]
-            if not (np.isfinite(xa).all() and np.isfinite(xb).all()):
-                continue
-            label, higher = METRICS[metric]
-            out.append(stats.compare(a, xa, b, xb, metric, label, higher, n_train, n_test,
-                                     ceiling=CEILING))
-    return out
-
-
-def _conclusion(run, comparisons: list, source: str) -> str:
-    where = "the official test split" if source == "test" else "the held-out folds"
-    main = [c for c in comparisons if c["metric"] == "accuracy"]
-    if not main:
-        return (f"Only one model has results on {run.name}; there is nothing to compare."
-                if len(run.models) <= 1 else "Too few successful folds to compare models.")
-    parts = [c["verdict"][0].upper() + c["verdict"][1:] + f" ({c['a']} vs {c['b']})."
-             for c in main]
-    if all(c["at_ceiling"] for c in main):
-        parts.append("Every model sits at the ceiling: these scores cannot rank them.")
-    return f"On {where}: " + " ".join(parts)
-
-
-def _leakage(run):
-    """The leakage check of the split this run used (None for runs made without it)."""
-    leak = run.info.get("leakage")
-    if not leak:
-        return None
-    used = leak["used"]
-    rows = []
-    for kind, check in leak["checks"].items():
-        rows.append({"kind": kind, "used": kind == used, **check})
-    return {"rows": rows, "used": used, "note": leak.get("note", ""),
-            "groups": leak.get("groups"), "flagged": leak["checks"][used]["leakage"],
-            "reasons": leak["checks"][used]["reasons"],
-            "threshold": leak["checks"][used]["near_copy_threshold"]}
-
-
-def _trust_note(run, leak) -> str:
-    flagged = leak is not None and leak["flagged"]
-    if run.info["dataset"].get("test_samples"):
-        why = ("its held-out folds share near-copies with the folds the models trained on "
-               "(see the leakage check)" if flagged else
-               "held-out folds can share near-copies of training images")
-        return ("Trust the official test-split scores: that split was never used for training "
-                f"or model selection, while on {run.name} {why}.")
-    if flagged:
-        return ("This dataset has no official test split and its held-out folds share "
-                "near-copies with the training folds: the cross-validation scores are "
-                "optimistic. Rerun with --split grouped for an honest estimate.")
-    return ("This dataset has no official test split: the scores are cross-validation "
-            "estimates on held-out folds, and the leakage check found no near-copies across "
-            "folds." if leak is not None else
-            "This dataset has no official test split: the scores are cross-validation "
-            "estimates on held-out folds.")
-
-
-GALLERY = 8
-
-
-def _true_labels(fold, indices) -> list:
-    """The true class of held-out samples of ``fold``, given by dataset index."""
-    true_of = dict(zip(fold.arrays["held_out_index"].tolist(), fold.y_true.tolist(),
-                       strict=True))
-    return [true_of[int(i)] for i in indices]
-
-
-def _image_uri(pixels) -> str:
-    """A small image as a PNG data URI, enlarged to about 96 pixels wide."""
-    from zoo import png
-
-    return png.data_uri(pixels, max(1, 96 // pixels.shape[1]))
-
-
-def _understanding(run) -> dict:
-    """Galleries of the most confidently wrong held-out images and saliency maps, as PNG
-    data URIs, from the facts each fold saved."""
-    from zoo import png
-
-    classes = run.classes
-    out = {"models": [], "samples": []}
-    for model in run.models:
-        folds = run.ok_folds(model)
-        items = []
-        for f in folds:
-            a = f.arrays
-            if "wrong_images" not in a:
-                continue
-            for i, img, true, pred, conf in zip(a["wrong_index"], a["wrong_images"],
-                                                _true_labels(f, a["wrong_index"]),
-                                                a["wrong_pred"], a["wrong_confidence"],
-                                                strict=True):
-                items.append((float(conf), int(i), img, true, int(pred), f.fold + 1))
-        items.sort(key=lambda t: -t[0])
-        gallery = [{"src": _image_uri(img), "true": classes[t], "pred": classes[p],
-                    "confidence": conf, "index": i, "fold": fold}
-                   for conf, i, img, t, p, fold in items[:GALLERY]]
-        maps = {}
-        first = next((f for f in folds if f.fold == 0), None)
-        if first is not None and "explain_images" in first.arrays:
-            images = first.arrays["explain_images"]
-            for key, value in first.arrays.items():
-                if key.startswith("explain_") and key not in ("explain_images", "explain_index"):
-                    method = key[len("explain_"):].replace("_", "-")
-                    maps[method] = [_image_uri(png.overlay(img, m))
-                                    for img, m in zip(images, value, strict=True)]
-            if not out["samples"]:
-                labels = _true_labels(first, first.arrays["explain_index"])
-                out["samples"] = [{"class": classes[t], "src": _image_uri(img)}
-                                  for t, img in zip(labels, images, strict=True)]
-        errors = first.facts.get("explain_errors", {}) if first is not None else {}
-        declared = run.info.get("specs", {}).get(model, {}).get("explain", [])
-        out["models"].append({"name": model, "gallery": gallery, "maps": maps,
-                              "errors": errors, "declared": declared})
-    return out
-
-
 def build_context(results_dir) -> dict:
     runs, skipped = load_results(results_dir)
     datasets = []
     facts_out = []
     for run in runs:
-        leak = _leakage(run)
+        leak = verdict.leakage_view(run)
         has_test = bool(run.info["dataset"].get("test_samples"))
-        cv_cmp = _comparisons(run, "cv")
-        test_cmp = _comparisons(run, "test") if has_test else []
-        lead = "test" if has_test else "cv"
+        said = verdict.conclude(run)
         datasets.append({
             "run": run, "name": run.name, "info": run.info, "has_test": has_test,
-            "summary": _summary_rows(run, "cv"),
-            "test_summary": _summary_rows(run, "test") if has_test else [],
+            "summary": _summary_rows(run, "cv", said, said["training"]),
+            "test_summary": _summary_rows(run, "test", said) if has_test else [],
             "folds": _fold_rows(run),
-            "comparisons": {"test": test_cmp, "cv": cv_cmp},
-            "conclusion": _conclusion(run, test_cmp if has_test else cv_cmp, lead),
-            "trust": _trust_note(run, leak),
+            "comparisons": said["comparisons"],
+            "friedman": said["friedman"],
+            "verdict": said,
+            "conclusion": said["conclusion"],
+            "trust": verdict.trust_note(run, leak),
             "leakage": leak,
-            "understanding": _understanding(run),
+            "understanding": galleries.understanding(run),
             "specs": run.info.get("specs", {}),
             "params": {m: run.folds[m][0].facts.get("params") for m in run.models},
             "wall_seconds": sum(f.facts.get("wall_seconds", 0) for fs in run.folds.values()
@@ -259,7 +133,8 @@ def build_context(results_dir) -> dict:
                       for d in f.facts.get("devices", {}).get("devices", [])})
     return {"datasets": datasets, "skipped": skipped, "facts": facts_out,
             "environment": envs[0] if envs else {}, "devices": devices,
-            "metrics": METRICS, "extra": EXTRA, "compared": COMPARED,
+            "metrics": METRICS, "extra": EXTRA, "compared": verdict.COMPARED,
+            "test_compared": verdict.TEST_COMPARED, "ceiling": verdict.CEILING,
             "generated": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "zoo_version": __version__}
 
 
@@ -301,8 +176,13 @@ def render(results_dir="results", out_dir="reports", context=None) -> Path:
                        "finished run; " + (f"{kept} was left as it was" if kept.exists()
                                            else "no report was written"))
     for i, d in enumerate(context["datasets"]):
+        lead = d["verdict"]["lead"]
+        ranked = d["friedman"][lead]
+        if ranked:
+            ranked = {**ranked, "where": "the official test split" if lead == "test"
+                      else "the held-out folds"}
         d["figures"] = [{"id": f"fig-{i}-{key}", "title": title, "json": figures.to_json(fig)}
-                        for key, title, fig in figures.dataset_figures(d["run"])]
+                        for key, title, fig in figures.dataset_figures(d["run"], ranked)]
     html = template_env().get_template("index.html").render(**context)
     out = Path(out_dir)
     try:

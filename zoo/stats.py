@@ -1,23 +1,37 @@
-"""Paired comparisons of two models over the same folds.
+"""Statistical tests for comparing models, each chosen for what its data are.
 
-Fold scores are not independent (the training sets overlap), so a plain paired t-test
-overstates significance. The Nadeau-Bengio corrected resampled t-test inflates the variance
-by ``1/k + n_test/n_train``; Wilcoxon's signed-rank test is a second, rank-based opinion.
+- Held-out folds: the fold scores are not independent (the training sets overlap), so the
+  Nadeau-Bengio corrected resampled t-test inflates the variance by ``1/k + n_test/n_train``;
+  Wilcoxon's signed-rank test (exact for small k) is a second, rank-based opinion.
+- The official test split: every fold's model is scored on the same images, so the folds do
+  not give independent test sets at all. A paired bootstrap over test images and fold models
+  estimates the difference and its interval; McNemar's exact test on the fold ensemble's
+  predictions is a second opinion.
+- Three or more models: Friedman's test on the ranks over folds, Nemenyi's critical
+  difference of the average ranks (Demsar 2006), and Holm's adjustment of the pairwise p-values.
 """
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
 from scipy import stats as sps
 
 ALPHA = 0.05
+#: largest number of non-zero differences whose Wilcoxon distribution is enumerated exactly
+EXACT_WILCOXON = 20
 
 
-def corrected_ttest(a, b, n_train: float, n_test: float, alpha: float = ALPHA) -> dict:
+def corrected_ttest(a, b, n_train: float, n_test: float, alpha: float = ALPHA,
+                    bounds=None) -> dict:
     """Nadeau-Bengio corrected paired t-test of scores ``a`` vs ``b`` over k folds.
 
-    Returns mean difference (a - b), its confidence interval, t, p (two-sided) and df.
+    ``n_test / n_train`` is the ratio of held-out to training samples (use each fold's
+    actual sizes). Returns the mean difference (a - b), its confidence interval (clipped to
+    ``bounds``, the range a difference of the metric can take), t, p (two-sided) and df.
+    When every fold has the same non-zero difference the variance is zero and t undefined:
+    p is NaN and ``undecidable`` is True; the test cannot tell chance from a real difference.
     """
     d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
     k = len(d)
@@ -28,56 +42,222 @@ def corrected_ttest(a, b, n_train: float, n_test: float, alpha: float = ALPHA) -
     corrected = (1.0 / k + n_test / n_train) * var
     df = k - 1
     q = float(sps.t.ppf(1 - alpha / 2, df))
-    if corrected == 0:
-        p = 1.0 if mean == 0 else 0.0
-        t = 0.0 if mean == 0 else math.copysign(math.inf, mean)
-        half = 0.0
+    undecidable = False
+    if corrected <= 1e-30 * max(1.0, mean * mean):
+        if mean == 0:
+            t, p = 0.0, 1.0
+        else:
+            t, p, undecidable = float("nan"), float("nan"), True
+        low = high = mean
     else:
         se = math.sqrt(corrected)
         t = mean / se
         p = float(2 * sps.t.sf(abs(t), df))
-        half = q * se
-    return {"mean_diff": mean, "ci_low": mean - half, "ci_high": mean + half, "t": t,
-            "p": p, "df": df, "k": k}
+        low, high = mean - q * se, mean + q * se
+    low, high = clip_interval(low, high, bounds)
+    return {"mean_diff": mean, "ci_low": low, "ci_high": high, "t": t, "p": p, "df": df,
+            "k": k, "undecidable": undecidable}
+
+
+def clip_interval(low: float, high: float, bounds=None):
+    """An interval of a difference a - b, cut to what it can take when a and b lie in
+    ``bounds`` = (lowest, highest)."""
+    if bounds is None:
+        return low, high
+    span = bounds[1] - bounds[0]
+    return max(low, -span), min(high, span)
 
 
 def wilcoxon(a, b) -> float:
-    """Two-sided p of Wilcoxon's signed-rank test; 1.0 when every difference is zero.
-    Exact without ties or zero differences, else the normal approximation (scipy would
-    otherwise run a slow permutation test)."""
+    """Two-sided p of Wilcoxon's signed-rank test (zero differences dropped, tied magnitudes
+    given their average rank); 1.0 when every difference is zero.
+
+    Exact for up to :data:`EXACT_WILCOXON` non-zero differences: all 2^n sign patterns are
+    enumerated (conditional on the ranks, so ties are handled exactly too). Above that, the
+    normal approximation with the tie correction."""
     d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
-    if np.allclose(d, 0):
+    d = d[~np.isclose(d, 0, rtol=0, atol=1e-12)]
+    n = len(d)
+    if n == 0:
         return 1.0
-    magnitudes = np.abs(d)
-    exact = (magnitudes > 0).all() and len(np.unique(magnitudes)) == len(d)
-    return float(sps.wilcoxon(d, zero_method="zsplit",
-                              method="exact" if exact else "approx").pvalue)
+    ranks = sps.rankdata(np.abs(d))
+    observed = float(ranks[d > 0].sum())
+    centre = float(ranks.sum()) / 2
+    if n <= EXACT_WILCOXON:
+        signs = (np.arange(2 ** n)[:, None] >> np.arange(n)[None, :]) & 1
+        t_plus = signs @ ranks
+        extreme = np.abs(t_plus - centre) >= abs(observed - centre) - 1e-9
+        return float(extreme.mean())
+    _, counts = np.unique(ranks, return_counts=True)
+    var = n * (n + 1) * (2 * n + 1) / 24 - (counts ** 3 - counts).sum() / 48
+    z = (observed - centre) / math.sqrt(var)
+    return float(min(1.0, 2 * sps.norm.sf(abs(z))))
 
 
-def compare(name_a: str, a, name_b: str, b, metric: str, label: str, higher_is_better: bool,
-            n_train: float, n_test: float, ceiling: float | None = None) -> dict:
-    """Both tests plus a plain-language verdict that claims no more than the test supports."""
-    result = corrected_ttest(a, b, n_train, n_test)
-    result.update({"a": name_a, "b": name_b, "metric": metric, "label": label,
-                   "wilcoxon_p": wilcoxon(a, b), "mean_a": float(np.mean(a)),
-                   "mean_b": float(np.mean(b))})
-    at_ceiling = ceiling is not None and min(np.mean(a), np.mean(b)) >= ceiling
-    diff = result["mean_diff"]
-    better = name_a if (diff > 0) == higher_is_better else name_b
-    scale, unit = (100, " points") if metric != "log_loss" else (1, "")
-    if result["p"] < ALPHA and diff != 0:
-        verdict = (f"{better} ahead by {abs(diff) * scale:.2f}{unit} in {label.lower()}, "
-                   f"p = {_p(result['p'])}")
-        significant = True
-    else:
-        verdict = f"no significant difference in {label.lower()} (p = {_p(result['p'])})"
-        significant = False
-    if at_ceiling:
-        verdict += "; both models sit at the ceiling, so this comparison cannot separate them"
-    result.update({"verdict": verdict, "significant": significant, "better": better
-                   if significant else "", "at_ceiling": bool(at_ceiling)})
-    return result
+def smallest_wilcoxon_p(k: int) -> float:
+    """The smallest two-sided p Wilcoxon's test can give with k paired folds: 2 / 2^k."""
+    return 2.0 / 2 ** k
 
 
-def _p(p: float) -> str:
-    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+def holm(pvalues) -> list:
+    """Holm's step-down adjustment of a family of p-values (NaN stays NaN)."""
+    p = np.asarray(pvalues, dtype=float)
+    out = np.full(len(p), np.nan)
+    valid = np.flatnonzero(np.isfinite(p))
+    order = valid[np.argsort(p[valid], kind="stable")]
+    m = len(order)
+    running = 0.0
+    for i, idx in enumerate(order):
+        running = max(running, min(1.0, (m - i) * p[idx]))
+        out[idx] = running
+    return out.tolist()
+
+
+def friedman(scores, higher_is_better: bool = True, alpha: float = ALPHA) -> dict:
+    """Friedman's test of m models over k blocks (folds) and Nemenyi's critical difference.
+
+    ``scores``: k x m array. Returns the average rank of every model (1 = best), the
+    chi-square statistic and its p, and the critical difference CD: two models whose average
+    ranks differ by more than CD differ at level ``alpha`` (Demsar 2006)."""
+    x = np.asarray(scores, dtype=float)
+    k, m = x.shape
+    ranks = sps.rankdata(-x if higher_is_better else x, axis=1)
+    avg = ranks.mean(axis=0)
+    if m < 3:
+        raise ValueError("Friedman's test compares three or more models")
+    stat, p = sps.friedmanchisquare(*x.T)
+    if not np.isfinite(p):  # every fold ranks the models identically tied
+        stat, p = 0.0, 1.0
+    q = float(sps.studentized_range.ppf(1 - alpha, m, np.inf)) / math.sqrt(2)
+    cd = q * math.sqrt(m * (m + 1) / (6.0 * k))
+    return {"ranks": avg.tolist(), "statistic": float(stat), "p": float(p), "cd": cd,
+            "k": k, "m": m}
+
+
+def _weights(rng, size: int, n_boot: int) -> np.ndarray:
+    """Bootstrap resampling as counts: row b says how often each of ``size`` items is in
+    resample b, whose items are ``rng.integers(0, size, (n_boot, size))[b]``."""
+    drawn = rng.integers(0, size, (n_boot, size))
+    rows = np.arange(n_boot)[:, None] * size
+    return np.bincount((rows + drawn).ravel(), minlength=n_boot * size).reshape(
+        n_boot, size).astype(np.float64)
+
+
+class TestSplitBootstrap:
+    """The paired bootstrap of the official test split: one draw of the test images
+    (``n_boot`` resamples, from ``seed``) shared by every model and pair, so a model's
+    scores under it are computed once however many pairs it is in.
+
+    Each bootstrap sample draws the test images and the fold models with replacement (the
+    same draw for both models of a pair); the statistic is the mean over the drawn fold
+    models of the metric on the drawn images."""
+
+    METRICS = ("accuracy", "f1")
+
+    def __init__(self, y, n_classes: int, n_boot: int = 2000, seed: int = 0):
+        from scipy import sparse
+
+        self.y = np.asarray(y).astype(np.int64)
+        self.n, self.n_classes, self.n_boot, self.seed = len(self.y), n_classes, n_boot, seed
+        self.images = _weights(np.random.default_rng(seed), self.n, n_boot)  # n_boot x n
+        self._images_t = np.ascontiguousarray(self.images.T)  # n x n_boot, for sparse @ dense
+        self._onehot = lambda labels, mask=None: sparse.csr_matrix(
+            (np.ones(len(labels)) if mask is None else mask.astype(np.float64),
+             (np.arange(len(labels)), labels)), shape=(self.n, n_classes))
+        # every class's weight in every resample: the same for all models
+        self.support = np.asarray((self._onehot(self.y).T @ self._images_t).T)
+        self._cache = {}
+
+    def _class_sums(self, labels, mask=None) -> np.ndarray:
+        return np.asarray((self._onehot(labels, mask).T @ self._images_t).T)  # n_boot x C
+
+    def scores(self, pred, metric: str, key=None) -> tuple:
+        """(metric on every resample, metric on the test split as it is) for one fold
+        model's predictions; ``key`` caches them."""
+        if key is not None and (key, metric) in self._cache:
+            return self._cache[key, metric]
+        pred = np.asarray(pred).astype(np.int64)
+        right = pred == self.y
+        if metric == "accuracy":
+            out = (self.images @ right / self.n, float(right.mean()))
+        elif metric == "f1":  # macro F1 over the classes present in the truth or predictions
+            tp = self._class_sums(self.y, right)
+            predicted = self._class_sums(pred)
+            out = (_macro_f1(tp, self.support, predicted),
+                   float(_macro_f1(np.bincount(self.y[right], minlength=self.n_classes)[None],
+                                   np.bincount(self.y, minlength=self.n_classes)[None],
+                                   np.bincount(pred, minlength=self.n_classes)[None])[0]))
+        else:
+            raise ValueError(f"no bootstrap for metric {metric!r}; one of {self.METRICS}")
+        if key is not None:
+            self._cache[key, metric] = out
+        return out
+
+    def fold_weights(self, k: int) -> np.ndarray:
+        """The draw of k fold models in every resample (n_boot x k, rows summing to 1)."""
+        return _weights(np.random.default_rng([self.seed, k]), k, self.n_boot) / k
+
+    def compare(self, preds_a, preds_b, metric: str = "accuracy", keys_a=None, keys_b=None,
+                alpha: float = ALPHA, bounds=None) -> dict:
+        """Difference (a - b) in ``metric`` between two models given by the predictions of
+        their k fold models (the same folds, in the same order): the mean, its percentile
+        interval, and p, the share of centred bootstrap differences at least as far from
+        zero as the observed one (never below 1 / n_boot)."""
+        k = len(preds_a)
+        folds = self.fold_weights(k)
+        diffs, observed = np.zeros(self.n_boot), 0.0
+        for f in range(k):
+            a, a0 = self.scores(preds_a[f], metric, keys_a[f] if keys_a else None)
+            b, b0 = self.scores(preds_b[f], metric, keys_b[f] if keys_b else None)
+            diffs += folds[:, f] * (a - b)
+            observed += (a0 - b0) / k
+        low, high = np.quantile(diffs, [alpha / 2, 1 - alpha / 2])
+        if observed == 0:
+            p = 1.0
+        else:
+            centred = diffs - diffs.mean()
+            p = max(float((np.abs(centred) >= abs(observed) - 1e-12).mean()), 1.0 / self.n_boot)
+        low, high = clip_interval(float(low), float(high), bounds)
+        return {"mean_diff": float(observed), "ci_low": low, "ci_high": high, "p": p, "k": k,
+                "n": self.n, "n_boot": self.n_boot, "undecidable": False}
+
+
+def _macro_f1(tp, support, predicted) -> np.ndarray:
+    present = (support + predicted) > 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        f1 = np.where(present, 2 * tp / (support + predicted), np.nan)
+    return np.nanmean(f1, axis=1)
+
+
+def paired_bootstrap(y, pred_a, pred_b, metric: str = "accuracy", n_classes: int | None = None,
+                     n_boot: int = 2000, seed: int = 0, alpha: float = ALPHA,
+                     bounds=None) -> dict:
+    """:meth:`TestSplitBootstrap.compare` for one pair (``pred_a``, ``pred_b``: k x n
+    predicted classes of k fold models on the same n test images)."""
+    pred_a, pred_b = np.atleast_2d(pred_a), np.atleast_2d(pred_b)
+    n_classes = int(n_classes or max(np.max(y), pred_a.max(), pred_b.max()) + 1)
+    boot = TestSplitBootstrap(y, n_classes, n_boot, seed)
+    return boot.compare(list(pred_a), list(pred_b), metric, alpha=alpha, bounds=bounds)
+
+
+def mcnemar_exact(y, pred_a, pred_b) -> dict:
+    """McNemar's exact test: are ``pred_a`` and ``pred_b`` (one prediction per test image)
+    right on the same images? Exact binomial on the discordant pairs."""
+    y = np.asarray(y)
+    right_a, right_b = np.asarray(pred_a) == y, np.asarray(pred_b) == y
+    only_a = int((right_a & ~right_b).sum())
+    only_b = int((~right_a & right_b).sum())
+    n = only_a + only_b
+    p = 1.0 if n == 0 else float(sps.binomtest(only_a, n, 0.5).pvalue)
+    return {"only_a": only_a, "only_b": only_b, "p": min(1.0, p)}
+
+
+def pairs(models):
+    return list(itertools.combinations(models, 2))
+
+
+def format_p(p: float) -> str:
+    """'p < 0.001', 'p = 0.042', or 'p undefined'."""
+    if p is None or not np.isfinite(p):
+        return "p undefined"
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"

@@ -19,9 +19,10 @@ def fake_probs(rng, y, n_classes, skill):
 
 def make_facts(results_dir, datasets=("alpha",), models=None, folds=3, classes=5,
                samples=200, test_samples=0, epochs=4, seed=0, class_names=None,
-               failed=()) -> list:
+               failed=(), improving=()) -> list:
     """Write facts for every dataset x model x fold; ``models`` maps name -> skill.
-    ``failed`` lists (dataset, model, fold) triples saved as diverged."""
+    ``failed`` lists (dataset, model, fold) triples saved as diverged. The loss of the models
+    in ``improving`` falls steadily to the last epoch; the others level off after one."""
     models = models or {"cnn": 0.9, "vit": 0.8}
     rng = np.random.default_rng(seed)
     protocol = Protocol(folds=folds, epochs=epochs)
@@ -52,7 +53,10 @@ def make_facts(results_dir, datasets=("alpha",), models=None, folds=3, classes=5
                                                 "reason": "training loss became nan in epoch 2",
                                                 "history": {"loss": [1.0, float("nan")]}}, {})
                     continue
-                loss = list(np.linspace(2.0, 0.3, epochs) + rng.random(epochs) * 0.1)
+                if model in improving:
+                    loss = list(np.linspace(2.0, 0.3, epochs) + rng.random(epochs) * 0.01)
+                else:
+                    loss = list(0.3 + 1.7 * (np.arange(epochs) == 0) + rng.random(epochs) * 1e-3)
                 arrays = {"held_out_index": held.astype(np.int32), "y_true": y[held],
                           "y_prob": fake_probs(rng, y[held], classes, skill)}
                 if test_samples:
@@ -61,7 +65,9 @@ def make_facts(results_dir, datasets=("alpha",), models=None, folds=3, classes=5
                     "dataset": name, "model": model, "fold": k, "folds": folds, "status": "ok",
                     "reason": "", "history": {"loss": loss, "accuracy": [0.5] * epochs,
                                               "val_loss": loss, "val_accuracy": [0.5] * epochs},
-                    "epochs_run": epochs, "lr": protocol.lr, "fit_seconds": 10.0 + d_i,
+                    "epochs_run": epochs, "epochs": epochs, "lr": protocol.lr,
+                    "train_samples": int(samples - len(held)), "held_out_samples": int(len(held)),
+                    "fit_seconds": 10.0 + d_i,
                     "predict_seconds": 0.5, "predict_images_per_second": 1000.0,
                     "params": 1000 * (1 + len(model)), "wall_seconds": 11.0,
                     "devices": {"devices": ["/cpu:0"], "replicas": 1}}, arrays)
