@@ -61,7 +61,7 @@ def main():
     print(f"{'split':<12}{'held-out acc':>14}{'test acc':>10}{'held-out F1':>13}{'test F1':>9}")
     for name, p, fold_of in (("random", protocol, random_folds),
                              ("grouped", grouped, grouped_folds)):
-        facts, arrays = FoldRunner(spec, ds, p).run(0, fold_of)
+        facts, arrays, _ = FoldRunner(spec, ds, p).run(0, fold_of)
         held = metrics.scores(arrays["y_true"], arrays["y_prob"], ds.num_classes)
         test = metrics.scores(ds.y_test, arrays["test_prob"], ds.num_classes)
         print(f"{name:<12}{held['accuracy']:>14.4f}{test['accuracy']:>10.4f}"

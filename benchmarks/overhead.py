@@ -64,7 +64,7 @@ def fold_overhead():
     zoo_times, zoo_walls, plain_times = [], [], []
     for _ in range(REPEATS):
         t0 = time.perf_counter()
-        facts, _ = runner.run(0, fold_of)
+        facts, _, _ = runner.run(0, fold_of)
         zoo_walls.append(time.perf_counter() - t0)
         zoo_times.append(facts["fit_seconds"])
         plain_times.append(plain_fit())

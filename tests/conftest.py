@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Ray (tests/test_ray.py) binds 127.0.0.1 only, never the machine's interface address
+os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
 
 import zoo  # noqa: E402
 from zoo import plugins  # noqa: E402

@@ -1,5 +1,7 @@
 """The `zoo` command end to end, and its errors."""
 
+import re
+
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -267,6 +269,7 @@ def test_a_run_that_trains_nothing_leaves_earlier_results_and_report_alone(
     assert (out / "index.html").read_text() == report
     r = runner.invoke(cli, ["report", "--results", str(results), "--out", str(out)])
     assert r.exit_code == 0 and "tiny" in (out / "index.html").read_text()
+    report = (out / "index.html").read_text()
     # a pointer that lists no run never turns a good report into an empty one silently
     (results / "last_run.json").write_text('{"runs": [], "skipped": []}')
     r = runner.invoke(cli, ["report", "--results", str(results), "--out", str(out)])
@@ -325,11 +328,22 @@ def test_a_full_disk_while_keeping_a_model_or_writing_the_report(
     def no_space(self, path, *args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
 
+    # where the fold ran: the model cannot even be turned into bytes
     with monkeypatch.context() as m:
         m.setattr(keras.Model, "save", no_space)
         r = tiny_run(runner, results, out)
     assert r.exit_code == 1 and "No space left on device" in r.output
-    assert "fold-01" in r.output and ".keras" in r.output and "Traceback" not in r.output
+    assert re.search(r"Error: cannot write \S+\.keras: No space left on device", r.output)
+    assert "Traceback" not in r.output and "[failed]" not in r.output
+    # where the store keeps it
+    with monkeypatch.context() as m:
+        full_disk_on(m, ".keras")
+        r = tiny_run(runner, results, out)
+    store = RunStore(results, "tiny", read_json(results / "last_run.json")["runs"][0]["run_id"])
+    assert r.exit_code == 1
+    assert f"Error: cannot write {store.model_path('dense', 0)}: No space left on device" \
+        in r.output
+    assert not store.has_fold("dense", 0)
     assert tiny_run(runner, results, out).exit_code == 0
     report = (out / "index.html").read_text()
     with monkeypatch.context() as m:
@@ -358,3 +372,22 @@ def test_a_corrupted_facts_file_is_named_with_what_to_do(runner, tmp_path, regis
     data.write_bytes(b"garbage")
     r = runner.invoke(cli, ["report", "--results", str(results), "--out", str(out)])
     assert r.exit_code == 1 and f"{data}: not a readable facts file" in r.output
+
+
+@pytest.mark.parametrize("args, toml, message", [
+    (["--cpus-per-task", "2"], "", "--cpus-per-task: only for --executor ray"),
+    (["--address", "auto", "--gpus-per-task", "1"], "",
+     "--address, --gpus-per-task: only for --executor ray"),
+    ([], 'executor = "dask"\n', "executor: expected one of local, ray, got 'dask'"),
+    ([], 'executor = "ray"\ncpus_per_task = "two"\n', "cpus_per_task: expected a number > 0"),
+    ([], 'executor = "ray"\ncpus_per_task = 0\n', "--cpus-per-task: expected a number > 0"),
+    ([], 'executor = "ray"\ngpus_per_task = true\n', "gpus_per_task: expected a number >= 0"),
+])
+def test_executor_settings_are_checked_before_anything_runs(runner, tmp_path, args, toml,
+                                                           message):
+    config = tmp_path / "zoo.toml"
+    config.write_text(toml)
+    r = runner.invoke(cli, ["run", "cnn", "--dataset", "digits", "--config", str(config),
+                            "--results", str(tmp_path / "r"), *args])
+    assert r.exit_code == 2, r.output
+    assert message in r.output and not (tmp_path / "r").exists()

@@ -22,7 +22,7 @@ def spec(build=tiny_dense, name="dense"):
 def test_a_fold_saves_facts_not_metrics():
     ds = tiny()
     fold_of = make_splits(ds.y, PROTOCOL)
-    facts, arrays = FoldRunner(spec(), ds, PROTOCOL).run(1, fold_of)
+    facts, arrays, _ = FoldRunner(spec(), ds, PROTOCOL).run(1, fold_of)
     held = np.flatnonzero(fold_of == 1)
     assert facts["status"] == "ok" and facts["fold"] == 1
     assert (arrays["held_out_index"] == held).all()
@@ -44,8 +44,8 @@ def test_reusing_the_model_gives_the_same_fold_as_a_fresh_model():
     fold_of = make_splits(ds.y, PROTOCOL)
     reused = FoldRunner(spec(), ds, PROTOCOL)
     reused.run(0, fold_of)
-    facts_a, arrays_a = reused.run(2, fold_of)
-    facts_b, arrays_b = FoldRunner(spec(), ds, PROTOCOL).run(2, fold_of)
+    facts_a, arrays_a, _ = reused.run(2, fold_of)
+    facts_b, arrays_b, _ = FoldRunner(spec(), ds, PROTOCOL).run(2, fold_of)
     assert facts_a["history"] == facts_b["history"]
     assert np.array_equal(arrays_a["y_prob"], arrays_b["y_prob"])
 
@@ -66,7 +66,7 @@ def test_early_stopping_watches_an_inner_split_never_the_held_out_fold():
     p = Protocol(folds=2, epochs=3, batch_size=8, lr=1e-2, early_stopping=1,
                  inner_validation=0.25)
     fold_of = make_splits(ds.y, p)
-    facts, _ = FoldRunner(spec(), ds, p).run(0, fold_of)
+    facts, _, _ = FoldRunner(spec(), ds, p).run(0, fold_of)
     assert facts["history_validation"].startswith("inner split")
     assert facts["train_samples"] == int((fold_of != 0).sum() * 0.75)
 
@@ -105,7 +105,7 @@ def diverging(input_shape, num_classes):
 
 def test_divergence_is_recorded_as_failed_with_the_reason():
     ds = tiny()
-    facts, _ = FoldRunner(spec(diverging, "diverging"), ds, PROTOCOL).run(
+    facts, _, _ = FoldRunner(spec(diverging, "diverging"), ds, PROTOCOL).run(
         0, make_splits(ds.y, PROTOCOL))
     assert facts["status"] == "diverged"
     assert facts["reason"] == "training loss became nan in epoch 1"
@@ -121,7 +121,7 @@ def test_understanding_facts_gallery_and_saliency():
     for build, method in ((cnn.build, "grad_cam"), (vit.build, "attention")):
         s = zoo.ModelSpec(name=method, build=build, explain=(method.replace("_", "-"),))
         runner = FoldRunner(s, ds, p)
-        facts, arrays = runner.run(0, fold_of)
+        facts, arrays, _ = runner.run(0, fold_of)
         held = np.flatnonzero(fold_of == 0)
         pred = arrays["y_prob"].argmax(1)
         wrong = held[pred != ds.y[held]]
@@ -136,14 +136,14 @@ def test_understanding_facts_gallery_and_saliency():
         assert maps.shape == (3, 8, 8) and maps.min() >= 0 and maps.max() <= 1
         assert facts["explain_errors"] == {}
         # later folds keep the gallery but skip the saliency maps
-        _, later = runner.run(1, fold_of)
+        _, later, _ = runner.run(1, fold_of)
         assert "wrong_index" in later and "explain_index" not in later
 
 
 def test_an_unknown_explanation_is_reported_not_fatal():
     ds = tiny()
     s = zoo.ModelSpec(name="dense", build=tiny_dense, explain=("grad-cam", "magic"))
-    facts, _ = FoldRunner(s, ds, PROTOCOL).run(0, make_splits(ds.y, PROTOCOL))
+    facts, _, _ = FoldRunner(s, ds, PROTOCOL).run(0, make_splits(ds.y, PROTOCOL))
     assert facts["status"] == "ok"
     assert "needs a Conv2D layer" in facts["explain_errors"]["grad-cam"]
     assert facts["explain_errors"]["magic"].startswith("unknown explanation 'magic'")

@@ -127,13 +127,24 @@ def _aligned(rows: list) -> list:
               default="folds", show_default=True,
               help="Keep every fold's trained model (.keras), or train and keep one final "
                    "model on all training data after the folds, or keep none.")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default=None,
+              help="Where the (dataset, model, fold) cells run: in this process (default) or "
+                   "on Ray, from one machine's cores and GPUs to a cluster.")
+@click.option("--address", default=None,
+              help="Ray: the address of a running cluster ('auto', or HOST:PORT of its head); "
+                   "default: start a local Ray instance.")
+@click.option("--cpus-per-task", type=float, default=None,
+              help="Ray: CPUs per cell (also caps TensorFlow's threads there); default 1.")
+@click.option("--gpus-per-task", type=float, default=None,
+              help="Ray: GPUs per cell; fractions share a GPU (0.25: four cells on one).")
 @click.option("--results", "results_dir", type=click.Path(file_okay=False), default="results",
               show_default=True, help="Where facts are saved (resumable).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="reports",
               show_default=True, help="Where the report is written.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
 def run(models, all_, dataset_names, data_dir, preset, folds, epochs, batch_size, lr, seed,
-        split, early_stopping, config, devices, keep, results_dir, out_dir, quiet):
+        split, early_stopping, config, devices, executor, address, cpus_per_task,
+        gpus_per_task, keep, results_dir, out_dir, quiet):
     """Train MODELS (or --all) under one shared protocol, then write the report."""
     from zoo import engine, protocol as proto
     from zoo.plugins import get_registry
@@ -148,6 +159,7 @@ def run(models, all_, dataset_names, data_dir, preset, folds, epochs, batch_size
     protocol = proto.resolve(toml=toml, preset=preset, folds=folds, epochs=epochs,
                              batch_size=batch_size, lr=lr, seed=seed, split=split,
                              early_stopping=early_stopping)
+    runner = _executor(toml or {}, executor, address, cpus_per_task, gpus_per_task, devices)
     registry = get_registry()
     for plugin, error in registry.errors:
         click.echo(f"warning: plugin {plugin}: {error}", err=True)
@@ -181,7 +193,8 @@ def run(models, all_, dataset_names, data_dir, preset, folds, epochs, batch_size
                    f"datasets: {', '.join(d.name for d in chosen)}")
     try:
         result = engine.run(chosen_models, chosen, protocol, results_dir, data_dir=data_dir,
-                            devices=devices, echo=click.echo, quiet=quiet, keep=keep)
+                            devices=devices, echo=click.echo, quiet=quiet, keep=keep,
+                            executor=runner)
     except KeyboardInterrupt:
         click.echo(f"\ninterrupted: finished folds are saved in {results_dir}; run the same "
                    "command again to resume at the first unfinished fold", err=True)
@@ -192,13 +205,44 @@ def run(models, all_, dataset_names, data_dir, preset, folds, epochs, batch_size
     if result.runs:
         _render(results_dir, out_dir, quiet)
     else:
-        click.echo(f"nothing was trained; {Path(results_dir) / 'last_run.json'} and the report "
+        from zoo.store import last_run_path
+
+        click.echo(f"nothing was trained; {last_run_path(results_dir)} and the report "
                    "still show the earlier results, if any", err=True)
     if not quiet:
         click.echo(f"trained {result.trained} fold(s), resumed {result.resumed}, "
                    f"failed {result.failed}; facts in {results_dir}")
     if result.errors:
         sys.exit(1)
+
+
+def _executor(toml: dict, executor, address, cpus_per_task, gpus_per_task, devices):
+    """The executor from flags, then zoo.toml; every value checked before anything runs."""
+    from zoo.executors import EXECUTORS, LocalExecutor, RayExecutor
+
+    def pick(flag, key, kinds, expected):
+        value = flag if flag is not None else toml.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, kinds)):
+            raise ConfigError(f"{key}: expected {expected}, got {value!r}")
+        return value
+
+    kind = pick(executor, "executor", str, "'local' or 'ray'") or "local"
+    if kind not in EXECUTORS:
+        raise ConfigError(f"executor: expected one of {', '.join(EXECUTORS)}, got {kind!r}")
+    address = pick(address, "address", str, "a Ray address ('auto' or HOST:PORT)")
+    cpus = pick(cpus_per_task, "cpus_per_task", (int, float), "a number > 0")
+    gpus = pick(gpus_per_task, "gpus_per_task", (int, float), "a number >= 0")
+    if kind == "local":
+        given = [name for name, v in (("--address", address), ("--cpus-per-task", cpus),
+                                      ("--gpus-per-task", gpus)) if v is not None]
+        if given:
+            raise ConfigError(f"{', '.join(given)}: only for --executor ray")
+        return LocalExecutor(devices)
+    from zoo.executors import _import_ray
+
+    _import_ray()  # without Ray: one line on how to install it, before anything runs
+    return RayExecutor(address=address, cpus_per_task=1 if cpus is None else cpus,
+                       gpus_per_task=0 if gpus is None else gpus, devices=devices)
 
 
 def _render(results_dir, out_dir, quiet):

@@ -1,5 +1,17 @@
-"""The run loop: for each dataset load once and split once; for each model and fold, train
-(or skip a fold that already has facts) and save the facts. No metric is computed here."""
+"""The run: a plan, then one function per fold cell, then the store. The shape of
+scikit-learn's ``cross_validate``.
+
+1. :func:`prepare` loads each dataset once, checks it for leakage, splits it once and opens
+   its store; :func:`plan` lists every (dataset, model, fold) cell that has no facts yet
+   (finished folds are skipped, so a rerun resumes).
+2. An executor (zoo.executors: in this process, or on Ray) runs the cells with
+   :func:`run_cell` and hands each :class:`Outcome` back as it finishes.
+3. This module writes each outcome to the store (the driver keeps the store: workers need no
+   shared filesystem), reports progress with an ETA, and records failures. The loop, resume
+   and failure handling are written once here for every executor.
+
+No metric is computed here, and no model is named.
+"""
 from __future__ import annotations
 
 import gc
@@ -11,7 +23,7 @@ import numpy as np
 
 from zoo.errors import ConfigError, PluginError, WriteError, ZooError
 from zoo.protocol import make_splits
-from zoo.store import RunStore, write_json, write_last_run
+from zoo.store import RunStore, write_last_run
 
 
 @dataclass
@@ -27,13 +39,53 @@ class RunResult:
         return [s for s in self.skipped if s.get("error")]
 
 
-class Progress:
-    """One line per fold start/end with an ETA for the whole run."""
+@dataclass(frozen=True)
+class Cell:
+    """One unit of work: a model trained and scored on one fold of one dataset (or, with
+    ``fold`` None, the final model on all the training data)."""
+    dataset: str
+    model: str
+    fold: int | None
+    folds: int
 
-    def __init__(self, total: int, echo=print, quiet: bool = False):
+    @property
+    def label(self) -> str:
+        which = "final model" if self.fold is None else f"fold {self.fold + 1}/{self.folds}"
+        return f"{self.dataset} / {self.model} / {which}"
+
+
+@dataclass
+class Outcome:
+    """What a cell hands back: facts and arrays for the store, the kept model as bytes, or
+    ``error``, a plugin's failure that skips the model on this dataset."""
+    cell: Cell
+    facts: dict = field(default_factory=dict)
+    arrays: dict = field(default_factory=dict)
+    model_bytes: bytes | None = None
+    error: str = ""
+    stop: str = ""   # a write error where the cell ran (a full disk): stops the run
+    seconds: float = 0.0
+    where: str = ""
+
+
+@dataclass
+class Prepared:
+    """A dataset loaded, checked and split once, with the store its facts go to."""
+    dataset: object
+    protocol: object
+    fold_of: np.ndarray
+    store: RunStore
+    info: dict
+
+
+class Progress:
+    """One line per cell start/end, with an ETA for the whole run that accounts for the
+    number of cells running at once."""
+
+    def __init__(self, total: int, echo=print, quiet: bool = False, slots: int = 1):
         self.total, self.done, self.echo, self.quiet = total, 0, echo, quiet
+        self.slots = max(1, slots)
         self.seconds = 0.0
-        self.started = time.monotonic()
 
     def say(self, text: str) -> None:
         if not self.quiet:
@@ -43,15 +95,15 @@ class Progress:
         if not self.done:
             return "ETA unknown"
         left = (self.total - self.done) * self.seconds / self.done
-        return f"ETA {_clock(left)}"
+        return f"ETA {_clock(left / min(self.slots, max(1, self.total - self.done)))}"
 
-    def finished(self, seconds: float, trained: bool) -> None:
+    def finished(self, seconds: float) -> None:
         self.done += 1
-        if trained:
-            self.seconds += seconds
-        else:  # resumed folds cost nothing; do not let them shrink the estimate
-            self.total -= 1
-            self.done -= 1
+        self.seconds += seconds
+
+    def drop(self, cells: int) -> None:
+        """Cells that will not run (their model failed to build, their dataset to load)."""
+        self.total -= cells
 
 
 def _clock(seconds: float) -> str:
@@ -64,136 +116,217 @@ def _clock(seconds: float) -> str:
 KEEP = ("folds", "final", "none")
 
 
+# -- the plan -------------------------------------------------------------------------------
+def prepare(dspec, models, protocol, results_dir, data_dir, env) -> Prepared:
+    """Load, validate, leakage-check and split one dataset; write its run.json and splits.
+    Raises for a dataset that cannot be used."""
+    dataset = dspec.load(data_dir)
+    dataset.validate(plugin=dspec.plugin)
+    dprotocol, fold_of, groups, leak = split_dataset(dataset, protocol)
+    summary = dataset.summary()
+    store = RunStore(results_dir, dataset.name, dprotocol.run_id(summary["fingerprint"]))
+    saved = store.read_splits()
+    if saved is not None and (saved != fold_of).any():
+        raise ZooError(f"{store.path}: saved splits differ from the ones computed now; "
+                       "remove that folder to start afresh")
+    info = store.read_run() if store.has_run() else {}
+    known = list(info.get("models", []))
+    info.update({"dataset": summary, "protocol": dprotocol.to_dict(), "leakage": leak,
+                 "run_id": store.run_id, "environment": env,
+                 "models": known + [m.name for m in models if m.name not in known],
+                 "specs": {**info.get("specs", {}), **{m.name: {
+                     "plugin": m.plugin, "version": m.version,
+                     "description": m.description, "explain": list(m.explain)}
+                     for m in models}}})
+    info.setdefault("started_at", time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+    store.write_splits(fold_of, groups)
+    if dataset.has_test:
+        store.write_test_labels(dataset.y_test)
+    store.write_run(info)
+    return Prepared(dataset, dprotocol, fold_of, store, info)
+
+
+def plan(prepared: dict, models: list, keep: str, progress: Progress, result: RunResult) -> list:
+    """Every cell still to do, dataset by dataset and model by model; finished folds are
+    counted as resumed and skipped."""
+    cells = []
+    for name, p in prepared.items():
+        for m in models:
+            for fold in range(p.protocol.folds):
+                cell = Cell(name, m.name, fold, p.protocol.folds)
+                if p.store.has_fold(m.name, fold):
+                    facts, _ = p.store.read_fold(m.name, fold)
+                    if facts.get("status") in ("ok", "diverged"):
+                        result.resumed += 1
+                        progress.say(f"[skip] {cell.label}: already done")
+                        continue
+                cells.append(cell)
+            if keep == "final" and not p.store.has_final(m.name):
+                cells.append(Cell(name, m.name, None, p.protocol.folds))
+    return cells
+
+
+# -- one cell -------------------------------------------------------------------------------
+def run_cell(cell: Cell, spec, prepared: Prepared, runners: dict, strategy=None,
+             verbose: int = 0, keep: str = "folds", where: str = "") -> Outcome:
+    """Train and score one cell; writes nothing. ``runners`` keeps one compiled model per
+    (dataset, model) across the cells a process runs (see zoo.train.FoldRunner); a runner
+    for another (dataset, model) is released first."""
+    from zoo.train import FoldRunner, environment, model_bytes
+
+    key = (cell.dataset, cell.model)
+    if key not in runners:
+        for old in list(runners):
+            del runners[old]
+        release()
+        runners[key] = FoldRunner(spec, prepared.dataset, prepared.protocol, strategy,
+                                  verbose=verbose)
+    runner = runners[key]
+    t0 = time.monotonic()
+    out = Outcome(cell, where=where)
+    try:
+        if cell.fold is None:
+            out.facts, model = runner.fit_final()
+            out.model_bytes = model_bytes(model) if model is not None else None
+        else:
+            out.facts, out.arrays, model = runner.run(cell.fold, prepared.fold_of)
+            if keep == "folds" and model is not None:
+                out.model_bytes = model_bytes(model)
+    except PluginError as exc:
+        out.error = str(exc)
+    except WriteError as exc:  # no fold's failure: the run stops, keeping what is saved
+        out.stop = str(exc)
+    except Exception as exc:  # a fold that raises is a failed fold, not a failed run
+        out.facts = {"dataset": cell.dataset, "model": cell.model, "fold": cell.fold,
+                     "folds": cell.folds, "status": "error",
+                     "reason": f"{type(exc).__name__}: {exc}"[:2000]}
+        out.arrays = {}
+    out.seconds = time.monotonic() - t0
+    out.facts["wall_seconds"] = out.seconds
+    out.facts["environment"] = environment()
+    if where:
+        out.facts["worker"] = where
+    return out
+
+
+# -- the run --------------------------------------------------------------------------------
 def run(models: list, datasets: list, protocol, results_dir, data_dir=None, devices=None,
         echo=print, quiet: bool = False, verbose: int | None = None,
-        keep: str = "folds") -> RunResult:
+        keep: str = "folds", executor=None) -> RunResult:
     """Train every model in ``models`` on every dataset in ``datasets`` (specs) under
-    ``protocol``; facts go to ``results_dir``. Returns what ran and what was skipped.
+    ``protocol``; facts go to ``results_dir``. ``executor`` decides where the cells run
+    (default: zoo.executors.LocalExecutor, in this process). Returns what ran and what was
+    skipped.
 
     ``keep``: 'folds' keeps every fold's trained model (fold-01.keras, ...); 'final' trains
     one more model on all the training data after the folds and keeps that (final.keras);
     'none' keeps no model."""
     if keep not in KEEP:
         raise ConfigError(f"--keep-models: expected one of {', '.join(KEEP)}, got {keep!r}")
-    from zoo.distribute import choose_strategy
-    from zoo.train import FoldRunner, environment
+    from zoo.executors import LocalExecutor
+    from zoo.train import environment
 
     results_dir = Path(results_dir)
     result = RunResult()
-    strategy = choose_strategy(devices)
+    executor = executor or LocalExecutor(devices)
     env = environment()
-    progress = Progress(len(models) * len(datasets) * protocol.folds, echo, quiet)
-    progress.say(_where(strategy))
     keras_verbose = (0 if quiet else 2) if verbose is None else verbose
+    progress = Progress(0, echo, quiet)
 
+    prepared = {}
     for dspec in datasets:
         try:
-            dataset = dspec.load(data_dir)
-            dataset.validate(plugin=dspec.plugin)
-            dprotocol, fold_of, groups, leak = split_dataset(dataset, protocol)
+            p = prepare(dspec, models, protocol, results_dir, data_dir, env)
         except ConfigError:  # a bad option is the user's to fix, for every dataset alike
+            raise
+        except WriteError:
             raise
         except Exception as exc:  # bad data or a plugin bug: report it, go on with the rest
             reason = str(exc) if isinstance(exc, ZooError) else \
                 f"plugin {dspec.plugin}: load raised {type(exc).__name__}: {exc}"
             result.skipped.append({"what": "dataset", "name": dspec.name, "reason": reason,
                                    "error": True})
-            progress.total -= len(models) * protocol.folds
             echo(f"error: dataset {dspec.name}: {reason}")
             continue
-        summary = dataset.summary()
+        leak = p.info["leakage"]
         if leak["note"]:
-            progress.say(f"{dataset.name}: {leak['note']}")
-        if leak["checks"][dprotocol.split]["leakage"]:
-            echo(f"warning: {dataset.name}: held-out folds leak: "
-                 + "; ".join(leak["checks"][dprotocol.split]["reasons"])
+            progress.say(f"{p.dataset.name}: {leak['note']}")
+        if leak["checks"][p.protocol.split]["leakage"]:
+            echo(f"warning: {p.dataset.name}: held-out folds leak: "
+                 + "; ".join(leak["checks"][p.protocol.split]["reasons"])
                  + ". Held-out scores will be optimistic; "
-                 + ("trust the official test split, or use --split grouped" if dataset.has_test
-                    else "use --split grouped"))
-        store = RunStore(results_dir, dataset.name, dprotocol.run_id(summary["fingerprint"]))
-        saved = store.read_splits()
-        if saved is not None and (saved != fold_of).any():
-            raise ZooError(f"{store.path}: saved splits differ from the ones computed now; "
-                           "remove that folder to start afresh")
-        info = store.read_run() if (store.path / "run.json").exists() else {}
-        known = list(info.get("models", []))
-        info.update({"dataset": summary, "protocol": dprotocol.to_dict(), "leakage": leak,
-                     "run_id": store.run_id, "environment": env,
-                     "models": known + [m.name for m in models if m.name not in known],
-                     "specs": {**info.get("specs", {}), **{m.name: {
-                         "plugin": m.plugin, "version": m.version,
-                         "description": m.description, "explain": list(m.explain)}
-                         for m in models}}})
-        info.setdefault("started_at", time.strftime("%Y-%m-%dT%H:%M:%S%z"))
-        store.write_splits(fold_of, groups)
-        if dataset.has_test:
-            from zoo.store import write_npz
-
-            write_npz(store.path / "test_labels.npz", y_test=dataset.y_test)
-        store.write_run(info)
-        result.runs.append({"dataset": dataset.name, "run_id": store.run_id,
-                            "path": str(store.path), "models": [m.name for m in models]})
+                 + ("trust the official test split, or use --split grouped"
+                    if p.dataset.has_test else "use --split grouped"))
+        prepared[p.dataset.name] = p
+        result.runs.append({"dataset": p.dataset.name, "run_id": p.store.run_id,
+                            "path": str(p.store.path), "models": [m.name for m in models]})
         _checkpoint(results_dir, result)
 
-        for mspec in models:
-            runner = FoldRunner(mspec, dataset, dprotocol, strategy, verbose=keras_verbose)
-            for fold in range(protocol.folds):
-                label = f"{dataset.name} / {mspec.name} / fold {fold + 1}/{protocol.folds}"
-                if store.has_fold(mspec.name, fold):
-                    facts, _ = store.read_fold(mspec.name, fold)
-                    if facts.get("status") in ("ok", "diverged"):
-                        result.resumed += 1
-                        progress.finished(0, trained=False)
-                        progress.say(f"[skip] {label}: already done")
-                        continue
-                progress.say(f"[start] {label}  ({progress.eta()})")
-                t0 = time.monotonic()
-                try:
-                    facts, arrays = runner.run(
-                        fold, fold_of,
-                        save_to=store.model_path(mspec.name, fold) if keep == "folds" else None)
-                except PluginError as exc:
-                    result.skipped.append({"what": "model", "name": mspec.name,
-                                           "dataset": dataset.name, "reason": str(exc),
-                                           "error": True})
-                    progress.total -= protocol.folds - fold
-                    echo(f"error: {exc}")
-                    break
-                except WriteError:  # a full disk is no fold's failure: stop, keep what is saved
-                    raise
-                except Exception as exc:
-                    facts = {"dataset": dataset.name, "model": mspec.name, "fold": fold,
-                             "folds": protocol.folds, "status": "error",
-                             "reason": f"{type(exc).__name__}: {exc}"[:2000]}
-                    arrays = {}
-                seconds = time.monotonic() - t0
-                facts["wall_seconds"] = seconds
-                facts["environment"] = env
-                store.write_fold(mspec.name, fold, facts, arrays)
-                result.trained += 1
-                progress.finished(seconds, trained=True)
-                if facts["status"] != "ok":
-                    result.failed += 1
-                    echo(f"[failed] {label}: {facts['status']}: {facts['reason']}")
-                else:
-                    progress.say(f"[done] {label} in {_clock(seconds)}  ({progress.eta()})")
-            final_facts = store.model_path(mspec.name).with_suffix(".json")
-            if keep == "final" and not final_facts.exists() \
-                    and any(store.has_fold(mspec.name, k) for k in range(dprotocol.folds)):
-                progress.say(f"[final] {dataset.name} / {mspec.name}: training on all "
-                             f"{len(dataset.y)} training images")
-                try:
-                    final = runner.fit_final(store.model_path(mspec.name))
-                    write_json(final_facts, final)
-                except PluginError as exc:
-                    echo(f"error: {exc}")
-            del runner
-            _release()
-        info["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-        store.write_run(info)
-        _checkpoint(results_dir, result)
+    cells = plan(prepared, models, keep, progress, result)
+    progress.total = sum(c.fold is not None for c in cells)
+    specs = {m.name: m for m in models}
+    dropped = set()   # (dataset, model) whose model failed to build there
+
+    def should_run(cell: Cell) -> bool:
+        if (cell.dataset, cell.model) in dropped:
+            return False
+        if cell.fold is None:  # a final model needs at least one finished fold
+            store = prepared[cell.dataset].store
+            return any(store.has_fold(cell.model, k) for k in range(cell.folds))
+        return True
+
+    def started(cell: Cell, where: str = "") -> None:
+        if cell.fold is None:
+            n = len(prepared[cell.dataset].dataset.y)
+            progress.say(f"[final] {cell.label}: training on all {n} training images")
+        else:
+            progress.say(f"[start] {cell.label}" + (f" on {where}" if where else "")
+                         + f"  ({progress.eta()})")
+
+    with executor.session(prepared, specs, keep, keras_verbose) as session:
+        progress.slots = session.slots
+        progress.say(session.describe())
+        for outcome in session.run(cells, should_run, started, echo):
+            _record(outcome, prepared[outcome.cell.dataset], progress, result, dropped, echo)
+    for p in prepared.values():
+        p.info["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        p.store.write_run(p.info)
     _checkpoint(results_dir, result)
     return result
+
+
+def _record(outcome: Outcome, prepared: Prepared, progress: Progress, result: RunResult,
+            dropped: set, echo) -> None:
+    """Write one outcome to the store (atomically) and say what happened."""
+    cell, store = outcome.cell, prepared.store
+    if outcome.stop:
+        raise ZooError(outcome.stop)
+    if outcome.error:
+        if (cell.dataset, cell.model) not in dropped:
+            dropped.add((cell.dataset, cell.model))
+            result.skipped.append({"what": "model", "name": cell.model, "dataset": cell.dataset,
+                                   "reason": outcome.error, "error": True})
+            echo(f"error: {outcome.error}")
+        if cell.fold is not None:
+            progress.drop(1)
+        return
+    if cell.fold is None:
+        if outcome.model_bytes is not None:
+            store.write_model(cell.model, None, outcome.model_bytes)
+            outcome.facts["model_file"] = str(store.model_path(cell.model))
+        store.write_final(cell.model, outcome.facts)
+        return
+    if outcome.model_bytes is not None:
+        store.write_model(cell.model, cell.fold, outcome.model_bytes)
+        outcome.facts["model_file"] = str(store.model_path(cell.model, cell.fold))
+    store.write_fold(cell.model, cell.fold, outcome.facts, outcome.arrays)
+    result.trained += 1
+    progress.finished(outcome.seconds)
+    if outcome.facts["status"] != "ok":
+        result.failed += 1
+        echo(f"[failed] {cell.label}: {outcome.facts['status']}: {outcome.facts['reason']}")
+    else:
+        progress.say(f"[done] {cell.label} in {_clock(outcome.seconds)}  ({progress.eta()})")
 
 
 def split_dataset(dataset, protocol):
@@ -228,7 +361,7 @@ def split_dataset(dataset, protocol):
     return protocol, fold_of, groups, info
 
 
-def _where(strategy) -> str:
+def where_line(strategy) -> str:
     """One plain line on where training runs (TensorFlow's own start-up lines are hidden)."""
     from zoo.distribute import NO_GPU, describe
 
@@ -244,9 +377,10 @@ def _checkpoint(results_dir, result: RunResult) -> None:
     write_last_run(results_dir, result.runs, result.skipped)
 
 
-def _release() -> None:
-    """Free the finished model's graph and variables before the next model."""
+def release() -> None:
+    """Free a finished model's graph and variables before the next one."""
     import keras
 
     keras.backend.clear_session()
     gc.collect()
+

@@ -102,13 +102,7 @@ def load_results(results_dir) -> tuple:
     runs = []
     for entry in last["runs"]:
         store = RunStore(results_dir, entry["dataset"], entry["run_id"])
-        if not (store.path / "run.json").exists():
+        if not store.has_run():
             continue
-        y_test = None
-        labels = store.path / "test_labels.npz"
-        if labels.exists():
-            from zoo.store import read_npz
-
-            y_test = read_npz(labels)["y_test"]
-        runs.append(load_run(store, y_test))
+        runs.append(load_run(store, store.read_test_labels()))
     return runs, last.get("skipped", [])

@@ -86,7 +86,9 @@ PRESETS = {
 }
 
 FIELDS = {f.name: f.type for f in dataclasses.fields(Protocol)}
-TOML_KEYS = set(FIELDS) | {"preset"}
+#: where the cells run: settings that never change a result, so not part of the protocol
+EXECUTION_KEYS = {"executor", "address", "cpus_per_task", "gpus_per_task"}
+TOML_KEYS = set(FIELDS) | {"preset"} | EXECUTION_KEYS
 
 
 def read_toml(path) -> dict:
@@ -113,7 +115,7 @@ def read_toml(path) -> dict:
 def resolve(preset: str | None = None, toml: dict | None = None, **flags) -> Protocol:
     """Preset, then zoo.toml, then flags (None means 'not given'); the preset itself comes
     from the flag, else zoo.toml, else 'quick'."""
-    toml = dict(toml or {})
+    toml = {k: v for k, v in (toml or {}).items() if k not in EXECUTION_KEYS}
     preset = preset or toml.pop("preset", None) or "quick"
     toml.pop("preset", None)
     if preset not in PRESETS:

@@ -20,7 +20,7 @@ from zoo import __version__, galleries, verdict
 from zoo.errors import ZooError
 from zoo.facts import load_results
 from zoo.metrics import METRICS
-from zoo.store import atomic_write_bytes
+from zoo.store import atomic_write_bytes, last_run_path
 
 #: columns of the summary table besides the metrics: key -> (label, higher is better)
 EXTRA = {
@@ -172,7 +172,7 @@ def render(results_dir="results", out_dir="reports", context=None) -> Path:
     context = context or build_context(results_dir)
     if not context["datasets"]:
         kept = Path(out_dir) / "index.html"
-        raise ZooError(f"no results to show: {Path(results_dir) / 'last_run.json'} lists no "
+        raise ZooError(f"no results to show: {last_run_path(results_dir)} lists no "
                        "finished run; " + (f"{kept} was left as it was" if kept.exists()
                                            else "no report was written"))
     for i, d in enumerate(context["datasets"]):

@@ -6,8 +6,14 @@ Layout::
     RESULTS/last_run.json                       which runs the last `zoo run` made
     RESULTS/<dataset>/<run_id>/run.json         protocol, dataset summary
     RESULTS/<dataset>/<run_id>/splits.npz       fold_of: the held-out fold of every sample
+    RESULTS/<dataset>/<run_id>/test_labels.npz  labels of the official test split, if any
     RESULTS/<dataset>/<run_id>/<model>/fold-01.npz   y_prob (held-out fold, test split)
     RESULTS/<dataset>/<run_id>/<model>/fold-01.json  history, timings, status (written last)
+    RESULTS/<dataset>/<run_id>/<model>/fold-01.keras the kept model (final.keras + final.json
+                                                     for --keep-models final)
+
+The driver process alone writes here (Ray workers hand their outcomes back); this module is
+the only one that knows a path.
 """
 from __future__ import annotations
 
@@ -121,6 +127,18 @@ class RunStore:
     def read_run(self) -> dict:
         return read_json(self.path / "run.json")
 
+    def has_run(self) -> bool:
+        return (self.path / "run.json").exists()
+
+    def write_test_labels(self, y_test: np.ndarray) -> None:
+        """The official test split's labels, which every fold's test predictions are
+        scored against."""
+        write_npz(self.path / "test_labels.npz", y_test=y_test)
+
+    def read_test_labels(self):
+        path = self.path / "test_labels.npz"
+        return read_npz(path)["y_test"] if path.exists() else None
+
     def write_splits(self, fold_of: np.ndarray, groups=None) -> None:
         arrays = {"fold_of": fold_of}
         if groups is not None:
@@ -149,6 +167,17 @@ class RunStore:
         write_npz(data, **arrays)      # arrays first: the json marks the fold finished
         write_json(meta, facts)
 
+    def write_model(self, model: str, fold, data: bytes) -> None:
+        """Keep a trained model (Keras format bytes) at :meth:`model_path`, atomically."""
+        atomic_write_bytes(self.model_path(model, fold), data)
+
+    def write_final(self, model: str, facts: dict) -> None:
+        """The facts of the final model trained on all the training data."""
+        write_json(self.model_path(model).with_suffix(".json"), facts)
+
+    def has_final(self, model: str) -> bool:
+        return self.model_path(model).with_suffix(".json").exists()
+
     def read_fold(self, model: str, fold: int):
         meta, data = self.fold_paths(model, fold)
         facts = read_json(meta)
@@ -156,16 +185,20 @@ class RunStore:
         return facts, arrays
 
 
+def last_run_path(root) -> Path:
+    return Path(root) / "last_run.json"
+
+
 def write_last_run(root, entries: list, skipped: list) -> None:
     """Point at the runs of this `zoo run`. A run that made none leaves the pointer to the
     earlier results alone, so that a failed run never hides good results."""
     if not entries:
         return
-    write_json(Path(root) / "last_run.json", {"runs": entries, "skipped": skipped})
+    write_json(last_run_path(root), {"runs": entries, "skipped": skipped})
 
 
 def read_last_run(root) -> dict:
-    path = Path(root) / "last_run.json"
+    path = last_run_path(root)
     if not path.exists():
         raise ZooError(f"no results in {root}: run `zoo run` first (or pass --results DIR)")
     return read_json(path)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from zoo.protocol import Protocol
-from zoo.store import RunStore, write_json, write_last_run, write_npz
+from zoo.store import RunStore, write_json, write_last_run
 
 
 def fake_probs(rng, y, n_classes, skill):
@@ -35,7 +35,7 @@ def make_facts(results_dir, datasets=("alpha",), models=None, folds=3, classes=5
         fold_of = (np.arange(samples) // classes) % folds
         store.write_splits(fold_of.astype(np.int32))
         if test_samples:
-            write_npz(store.path / "test_labels.npz", y_test=y_test)
+            store.write_test_labels(y_test)
         store.write_run({
             "dataset": {"name": name, "samples": samples, "test_samples": test_samples,
                         "input_shape": [28, 28, 1], "classes": names, "source": "synthetic",

@@ -117,9 +117,9 @@ class FoldRunner:
         return self.model
 
     # -- one fold ------------------------------------------------------------------------
-    def run(self, fold: int, fold_of: np.ndarray, save_to=None):
-        """Train on every fold but ``fold``; return (facts, arrays) for the store.
-        ``save_to``: a .keras path where the trained model is kept."""
+    def run(self, fold: int, fold_of: np.ndarray):
+        """Train on every fold but ``fold``; return (facts, arrays, model) for the store:
+        the trained model only when its predictions are usable (None when it diverged)."""
         import keras
 
         p, ds = self.protocol, self.dataset
@@ -179,8 +179,6 @@ class FoldRunner:
             status, reason = "diverged", "the model predicted NaN or infinite probabilities"
 
         arrays.update(self._understanding(model, held_idx, arrays["y_prob"], fold))
-        if save_to is not None and status == "ok":
-            save_model(model, save_to)
 
         facts = {
             "dataset": ds.name, "model": self.spec.name, "fold": fold, "folds": p.folds,
@@ -195,10 +193,10 @@ class FoldRunner:
             "plugin": self.spec.plugin, "plugin_version": self.spec.version,
             "devices": describe(self.strategy),
             "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "model_file": str(save_to) if save_to is not None and status == "ok" else "",
+            "model_file": "",
             "explain_errors": self._explain_errors,
         }
-        return facts, arrays
+        return facts, arrays, model if status == "ok" else None
 
     #: how many confidently wrong held-out images a fold keeps for the report's gallery
     GALLERY = 8
@@ -230,9 +228,9 @@ class FoldRunner:
                 out["explain_" + method.replace("-", "_")] = m
         return out
 
-    def fit_final(self, save_to):
+    def fit_final(self):
         """After the folds: one model trained on all the training data under the same
-        protocol, kept at ``save_to``. Returns its facts."""
+        protocol. Returns (facts, model), the model None when it diverged."""
         p, ds = self.protocol, self.dataset
         model = self.prepare(p.folds)  # a seed no fold uses
         batch = p.batch_size * self.replicas
@@ -242,15 +240,35 @@ class FoldRunner:
         history = model.fit(data, epochs=p.epochs, verbose=self.verbose, shuffle=False)
         hist = {k: [float(v) for v in vals] for k, vals in history.history.items()}
         ok = all(math.isfinite(v) for v in hist.get("loss", [1.0]))
-        if ok:
-            save_model(model, save_to)
-        return {"model": self.spec.name, "status": "ok" if ok else "diverged",
-                "history": hist, "fit_seconds": time.perf_counter() - start,
-                "model_file": str(save_to) if ok else "", "train_samples": int(len(ds.y))}
+        return ({"model": self.spec.name, "status": "ok" if ok else "diverged",
+                 "history": hist, "fit_seconds": time.perf_counter() - start,
+                 "model_file": "", "train_samples": int(len(ds.y))}, model if ok else None)
 
 
 def to_uint8(x: np.ndarray) -> np.ndarray:
     return np.clip(np.round(np.asarray(x) * 255), 0, 255).astype(np.uint8)
+
+
+def model_bytes(model) -> bytes:
+    """A model in the Keras format, as bytes (what a fold cell hands back to the store)."""
+    import os
+    import tempfile
+
+    from zoo.errors import WriteError
+
+    try:
+        fd, tmp = tempfile.mkstemp(suffix=".keras")
+        os.close(fd)
+    except OSError as exc:
+        raise WriteError(tempfile.gettempdir(), exc.strerror or str(exc)) from None
+    try:
+        model.save(tmp)
+        with open(tmp, "rb") as f:
+            return f.read()
+    except OSError as exc:  # the worker's temporary folder is full
+        raise WriteError(tmp, exc.strerror or str(exc)) from None
+    finally:
+        os.unlink(tmp)
 
 
 def save_model(model, path) -> None:

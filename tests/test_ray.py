@@ -1,0 +1,167 @@
+"""The fold grid on Ray: a local two-node cluster gives the local executor's facts, a worker
+killed mid-fold loses nothing, a plugin missing on a worker is named, Ctrl-C keeps what
+finished. Ray stays on 127.0.0.1 (RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0, set in conftest)."""
+import os
+import re
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from conftest import ROOT, TinyModelPlugin, TinyPlugin
+from zoo.cli import cli
+from zoo.store import RunStore, read_json
+
+import ray  # noqa: E402  (the ray extra; .ci/run installs it)
+
+RUN = ["run", "cnn", "vit", "--dataset", "digits", "--folds", "2", "--epochs", "1",
+       "--keep-models", "none"]
+
+
+def facts_of(results):
+    run = read_json(results / "last_run.json")["runs"][0]
+    store = RunStore(results, run["dataset"], run["run_id"])
+    out = {}
+    for model in ("cnn", "vit"):
+        for k in range(2):
+            out[model, k] = store.read_fold(model, k)
+    return out
+
+
+@pytest.fixture(scope="module")
+def two_nodes():
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 2})
+    cluster.add_node(num_cpus=2)
+    cluster.wait_for_nodes()
+    yield cluster
+    ray.shutdown()
+    cluster.shutdown()
+
+
+def test_a_two_node_cluster_gives_the_local_executors_facts(two_nodes, tmp_path):
+    local, remote = tmp_path / "local", tmp_path / "ray"
+    runner = CliRunner()
+    r = runner.invoke(cli, [*RUN, "--quiet", "--results", str(local), "--out",
+                            str(tmp_path / "r1")], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(cli, [*RUN, "--executor", "ray", "--address", two_nodes.address,
+                            "--cpus-per-task", "2", "--results", str(remote), "--out",
+                            str(tmp_path / "r2")], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    assert "executor: Ray, 2 nodes, 4 CPUs, 0 GPUs; 2 slots of 2 CPUs each" in r.output
+    assert "ETA" in r.output and re.search(r"\[start\] digits / cnn / fold 1/2 on 127\.0\.0\.1 "
+                                           r"pid \d+", r.output)
+    a, b = facts_of(local), facts_of(remote)
+    for key in a:
+        (fa, xa), (fb, xb) = a[key], b[key]
+        assert fa["status"] == fb["status"] == "ok"
+        assert fa["history"] == fb["history"], key
+        for name in ("y_prob", "held_out_index"):
+            assert np.array_equal(xa[name], xb[name]), (key, name)
+        assert fb["worker"].startswith("127.0.0.1 pid ")
+    workers = {b[key][0]["worker"] for key in b}
+    assert len(workers) == 2   # both slots were used
+    html = (tmp_path / "r2" / "index.html").read_text()
+    assert "cnn" in html and "vit" in html
+
+
+def test_a_model_missing_on_the_workers_is_named_with_the_node(register_plugin, tmp_path):
+    register_plugin(TinyPlugin(), "tiny")
+    register_plugin(TinyModelPlugin(), "dense")   # registered in this process only
+    r = CliRunner().invoke(cli, ["run", "dense", "cnn", "--dataset", "tiny", "--folds", "2",
+                                 "--epochs", "1", "--batch-size", "8", "--executor", "ray",
+                                 "--cpus-per-task", "2", "--quiet", "--results",
+                                 str(tmp_path / "results"), "--out", str(tmp_path / "out")])
+    assert r.exit_code == 1, r.output
+    assert re.search(r"model 'dense' \(plugin dense\) is not installed on the Ray worker at "
+                     r"127\.0\.0\.1 pid \d+: install the same plugins on every node", r.output)
+    assert "Traceback" not in r.output and "pickl" not in r.output.lower()
+    run = read_json(tmp_path / "results" / "last_run.json")["runs"][0]
+    store = RunStore(tmp_path / "results", "tiny", run["run_id"])
+    assert store.has_fold("cnn", 0) and store.has_fold("cnn", 1)   # the rest went on
+    assert not store.has_fold("dense", 0)
+
+
+def zoo_process(*args):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.Popen([sys.executable, "-m", "zoo.cli", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT)
+
+
+def read_until(proc, pattern, seen):
+    for line in proc.stdout:
+        seen.append(line)
+        found = re.search(pattern, line)
+        if found:
+            return found
+    raise AssertionError(f"ended before {pattern!r}:\n" + "".join(seen))
+
+
+def test_a_worker_killed_mid_fold_is_replaced_and_nothing_is_lost(tmp_path):
+    results = tmp_path / "results"
+    proc = zoo_process("run", "cnn", "--dataset", "digits", "--folds", "3", "--epochs", "8",
+                       "--executor", "ray", "--cpus-per-task", "2", "--results", str(results),
+                       "--out", str(tmp_path / "out"))
+    seen = []
+    try:
+        pid = int(read_until(proc, r"\[start\] digits / cnn / fold 2/3 on 127\.0\.0\.1 pid (\d+)",
+                             seen).group(1))
+        read_until(proc, rf"pid={pid}.*Epoch 2/8", seen)  # the worker is inside fold 2
+        os.kill(pid, signal.SIGKILL)
+        rest, _ = proc.communicate(timeout=600)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    out = "".join(seen) + rest
+    assert proc.returncode == 0, out
+    assert "[retry] digits / cnn / fold 2/3: its worker on 127.0.0.1 pid" in out
+    assert "trained 3 fold(s), resumed 0, failed 0" in out
+    run = read_json(results / "last_run.json")["runs"][0]
+    store = RunStore(results, "digits", run["run_id"])
+    workers = set()
+    for k in range(3):
+        facts, _ = store.read_fold("cnn", k)
+        assert facts["status"] == "ok"
+        workers.add(facts["worker"])
+    assert f"127.0.0.1 pid {pid}" not in store.read_fold("cnn", 1)[0]["worker"]
+
+
+def test_ctrl_c_cancels_the_rest_and_keeps_finished_folds(tmp_path):
+    results = tmp_path / "results"
+    proc = zoo_process("run", "cnn", "--dataset", "digits", "--folds", "3", "--epochs", "4",
+                       "--executor", "ray", "--cpus-per-task", "2", "--results", str(results),
+                       "--out", str(tmp_path / "out"))
+    seen = []
+    try:
+        read_until(proc, r"\[done\] digits / cnn / fold 1/3", seen)
+        read_until(proc, r"\[start\] digits / cnn / fold 2/3", seen)
+        proc.send_signal(signal.SIGINT)
+        rest, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    out = "".join(seen) + rest
+    assert proc.returncode == 130, out
+    assert "interrupted: finished folds are saved" in out and "Traceback" not in out
+    run = read_json(results / "last_run.json")["runs"][0]
+    store = RunStore(results, "digits", run["run_id"])
+    assert store.has_fold("cnn", 0) and not store.has_fold("cnn", 2)
+    assert not [p for p in results.rglob("*") if p.name.endswith(".tmp")]
+
+
+def test_without_ray_installed_the_executor_says_how_to_install_it(tmp_path):
+    code = ("import sys; sys.modules['ray'] = None\n"
+            "from click.testing import CliRunner\nfrom zoo.cli import cli\n"
+            f"r = CliRunner().invoke(cli, ['run', 'cnn', '--dataset', 'digits', '--folds', '2', "
+            f"'--epochs', '1', '--executor', 'ray', '--results', {str(tmp_path)!r}])\n"
+            "print(r.exit_code); print(r.output)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300, cwd=ROOT)
+    code_line, *rest = done.stdout.splitlines()
+    assert code_line == "2", done.stdout + done.stderr
+    assert "--executor ray needs Ray: pip install 'zoo[ray]'" in "\n".join(rest)
