@@ -37,11 +37,14 @@ setup(
     },
     entry_points={
         "console_scripts": ["zoo = zoo.cli:main"],
+        # the zoo_plugin fixture for plugin authors' tests (zoo.plugin_test)
+        "pytest11": ["zoo = zoo.plugin_test"],
         "zoo": [
             "cnn = zoo_plugins.cnn",
             "vit = zoo_plugins.vit",
             "digits = zoo_plugins.digits",
             "sign-mnist = zoo_plugins.sign_mnist",
+            "metrics = zoo_plugins.metrics",
         ],
     },
 )

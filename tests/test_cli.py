@@ -203,19 +203,9 @@ def test_a_diverging_model_fails_its_folds_and_the_rest_goes_on(runner, tmp_path
 
 def test_a_model_with_the_wrong_output_is_skipped_with_its_reason(runner, tmp_path,
                                                                   register_plugin):
-    import keras
-
-    class WrongShape:
-        @zoo.hookimpl
-        def register_models(self, register):
-            def build(shape, n):
-                inputs = keras.Input(shape)
-                return keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Flatten()(inputs)))
-            register(zoo.ModelSpec(name="wrong", build=build))
-
     register_plugin(TinyPlugin(), "tiny")
     register_plugin(TinyModelPlugin(), "dense")
-    register_plugin(WrongShape(), "wrong")
+    register_plugin(WrongOutput(), "wrong")
     results, out = tmp_path / "results", tmp_path / "out"
     r = invoke(runner, "run", "wrong", "dense", "--dataset", "tiny", "--folds", "2",
                "--epochs", "1", "--batch-size", "8", "--quiet", "--results", str(results),
@@ -391,3 +381,35 @@ def test_executor_settings_are_checked_before_anything_runs(runner, tmp_path, ar
                             "--results", str(tmp_path / "r"), *args])
     assert r.exit_code == 2, r.output
     assert message in r.output and not (tmp_path / "r").exists()
+
+
+class WrongOutput:
+    @zoo.hookimpl
+    def register_models(self, register):
+        def build(shape, n):
+            import keras
+
+            inputs = keras.Input(shape)
+            return keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Flatten()(inputs)))
+        register(zoo.ModelSpec(name="wrong", build=build))
+
+
+def test_a_broken_model_fails_in_seconds_before_any_fold_trains(runner, tmp_path,
+                                                                register_plugin):
+    # "wrong" comes after "dense": it used to fail only when its own first fold started,
+    # after every fold of the models before it had trained
+    register_plugin(TinyPlugin(), "tiny")
+    register_plugin(TinyModelPlugin(), "dense")
+    register_plugin(WrongOutput(), "wrong")
+    results = tmp_path / "results"
+    r = invoke(runner, "run", "dense", "wrong", "--dataset", "tiny", "--folds", "2",
+               "--epochs", "1", "--batch-size", "8", "--results", str(results), "--out",
+               str(tmp_path / "out"))
+    assert r.exit_code == 1
+    error = r.output.index("error: model 'wrong' (plugin wrong): output shape (None, 2), "
+                           "expected (None, 3)")
+    assert error < r.output.index("[start] tiny / dense / fold 1/2")
+    assert "on tiny; nothing of it was trained" in r.output
+    assert "[start] tiny / wrong" not in r.output
+    store = RunStore(results, "tiny", read_json(results / "last_run.json")["runs"][0]["run_id"])
+    assert store.has_fold("dense", 1) and not store.has_fold("wrong", 0)

@@ -9,7 +9,8 @@ from conftest import ROOT, TinyPlugin
 from zoo import plugins
 from zoo.plugins import get_registry
 
-BUILTINS = {"cnn": "model", "vit": "model", "digits": "dataset", "sign-mnist": "dataset"}
+BUILTINS = {"cnn": "model", "vit": "model", "digits": "dataset", "sign-mnist": "dataset",
+            "metrics": "metric"}
 
 
 def zoo_cmd(*args, env=None, cwd=None):
@@ -27,7 +28,10 @@ def test_builtins_register_through_entry_points():
     for name, kind in BUILTINS.items():
         info = registry.plugins[name]
         assert info.distribution == "zoo" and info.version == zoo.__version__
-        assert name in (info.models if kind == "model" else info.datasets)
+        if kind == "metric":
+            assert {"accuracy", "top_5_accuracy", "ece"} <= set(info.metrics)
+        else:
+            assert name in (info.models if kind == "model" else info.datasets)
         assert info.errors == []
     assert registry.models["cnn"].plugin == "cnn"
     module = plugins.pm.get_plugin("vit")
@@ -56,6 +60,21 @@ def test_a_name_already_taken_is_refused(register_plugin):
     registry = get_registry()
     assert registry.models["cnn"].plugin == "cnn"
     assert "model 'cnn' is already registered by plugin 'cnn'" in registry.plugins["clash"].errors[0]
+
+
+def test_a_misspelled_hook_is_reported_for_its_plugin(register_plugin):
+    class Typo:
+        @zoo.hookimpl
+        def register_model(self, register):  # one letter short of register_models
+            register(zoo.ModelSpec(name="typo", build=lambda s, n: None))
+
+    register_plugin(Typo(), "typo")
+    registry = get_registry()
+    assert registry.plugins["typo"].errors == [
+        "implements 'register_model', which is not a zoo hook; did you mean 'register_models'? "
+        "(zoo's hooks: register_datasets, register_metrics, register_models)"]
+    assert "typo" not in registry.models
+    assert registry.plugins["cnn"].errors == []
 
 
 def test_registering_the_wrong_thing(register_plugin):

@@ -73,7 +73,7 @@ def test_a_two_node_cluster_gives_the_local_executors_facts(two_nodes, tmp_path)
 def test_a_model_missing_on_the_workers_is_named_with_the_node(register_plugin, tmp_path):
     register_plugin(TinyPlugin(), "tiny")
     register_plugin(TinyModelPlugin(), "dense")   # registered in this process only
-    r = CliRunner().invoke(cli, ["run", "dense", "cnn", "--dataset", "tiny", "--folds", "2",
+    r = CliRunner().invoke(cli, ["run", "dense", "cnn:dense=16", "--dataset", "tiny", "--folds", "2",
                                  "--epochs", "1", "--batch-size", "8", "--executor", "ray",
                                  "--cpus-per-task", "2", "--quiet", "--results",
                                  str(tmp_path / "results"), "--out", str(tmp_path / "out")])
@@ -83,7 +83,10 @@ def test_a_model_missing_on_the_workers_is_named_with_the_node(register_plugin, 
     assert "Traceback" not in r.output and "pickl" not in r.output.lower()
     run = read_json(tmp_path / "results" / "last_run.json")["runs"][0]
     store = RunStore(tmp_path / "results", "tiny", run["run_id"])
-    assert store.has_fold("cnn", 0) and store.has_fold("cnn", 1)   # the rest went on
+    # the rest went on, a variant's options reaching the workers
+    for k in range(2):
+        facts, _ = store.read_fold("cnn:dense=16", k)
+        assert facts["status"] == "ok" and facts["options"] == {"dense": 16}
     assert not store.has_fold("dense", 0)
 
 

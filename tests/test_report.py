@@ -145,10 +145,11 @@ def test_the_report_renders_in_headless_chromium_without_errors(rendered):
     try:
         chrome.goto(path.as_uri())
         chrome.wait("document.body.dataset.figuresRendered !== undefined")
-        # six figures a dataset, and the critical-difference diagram of its three models
-        assert chrome.js("document.body.dataset.figuresTotal") == "14"
-        assert chrome.js("document.body.dataset.figuresRendered") == "14"
-        assert chrome.js("document.querySelectorAll('[data-rendered=yes]').length") == 14
+        # six figures a dataset, the reliability diagram (ECE is a built-in metric plugin)
+        # and the critical-difference diagram of its three models
+        assert chrome.js("document.body.dataset.figuresTotal") == "16"
+        assert chrome.js("document.body.dataset.figuresRendered") == "16"
+        assert chrome.js("document.querySelectorAll('[data-rendered=yes]').length") == 16
         # Plotly drew every figure: one SVG root per figure, with traces in it
         assert chrome.js("document.querySelectorAll('.figure .main-svg').length") >= 12
         assert chrome.js("document.querySelectorAll('.figure .trace').length") > 12

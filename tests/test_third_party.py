@@ -96,8 +96,12 @@ def test_a_dataset_with_malformed_arrays_is_skipped(register_plugin, tmp_path):
 def test_every_hook_is_documented_and_tested():
     docs = (ROOT / "docs" / "plugins.md").read_text()
     tests = "".join(p.read_text() for p in (ROOT / "tests").glob("test_*.py"))
-    hooks = [name for name in dir(hookspecs) if name.startswith("register_")]
-    assert hooks == ["register_datasets", "register_models"]
+    from zoo import plugins
+
+    hooks = sorted(name for name, caller in vars(plugins.pm.hook).items()
+                   if getattr(caller, "spec", None) is not None)
+    assert hooks == sorted(n for n in dir(hookspecs) if n.startswith("register_"))
+    assert len(hooks) >= 3
     for hook in hooks:
         assert f"### `{hook}(register)`" in docs, hook
         assert re.search(rf"def {hook}\(self, register\)", tests), hook
@@ -139,6 +143,13 @@ def test_pip_install_a_plugin_then_uninstall_it(tmp_path):
     listing = py("-m", "zoo.cli", "list").stdout
     assert "resnet" in listing and "zoo-plugin-resnet 0.1.0" in listing
     assert "image-folder" in listing and "model resnet" in listing
+    assert "options: widths=(16,32,64), dropout=0.2" in listing
+    assert "metric worst_class_recall" in listing
+
+    # the plugin's own tests, written with zoo's test kit, pass against the installed plugin
+    own = py("-m", "pytest", "-q", "-p", "no:cacheprovider", str(EXAMPLE / "tests"),
+             check=False)
+    assert own.returncode == 0 and "4 passed" in own.stdout, own.stdout[-3000:] + own.stderr[-2000:]
 
     run = py("-m", "zoo.cli", "run", "--all", "--dataset", "digits", "--folds", "2",
              "--epochs", "1", "--quiet", "--results", "results", "--out", "reports")
@@ -149,7 +160,8 @@ def test_pip_install_a_plugin_then_uninstall_it(tmp_path):
     for model in ("cnn", "vit", "resnet"):
         _, arrays = store.read_fold(model, 1)
         assert (arrays["held_out_index"] == np.flatnonzero(fold_of == 1)).all()
-    assert "resnet" in (tmp_path / "reports" / "index.html").read_text(), run.stdout
+    html = (tmp_path / "reports" / "index.html").read_text()
+    assert "resnet" in html and "Worst-class recall" in html, run.stdout
 
     py(*pip, "uninstall", "-y", "zoo-plugin-resnet")
     listing = py("-m", "zoo.cli", "list").stdout

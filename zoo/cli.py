@@ -33,6 +33,28 @@ def _pick(kind: str, names, known: dict) -> list:
     return picked
 
 
+def _models(names, known: dict, defaults: dict) -> list:
+    """The models to run: every registered one, or the named ones and variants
+    ('vit:patch_size=4'), with zoo.toml's [models.NAME] defaults; all options checked."""
+    from zoo import options
+
+    for name in defaults:
+        if name not in known:
+            _pick("model", [name], known)  # the same message as for an unknown argument
+    if not names:
+        return [options.variant(spec, {}, defaults.get(spec.name)) for spec in known.values()]
+    out = []
+    for text in names:
+        try:
+            spec = options.resolve(text, known, defaults)
+        except KeyError:
+            _pick("model", [options.parse(text)[0]], known)
+        if spec.name in [m.name for m in out]:
+            continue
+        out.append(spec)
+    return out
+
+
 class ZooGroup(click.Group):
     """Prints ZooError as one line (exit 2 for bad options, 1 otherwise); --debug re-raises."""
 
@@ -67,16 +89,21 @@ def list_(data_dir):
              or "(not installed from a distribution)",
              f"hooks: {', '.join(p.hooks) or '-'}; registers: "
              + (", ".join([f"model {m}" for m in p.models]
-                          + [f"dataset {d}" for d in p.datasets]) or "-")) for p in plugins]
+                          + [f"dataset {d}" for d in p.datasets]
+                          + [f"metric {m}" for m in p.metrics]) or "-")) for p in plugins]
     click.echo("Plugins:")
     for (name, dist, rest), p in zip(_aligned(rows), plugins, strict=True):
         click.echo(f"  {name} {dist} {rest}".rstrip())
         for error in p.errors:
             click.echo(f"  {'':<{len(name)}} ERROR: {error}")
     click.echo("Models:")
-    for name, rest in _aligned([(m.name, f"[{m.plugin}] {m.description}")
-                                for m in registry.models.values()]):
+    from zoo import options
+
+    models = list(registry.models.values())
+    for (name, rest), m in zip(_aligned([(m.name, f"[{m.plugin}] {m.description}")
+                                         for m in models]), models, strict=True):
         click.echo(f"  {name} {rest}".rstrip())
+        click.echo(f"  {'':<{len(name)}} options: {options.describe(m)}")
     click.echo(f"Datasets (data folder: {data_dir}):")
     datasets = list(registry.datasets.values())
     found = [d.check_available(data_dir) for d in datasets]
@@ -163,8 +190,7 @@ def run(models, all_, dataset_names, data_dir, preset, folds, epochs, batch_size
     registry = get_registry()
     for plugin, error in registry.errors:
         click.echo(f"warning: plugin {plugin}: {error}", err=True)
-    chosen_models = list(registry.models.values()) if not models else \
-        _pick("model", models, registry.models)
+    chosen_models = _models(models, registry.models, (toml or {}).get("models", {}))
     if not chosen_models:
         raise ConfigError("no models are registered; install a plugin (see `zoo list`)")
     data_dir = data_dir_from(data_dir)

@@ -124,7 +124,8 @@ def prepare(dspec, models, protocol, results_dir, data_dir, env) -> Prepared:
     dataset.validate(plugin=dspec.plugin)
     dprotocol, fold_of, groups, leak = split_dataset(dataset, protocol)
     summary = dataset.summary()
-    store = RunStore(results_dir, dataset.name, dprotocol.run_id(summary["fingerprint"]))
+    store = RunStore(results_dir, dataset.name,
+                     dprotocol.run_id(summary["fingerprint"] + "|" + identity(models)))
     saved = store.read_splits()
     if saved is not None and (saved != fold_of).any():
         raise ZooError(f"{store.path}: saved splits differ from the ones computed now; "
@@ -144,6 +145,16 @@ def prepare(dspec, models, protocol, results_dir, data_dir, env) -> Prepared:
         store.write_test_labels(dataset.y_test)
     store.write_run(info)
     return Prepared(dataset, dprotocol, fold_of, store, info)
+
+
+def identity(models) -> str:
+    """What identifies the models of a run besides the protocol and the data: each one's
+    name, plugin version and options. Changing any of them starts a new run beside the old
+    one instead of resuming onto facts made with other ones."""
+    import json
+
+    return json.dumps(sorted([m.name, m.plugin, m.version, m.options] for m in models),
+                      sort_keys=True, default=repr)
 
 
 def plan(prepared: dict, models: list, keep: str, progress: Progress, result: RunResult) -> list:
@@ -263,9 +274,25 @@ def run(models: list, datasets: list, protocol, results_dir, data_dir=None, devi
         _checkpoint(results_dir, result)
 
     cells = plan(prepared, models, keep, progress, result)
-    progress.total = sum(c.fold is not None for c in cells)
     specs = {m.name: m for m in models}
     dropped = set()   # (dataset, model) whose model failed to build there
+    # every model built once for every dataset's shape, before any fold trains
+    from zoo.train import check_models
+
+    shapes = {name: (p.dataset.input_shape, p.dataset.num_classes)
+              for name, p in prepared.items()}
+    needed = sorted({(c.model, c.dataset) for c in cells})
+    broken = check_models([specs[m] for m in sorted({m for m, _ in needed})],
+                          sorted(set(shapes.values())))
+    for model, dataset in needed:
+        error = broken.get((model, shapes[dataset]))
+        if error:
+            dropped.add((dataset, model))
+            result.skipped.append({"what": "model", "name": model, "dataset": dataset,
+                                   "reason": error, "error": True})
+            echo(f"error: {error} (on {dataset}; nothing of it was trained)")
+    cells = [c for c in cells if (c.dataset, c.model) not in dropped]
+    progress.total = sum(c.fold is not None for c in cells)
 
     def should_run(cell: Cell) -> bool:
         if (cell.dataset, cell.model) in dropped:

@@ -166,7 +166,8 @@ class _RaySession:
                         worker["where"] = _where(ray, worker["actor"])
                     spec = self.specs[cell.model]
                     future = worker["actor"].run.remote(
-                        cell, spec.name, spec.plugin, self.refs[cell.dataset], worker["where"])
+                        cell, spec.base or spec.name, spec.options, spec.plugin,
+                        self.refs[cell.dataset], worker["where"])
                     worker["key"] = (cell.dataset, cell.model)
                     running[future] = (worker, cell)
                     started(cell, worker["where"])
@@ -260,7 +261,8 @@ class FoldWorker:
 
         return ray.util.get_node_ip_address(), os.getpid()
 
-    def run(self, cell, model: str, plugin: str, prepared, where: str):
+    def run(self, cell, model: str, options: dict, plugin: str, prepared, where: str):
+        from zoo import options as opts
         from zoo.engine import Outcome, run_cell
         from zoo.plugins import get_registry
 
@@ -270,5 +272,6 @@ class FoldWorker:
                 f"model '{model}' (plugin {plugin}) is not installed on the Ray worker at "
                 f"{where}: install the same plugins on every node (or pass them with Ray's "
                 "runtime_env)"))
+        spec = opts.variant(spec, options, name=cell.model)
         return run_cell(cell, spec, prepared, self.runners, self.strategy, self.verbose,
                         self.keep, where)

@@ -59,6 +59,8 @@ class DatasetRun:
     fold_of: np.ndarray
     folds: dict   # model -> [Fold]
     y_test: np.ndarray | None = None   # labels of the official test split, if any
+    metrics: dict = field(default_factory=dict)         # name -> MetricSpec scored
+    metric_errors: dict = field(default_factory=dict)   # name -> what went wrong
 
     @property
     def name(self) -> str:
@@ -76,9 +78,13 @@ class DatasetRun:
         return [f for f in self.folds.get(model, []) if f.ok]
 
 
-def load_run(store: RunStore, y_test=None) -> DatasetRun:
+def load_run(store: RunStore, y_test=None, specs: dict | None = None) -> DatasetRun:
+    """One dataset's run with every fold's scores: every metric of ``specs`` (default: every
+    registered metric). A metric that raises is NaN, its message in ``metric_errors``."""
     info = store.read_run()
     n_classes = len(info["dataset"]["classes"])
+    specs = metrics.catalogue() if specs is None else specs
+    errors = {}
     folds = {}
     for model in info.get("models", []):
         for k in range(info["protocol"]["folds"]):
@@ -87,22 +93,26 @@ def load_run(store: RunStore, y_test=None) -> DatasetRun:
             facts, arrays = store.read_fold(model, k)
             fold = Fold(model, k, facts, arrays, n_classes=n_classes)
             if fold.ok:
-                fold.scores = metrics.scores(arrays["y_true"], arrays["y_prob"], n_classes,
-                                             counts=fold.counts)
+                fold.scores = metrics.evaluate(arrays["y_true"], arrays["y_prob"], n_classes,
+                                               specs, counts=fold.counts, errors=errors)
                 if "test_prob" in arrays and y_test is not None:
-                    fold.test_scores = metrics.scores(y_test, arrays["test_prob"], n_classes)
+                    fold.test_scores = metrics.evaluate(y_test, arrays["test_prob"], n_classes,
+                                                        specs, errors=errors)
             folds.setdefault(model, []).append(fold)
-    return DatasetRun(store, info, store.read_splits(), folds, y_test)
+    run = DatasetRun(store, info, store.read_splits(), folds, y_test)
+    run.metrics, run.metric_errors = specs, errors
+    return run
 
 
 def load_results(results_dir) -> tuple:
     """(runs, skipped) for the last `zoo run` in ``results_dir``."""
     results_dir = Path(results_dir)
     last = read_last_run(results_dir)
+    specs = metrics.catalogue()
     runs = []
     for entry in last["runs"]:
         store = RunStore(results_dir, entry["dataset"], entry["run_id"])
         if not store.has_run():
             continue
-        runs.append(load_run(store, store.read_test_labels()))
+        runs.append(load_run(store, store.read_test_labels(), specs))
     return runs, last.get("skipped", [])

@@ -243,6 +243,34 @@ def critical_difference_figure(friedman: dict, where: str) -> dict:
     return {"data": data, "layout": layout}
 
 
+def reliability_figure(run, bins: int = 15) -> dict:
+    """Calibration: accuracy against confidence per bin, held-out predictions of every
+    successful fold pooled, one line per model; the diagonal is perfect calibration."""
+    n = len(run.classes)
+    data = [{"type": "scatter", "mode": "lines", "x": [0, 1], "y": [0, 1],
+             "line": {"color": "#999", "dash": "dot"}, "name": "perfectly calibrated",
+             "hoverinfo": "skip"}]
+    for i, model in enumerate(run.models):
+        folds = run.ok_folds(model)
+        if not folds:
+            continue
+        y = np.concatenate([f.y_true for f in folds])
+        p = np.concatenate([f.arrays["y_prob"] for f in folds])
+        conf, acc, count = metrics.reliability(y, p, n, bins)
+        used = count > 0
+        data.append({"type": "scatter", "mode": "lines+markers", "name": text(model),
+                     "x": _round(conf[used]), "y": _round(acc[used]),
+                     "customdata": count[used].tolist(),
+                     "line": {"color": PALETTE[i % len(PALETTE)]},
+                     "hovertemplate": f"{text(model)}: confidence %{{x:.3f}}, accuracy "
+                                      "%{y:.3f} (%{customdata} images)<extra></extra>"})
+    layout = _layout("Reliability (held-out folds pooled): accuracy against confidence",
+                     "mean confidence (top probability)", "accuracy")
+    layout["xaxis"]["range"] = [0, 1.02]
+    layout["yaxis"]["range"] = [0, 1.02]
+    return {"data": data, "layout": layout}
+
+
 def dataset_figures(run, friedman=None) -> list:
     """(id suffix, title, figure) for every figure of one dataset's section; ``friedman``:
     {"where": ..., result of zoo.stats.friedman} when three or more models were ranked."""
@@ -254,6 +282,8 @@ def dataset_figures(run, friedman=None) -> list:
         ("cm", "Confusion matrices", confusion_figure(run)),
         ("f1", "F1 per class", per_class_f1_figure(run)),
     ]
+    if "ece" in (getattr(run, "metrics", None) or {}):
+        out.append(("reliability", "Reliability diagram", reliability_figure(run)))
     if friedman:
         out.insert(0, ("cd", "Critical difference",
                        critical_difference_figure(friedman, friedman["where"])))

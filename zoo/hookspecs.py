@@ -12,3 +12,8 @@ def register_models(register):
 @hookspec
 def register_datasets(register):
     """Register datasets: call `register(zoo.DatasetSpec(...))` once per dataset."""
+
+
+@hookspec
+def register_metrics(register):
+    """Register metrics: call `register(zoo.MetricSpec(...))` once per metric."""

@@ -180,3 +180,93 @@ def pr_on_grid(y_true, y_prob, n_classes: int, grid=GRID, counts=None) -> np.nda
         out[c] = best[np.minimum(np.searchsorted(recall, grid, side="left"), len(best) - 1)]
     out[-1] = np.nanmean(out[:-1], axis=0) if np.isfinite(out[:-1]).any() else np.nan
     return out
+
+
+# -- the metric catalogue: every metric registered through the register_metrics hook -------
+CORE_LABELS = {"accuracy": "Accuracy", "balanced_accuracy": "Balanced accuracy",
+               "roc_auc": "ROC-AUC (macro, OvR)", "precision": "Precision (macro)",
+               "recall": "Recall (macro)", "f1": "F1 (macro)", "mcc": "MCC",
+               "kappa": "Cohen's kappa", "log_loss": "Log loss"}
+
+
+def core(name: str):
+    """The function of core metric ``name`` (one of :data:`METRICS`), as a plugin registers
+    it. :func:`evaluate` computes all core metrics together from one confusion matrix."""
+    def function(y_true, y_prob, n_classes):
+        return scores(y_true, y_prob, n_classes)[name]
+
+    function.core_name = name
+    function.__name__ = name
+    return function
+
+
+def top_k_accuracy(y_true, y_prob, n_classes, k: int = 5) -> float:
+    """Share of images whose true class is among the k most probable (scikit-learn's
+    ``top_k_accuracy_score`` with every class listed)."""
+    prob = _columns(y_prob, n_classes)
+    y_true = np.asarray(y_true).astype(np.int64)
+    k = min(k, n_classes)
+    top = np.argpartition(-prob, k - 1, axis=1)[:, :k] if k < n_classes else \
+        np.tile(np.arange(n_classes), (len(y_true), 1))
+    return float((top == y_true[:, None]).any(axis=1).mean())
+
+
+def reliability(y_true, y_prob, n_classes, bins: int = 15):
+    """Calibration by confidence bin (equal widths on (0, 1]): for each bin the mean
+    confidence (top probability), the accuracy and the number of images."""
+    prob = _columns(y_prob, n_classes)
+    y_true = np.asarray(y_true).astype(np.int64)
+    confidence = prob.max(axis=1)
+    right = prob.argmax(axis=1) == y_true
+    which = np.clip(np.ceil(confidence * bins).astype(int) - 1, 0, bins - 1)
+    count = np.bincount(which, minlength=bins)
+    with np.errstate(invalid="ignore"):
+        conf = np.bincount(which, weights=confidence, minlength=bins) / count
+        acc = np.bincount(which, weights=right, minlength=bins) / count
+    return conf, acc, count
+
+
+def expected_calibration_error(y_true, y_prob, n_classes, bins: int = 15) -> float:
+    """ECE: the count-weighted mean gap between confidence and accuracy over the bins of
+    :func:`reliability` (0 for a perfectly calibrated model)."""
+    conf, acc, count = reliability(y_true, y_prob, n_classes, bins)
+    used = count > 0
+    return float(np.sum(count[used] * np.abs(conf[used] - acc[used])) / count.sum())
+
+
+def catalogue() -> dict:
+    """name -> MetricSpec of every registered metric, core metrics first."""
+    from zoo.plugins import get_registry
+
+    registered = get_registry().metrics
+    ordered = [n for n in METRICS if n in registered] + \
+        [n for n in registered if n not in METRICS]
+    return {n: registered[n] for n in ordered}
+
+
+def table(specs=None) -> dict:
+    """name -> (label, higher is better), what the report's tables need."""
+    specs = catalogue() if specs is None else specs
+    return {n: (s.label or n, s.higher_is_better) for n, s in specs.items()}
+
+
+def evaluate(y_true, y_prob, n_classes: int, specs: dict, counts=None, errors=None) -> dict:
+    """Every metric of ``specs`` for one set of predictions: the core ones together from one
+    confusion matrix, each plugin metric by its function. A metric that raises gives NaN and
+    an entry in ``errors`` (metric -> message), never an exception."""
+    out = {}
+    if any(getattr(s.function, "core_name", None) for s in specs.values()):
+        computed = scores(y_true, y_prob, n_classes, counts=counts)
+    for name, spec in specs.items():
+        core_name = getattr(spec.function, "core_name", None)
+        if core_name:
+            out[name] = computed[core_name]
+            continue
+        try:
+            out[name] = float(spec.function(np.asarray(y_true), np.asarray(y_prob), n_classes))
+        except Exception as exc:
+            out[name] = float("nan")
+            if errors is not None:
+                errors.setdefault(name, f"metric '{name}' (plugin {spec.plugin}) raised "
+                                        f"{type(exc).__name__}: {str(exc)[:200]}")
+    return out

@@ -2,6 +2,7 @@
 stops the others. ``ZOO_PLUGINS=a,b`` limits which entry points load."""
 from __future__ import annotations
 
+import difflib
 import importlib.metadata
 import os
 from dataclasses import dataclass, field
@@ -10,7 +11,7 @@ import pluggy
 
 from zoo import hookspecs
 from zoo.errors import PluginError
-from zoo.specs import DatasetSpec, ModelSpec
+from zoo.specs import DatasetSpec, MetricSpec, ModelSpec
 
 ENTRY_POINT_GROUP = "zoo"
 
@@ -60,6 +61,7 @@ class PluginInfo:
     hooks: list = field(default_factory=list)
     models: list = field(default_factory=list)
     datasets: list = field(default_factory=list)
+    metrics: list = field(default_factory=list)
     errors: list = field(default_factory=list)
 
 
@@ -69,6 +71,7 @@ class Registry:
 
     models: dict = field(default_factory=dict)
     datasets: dict = field(default_factory=dict)
+    metrics: dict = field(default_factory=dict)
     plugins: dict = field(default_factory=dict)
 
     @property
@@ -122,4 +125,27 @@ def get_registry() -> Registry:
         _info(registry, name)
     _collect(registry, "register_models", ModelSpec, registry.models, "model")
     _collect(registry, "register_datasets", DatasetSpec, registry.datasets, "dataset")
+    _collect(registry, "register_metrics", MetricSpec, registry.metrics, "metric")
+    for plugin, error in unknown_hooks():
+        _info(registry, plugin).errors.append(error)
     return registry
+
+
+def unknown_hooks() -> list:
+    """(plugin, error) for every hook implementation that matches no zoo hook (a misspelled
+    ``register_model``, say), which pluggy would otherwise leave uncalled without a word."""
+    try:
+        pm.check_pending()
+        return []
+    except pluggy.PluginValidationError:
+        pass
+    known = sorted(n for n in dir(hookspecs) if n.startswith("register_"))
+    out = []
+    for name, caller in vars(pm.hook).items():
+        if getattr(caller, "spec", True) is None:
+            for impl in caller.get_hookimpls():
+                close = difflib.get_close_matches(name, known, n=1)
+                hint = f"; did you mean '{close[0]}'?" if close else ""
+                out.append((impl.plugin_name, f"implements '{name}', which is not a zoo hook"
+                            f"{hint} (zoo's hooks: {', '.join(known)})"))
+    return out

@@ -88,7 +88,8 @@ PRESETS = {
 FIELDS = {f.name: f.type for f in dataclasses.fields(Protocol)}
 #: where the cells run: settings that never change a result, so not part of the protocol
 EXECUTION_KEYS = {"executor", "address", "cpus_per_task", "gpus_per_task"}
-TOML_KEYS = set(FIELDS) | {"preset"} | EXECUTION_KEYS
+#: [models.NAME] tables: default options of a model (zoo.options)
+TOML_KEYS = set(FIELDS) | {"preset", "models"} | EXECUTION_KEYS
 
 
 def read_toml(path) -> dict:
@@ -102,12 +103,19 @@ def read_toml(path) -> dict:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
-    data = data.get("protocol", data) if set(data) <= {"protocol"} else data
+    data = ({**data.get("protocol", {}), **({"models": data["models"]} if "models" in data
+                                            else {})}
+            if set(data) <= {"protocol", "models"} and "protocol" in data else data)
     for key, value in data.items():
         if key not in TOML_KEYS:
             raise ConfigError(f"{path}: unknown key '{key}'; known keys: "
                               + ", ".join(sorted(TOML_KEYS)))
-        if isinstance(value, dict):
+        if key == "models":
+            if not isinstance(value, dict) or not all(isinstance(v, dict)
+                                                      for v in value.values()):
+                raise ConfigError(f"{path}: 'models' must hold one table per model, like "
+                                  "[models.vit] with patch_size = 4")
+        elif isinstance(value, dict):
             raise ConfigError(f"{path}: '{key}' must be a value, not a table")
     return data
 
@@ -115,7 +123,7 @@ def read_toml(path) -> dict:
 def resolve(preset: str | None = None, toml: dict | None = None, **flags) -> Protocol:
     """Preset, then zoo.toml, then flags (None means 'not given'); the preset itself comes
     from the flag, else zoo.toml, else 'quick'."""
-    toml = {k: v for k, v in (toml or {}).items() if k not in EXECUTION_KEYS}
+    toml = {k: v for k, v in (toml or {}).items() if k not in EXECUTION_KEYS | {"models"}}
     preset = preset or toml.pop("preset", None) or "quick"
     toml.pop("preset", None)
     if preset not in PRESETS:

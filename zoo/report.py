@@ -19,7 +19,7 @@ import numpy as np
 from zoo import __version__, galleries, verdict
 from zoo.errors import ZooError
 from zoo.facts import load_results
-from zoo.metrics import METRICS
+from zoo import metrics as zmetrics
 from zoo.store import atomic_write_bytes, last_run_path
 
 #: columns of the summary table besides the metrics: key -> (label, higher is better)
@@ -55,7 +55,8 @@ def _summary_rows(run, source: str, said: dict, training=None) -> list:
     they all finished (the folds the conclusion speaks of); any other model over its own
     successful folds."""
     rows = []
-    columns = dict(METRICS) if source == "test" else {**METRICS, **EXTRA}
+    scored = zmetrics.table(run.metrics)
+    columns = dict(scored) if source == "test" else {**scored, **EXTRA}
     shared = set(verdict.shared_folds(run, said["compared"]))
     for model in run.models:
         folds = run.folds[model]
@@ -69,7 +70,7 @@ def _summary_rows(run, source: str, said: dict, training=None) -> list:
                           for f in folds if not f.ok], "cells": {},
                "left_out": left_out, "training": (training or {}).get(model)}
         for key in columns:
-            if key in METRICS:
+            if key in scored:
                 vals = [(f.test_scores if source == "test" else f.scores).get(key) for f in ok]
             else:
                 vals = [f.facts.get(key) for f in ok]
@@ -100,6 +101,11 @@ def _fold_rows(run) -> list:
 
 def build_context(results_dir) -> dict:
     runs, skipped = load_results(results_dir)
+    skipped = list(skipped)
+    for run in runs:  # a plugin metric that raised: named with its plugin, shown as missing
+        for name, message in run.metric_errors.items():
+            if not any(s.get("what") == "metric" and s["name"] == name for s in skipped):
+                skipped.append({"what": "metric", "name": name, "reason": message})
     datasets = []
     facts_out = []
     for run in runs:
@@ -133,7 +139,8 @@ def build_context(results_dir) -> dict:
                       for d in f.facts.get("devices", {}).get("devices", [])})
     return {"datasets": datasets, "skipped": skipped, "facts": facts_out,
             "environment": envs[0] if envs else {}, "devices": devices,
-            "metrics": METRICS, "extra": EXTRA, "compared": verdict.COMPARED,
+            "metrics": zmetrics.table(runs[0].metrics) if runs else {}, "extra": EXTRA,
+            "compared": verdict.COMPARED,
             "test_compared": verdict.TEST_COMPARED, "ceiling": verdict.CEILING,
             "generated": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "zoo_version": __version__}
 
@@ -141,7 +148,7 @@ def build_context(results_dir) -> dict:
 def metrics_csv(context) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    keys = list(METRICS)
+    keys = list(context["metrics"])
     writer.writerow(["dataset", "model", "fold", "split", "status", "epochs", "lr",
                      "fit_seconds"] + keys)
     for d in context["datasets"]:

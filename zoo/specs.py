@@ -15,8 +15,10 @@ from zoo.errors import PluginError
 class ModelSpec:
     """A model a plugin offers.
 
-    ``build(input_shape, num_classes)`` returns an *uncompiled* ``keras.Model`` whose output is
-    a probability vector of length ``num_classes`` (softmax). zoo compiles and trains it.
+    ``build(input_shape, num_classes, **options)`` returns an *uncompiled* ``keras.Model``
+    whose output is a probability vector of length ``num_classes`` (softmax). zoo compiles and
+    trains it. Its keyword arguments with defaults are the model's options
+    (``zoo run vit:patch_size=4``).
     """
 
     name: str
@@ -30,6 +32,30 @@ class ModelSpec:
     #: loads back with ``safe_mode=True``. Leave it out when the model uses keras.layers only.
     custom_objects: Optional[Callable[[], dict]] = None
     #: Filled in by zoo: the plugin that registered it and that plugin's version.
+    plugin: str = ""
+    version: str = ""
+    #: Filled in by zoo for a variant (``vit:patch_size=4``): the options bound into
+    #: ``build`` and the name the plugin registered.
+    options: dict = field(default_factory=dict)
+    base: str = ""
+
+
+@dataclass
+class MetricSpec:
+    """A metric a plugin offers: ``function(y_true, y_prob, num_classes)`` returns one number
+    for one set of predictions (integer labels 0..C-1, an (n, C) array of class
+    probabilities). The report's tables, its statistical comparisons and metrics.csv include
+    every registered metric; a metric that raises is reported for its plugin and shown as
+    missing, and the rest of the report renders."""
+
+    name: str
+    function: Callable[[np.ndarray, np.ndarray, int], float]
+    higher_is_better: bool = True
+    #: shown in the tables; defaults to the name
+    label: str = ""
+    #: the range the metric can take, which bounds the intervals of its differences; None
+    #: for an unbounded one
+    bounds: Optional[tuple] = (0.0, 1.0)
     plugin: str = ""
     version: str = ""
 

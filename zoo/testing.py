@@ -1,9 +1,12 @@
-"""Synthetic facts for tests and benchmarks of the report: what `zoo run` would have saved,
-made without training (and without tensorflow)."""
+"""Testing helpers. For plugin authors: :func:`check_plugin` and :func:`registered` (see
+zoo.plugin_test; the ``zoo_plugin`` pytest fixture comes with them). For zoo's own tests and
+benchmarks: synthetic facts, what `zoo run` would have saved, made without training (and
+without tensorflow)."""
 from __future__ import annotations
 
 import numpy as np
 
+from zoo.plugin_test import PluginCheck, check_plugin, registered  # noqa: F401 (public)
 from zoo.protocol import Protocol
 from zoo.store import RunStore, write_json, write_last_run
 

@@ -73,20 +73,7 @@ class FoldRunner:
 
         keras.utils.set_random_seed(seed)
         with self.strategy.scope():
-            try:
-                model = self.spec.build(self.dataset.input_shape, self.dataset.num_classes)
-            except Exception as exc:
-                raise PluginError(f"model '{self.spec.name}' (plugin {self.spec.plugin}): "
-                                  f"build failed: {type(exc).__name__}: {exc}") from exc
-        if not isinstance(model, keras.Model):
-            raise PluginError(f"model '{self.spec.name}' (plugin {self.spec.plugin}): build() "
-                              f"returned {type(model).__name__}, expected a keras.Model")
-        shape = tuple(model.output_shape) if not isinstance(model.output_shape, list) else None
-        if shape is None or shape[1:] != (self.dataset.num_classes,):
-            raise PluginError(f"model '{self.spec.name}' (plugin {self.spec.plugin}): output "
-                              f"shape {model.output_shape}, expected (None, "
-                              f"{self.dataset.num_classes}) class probabilities")
-        return model
+            return build_checked(self.spec, self.dataset.input_shape, self.dataset.num_classes)
 
     def prepare(self, fold: int):
         """A model in its fold-start state: fresh seeded weights, zeroed optimizer."""
@@ -191,6 +178,7 @@ class FoldRunner:
             "predict_images_per_second": len(held_idx) / predict_seconds if predict_seconds else 0,
             "params": int(model.count_params()),
             "plugin": self.spec.plugin, "plugin_version": self.spec.version,
+            "options": dict(self.spec.options),
             "devices": describe(self.strategy),
             "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "model_file": "",
@@ -243,6 +231,45 @@ class FoldRunner:
         return ({"model": self.spec.name, "status": "ok" if ok else "diverged",
                  "history": hist, "fit_seconds": time.perf_counter() - start,
                  "model_file": "", "train_samples": int(len(ds.y))}, model if ok else None)
+
+
+def build_checked(spec, input_shape, num_classes: int):
+    """``spec.build(input_shape, num_classes)``, checked: a keras.Model whose output is
+    (None, num_classes). A plugin's mistake raises PluginError naming model and plugin."""
+    import keras
+
+    who = f"model '{spec.name}' (plugin {spec.plugin})"
+    try:
+        model = spec.build(tuple(input_shape), int(num_classes))
+    except Exception as exc:
+        raise PluginError(f"{who}: build failed: {type(exc).__name__}: {exc}") from exc
+    if not isinstance(model, keras.Model):
+        raise PluginError(f"{who}: build() returned {type(model).__name__}, expected a "
+                          "keras.Model")
+    shape = tuple(model.output_shape) if not isinstance(model.output_shape, list) else None
+    if shape is None or shape[1:] != (num_classes,):
+        raise PluginError(f"{who}: output shape {model.output_shape}, expected (None, "
+                          f"{num_classes}) class probabilities")
+    return model
+
+
+def check_models(specs, shapes) -> dict:
+    """Build every model once for every (input shape, number of classes) in ``shapes`` and
+    check its output, before any fold trains: a plugin's mistake costs seconds, not the
+    hours the other models would train first. Returns {(model, shape): error text}."""
+    import keras
+
+    import_tf()
+    errors = {}
+    for spec in specs:
+        for shape in shapes:
+            try:
+                build_checked(spec, *shape)
+            except PluginError as exc:
+                errors[spec.name, shape] = str(exc)
+            finally:
+                keras.backend.clear_session()
+    return errors
 
 
 def to_uint8(x: np.ndarray) -> np.ndarray:

@@ -17,7 +17,9 @@ import numpy as np
 from zoo import stats
 from zoo.metrics import BOUNDS, METRICS
 
-#: metrics compared pairwise on held-out folds
+CORE = set(METRICS)
+
+#: metrics compared pairwise on held-out folds (and every metric a plugin adds)
 COMPARED = ("accuracy", "f1", "mcc", "roc_auc")
 #: metrics compared on the official test split (paired bootstrap)
 TEST_COMPARED = ("accuracy", "f1")
@@ -106,9 +108,26 @@ def _fold(run, model, k):
     return next(f for f in run.ok_folds(model) if f.fold == k)
 
 
+def compared_metrics(run) -> list:
+    """The core metrics of :data:`COMPARED` and every metric a plugin added (top-5 accuracy,
+    calibration error, ...), as far as the run scored them."""
+    scored = getattr(run, "metrics", None) or {}
+    names = [m for m in COMPARED if not scored or m in scored]
+    return names + [m for m in scored if m not in CORE]
+
+
+def _meta(run, metric) -> tuple:
+    """(label, higher is better, bounds) of a metric, from the run's catalogue."""
+    spec = (getattr(run, "metrics", None) or {}).get(metric)
+    if spec is not None:
+        return spec.label or metric, spec.higher_is_better, spec.bounds
+    label, higher = METRICS[metric]
+    return label, higher, BOUNDS.get(metric)
+
+
 def cv_comparisons(run, models) -> list:
-    """Every pair of ``models`` on every metric of :data:`COMPARED`, over the folds both
-    finished: corrected t-test, Wilcoxon, Holm-adjusted p over the whole family."""
+    """Every pair of ``models`` on every metric of :func:`compared_metrics`, over the folds
+    both finished: corrected t-test, Wilcoxon, Holm-adjusted p over the whole family."""
     out = []
     for a, b in stats.pairs(models):
         common = shared_folds(run, (a, b))
@@ -117,13 +136,13 @@ def cv_comparisons(run, models) -> list:
         fa = [_fold(run, a, k) for k in common]
         fb = [_fold(run, b, k) for k in common]
         n_train, n_test = _sizes(run, fa, fb)
-        for metric in COMPARED:
+        for metric in compared_metrics(run):
             xa = [f.scores.get(metric, float("nan")) for f in fa]
             xb = [f.scores.get(metric, float("nan")) for f in fb]
             if not (np.isfinite(xa).all() and np.isfinite(xb).all()):
                 continue
-            r = stats.corrected_ttest(xa, xb, n_train, n_test, bounds=BOUNDS.get(metric))
-            r.update(_pair(a, b, metric, xa, xb, common))
+            r = stats.corrected_ttest(xa, xb, n_train, n_test, bounds=_meta(run, metric)[2])
+            r.update(_pair(run, a, b, metric, xa, xb, common))
             r.update(test="corrected t-test", second="Wilcoxon",
                      second_p=stats.wilcoxon(xa, xb))
             out.append(r)
@@ -155,10 +174,11 @@ def test_comparisons(run, models, y_test, n_boot: int = N_BOOT) -> list:
         for metric in TEST_COMPARED:
             r = boot.compare([preds[a, k] for k in common], [preds[b, k] for k in common],
                              metric, keys_a=[(a, k) for k in common],
-                             keys_b=[(b, k) for k in common], bounds=BOUNDS.get(metric))
+                             keys_b=[(b, k) for k in common],
+                             bounds=_meta(run, metric)[2])
             xa = [_fold(run, a, k).test_scores.get(metric) for k in common]
             xb = [_fold(run, b, k).test_scores.get(metric) for k in common]
-            r.update(_pair(a, b, metric, xa, xb, common))
+            r.update(_pair(run, a, b, metric, xa, xb, common))
             r.update(test="paired bootstrap", second="McNemar" if metric == "accuracy" else "",
                      second_p=mcnemar["p"] if metric == "accuracy" else float("nan"),
                      mcnemar=mcnemar if metric == "accuracy" else None)
@@ -166,12 +186,12 @@ def test_comparisons(run, models, y_test, n_boot: int = N_BOOT) -> list:
     return _adjust(out, "the official test split")
 
 
-def _pair(a, b, metric, xa, xb, common) -> dict:
-    label, higher = METRICS[metric]
+def _pair(run, a, b, metric, xa, xb, common) -> dict:
+    label, higher, bounds = _meta(run, metric)
     return {"a": a, "b": b, "metric": metric, "label": label, "higher": higher,
             "mean_a": float(np.mean(xa)), "mean_b": float(np.mean(xb)),
             "folds": [k + 1 for k in common],
-            "at_ceiling": bool(higher and BOUNDS.get(metric, (0, 1))[1] == 1
+            "at_ceiling": bool(higher and bounds is not None and bounds[1] == 1
                                and min(np.mean(xa), np.mean(xb)) >= CEILING)}
 
 
@@ -225,7 +245,7 @@ def friedman_view(run, models, source: str):
                        for k in common])
     if not np.isfinite(scores).all():
         return None
-    result = stats.friedman(scores, higher_is_better=METRICS[MAIN][1])
+    result = stats.friedman(scores, higher_is_better=_meta(run, MAIN)[1])
     result.update(models=list(models), folds=[k + 1 for k in common], metric=MAIN,
                   means=scores.mean(axis=0).tolist(), source=source)
     result["significant"] = result["p"] < stats.ALPHA

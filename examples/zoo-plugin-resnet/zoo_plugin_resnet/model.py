@@ -19,7 +19,9 @@ def residual_block(x, width, stride, name):
     return layers.Activation("relu")(layers.Add()([y, shortcut]))
 
 
-def build(input_shape, num_classes, widths=(16, 32, 64)):
+def build(input_shape, num_classes, widths=(16, 32, 64), dropout=0.2):
+    """Options (zoo run resnet:widths=(8,16,32),dropout=0.1): the width of each residual
+    stage, and the dropout before the classifier."""
     import keras
     from keras import layers
 
@@ -32,7 +34,7 @@ def build(input_shape, num_classes, widths=(16, 32, 64)):
         stride = 2 if i > 0 and x.shape[1] > 2 else 1
         x = residual_block(x, width, stride, name=f"stage{i + 1}")
     x = layers.GlobalAveragePooling2D()(x)
-    x = layers.Dropout(0.2)(x)
+    x = layers.Dropout(dropout)(x)
     outputs = layers.Dense(num_classes, activation="softmax", name="probs")(x)
     return keras.Model(inputs, outputs, name="resnet")
 

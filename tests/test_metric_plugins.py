@@ -1,0 +1,108 @@
+"""Metric plugins: the register_metrics hook, the built-in metrics registered through it, and
+plugin metrics in the tables, the comparisons and metrics.csv."""
+import csv
+
+import numpy as np
+import pytest
+from sklearn import metrics as skm
+
+import zoo
+from zoo import metrics, report
+from zoo.plugins import get_registry
+from zoo.testing import make_facts
+
+
+def test_the_built_in_metrics_register_like_any_plugins():
+    registry = get_registry()
+    names = list(registry.metrics)
+    assert names[:9] == list(metrics.METRICS)
+    assert {"top_5_accuracy", "ece"} <= set(names)
+    assert registry.metrics["ece"].plugin == "metrics"
+    assert registry.plugins["metrics"].metrics == names
+    assert registry.metrics["log_loss"].higher_is_better is False
+
+
+def test_top_5_accuracy_matches_scikit_learn():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 12, 300)
+    p = rng.dirichlet(np.ones(12), 300)
+    assert metrics.top_k_accuracy(y, p, 12) == pytest.approx(
+        skm.top_k_accuracy_score(y, p, k=5, labels=np.arange(12)))
+    assert metrics.top_k_accuracy(y[:10] % 3, p[:10, :3] / p[:10, :3].sum(1, keepdims=True),
+                                  3) == 1.0
+
+
+def test_expected_calibration_error_is_the_weighted_gap_per_bin():
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 4, 500)
+    p = rng.dirichlet(np.ones(4) * 0.5, 500)
+    conf, right = p.max(1), p.argmax(1) == y
+    total = 0.0
+    for b in range(15):   # the plain loop: bins (b/15, (b+1)/15]
+        inside = (conf > b / 15) & (conf <= (b + 1) / 15)
+        if inside.any():
+            total += inside.sum() * abs(conf[inside].mean() - right[inside].mean())
+    assert metrics.expected_calibration_error(y, p, 4) == pytest.approx(total / 500)
+    # a model that is right exactly as often as it is confident is calibrated
+    y2 = np.array([0, 0, 0, 1])
+    p2 = np.tile([0.75, 0.25], (4, 1))
+    assert metrics.expected_calibration_error(y2, p2, 2) == pytest.approx(0.0)
+
+
+def brier(y_true, y_prob, n_classes):
+    onehot = np.eye(n_classes)[y_true]
+    return float(((y_prob - onehot) ** 2).sum(axis=1).mean())
+
+
+class BrierPlugin:
+    @zoo.hookimpl
+    def register_metrics(self, register):
+        register(zoo.MetricSpec(name="brier", function=brier, higher_is_better=False,
+                                label="Brier score", bounds=(0.0, 2.0)))
+
+
+class Broken:
+    @zoo.hookimpl
+    def register_metrics(self, register):
+        def boom(y_true, y_prob, n_classes):
+            raise ZeroDivisionError("no")
+
+        register(zoo.MetricSpec(name="boom", function=boom))
+
+
+def test_a_plugin_metric_is_in_the_tables_the_comparisons_and_metrics_csv(register_plugin,
+                                                                         tmp_path):
+    register_plugin(BrierPlugin(), "brier-plugin")
+    make_facts(tmp_path, models={"cnn": 0.9, "vit": 0.6}, folds=4, test_samples=100)
+    context = report.build_context(tmp_path)
+    d = context["datasets"][0]
+    run = d["run"]
+    f = run.ok_folds("cnn")[0]
+    assert f.scores["brier"] == pytest.approx(brier(f.y_true, f.arrays["y_prob"], 5))
+    cnn = next(r for r in d["summary"] if r["model"] == "cnn")
+    assert cnn["cells"]["brier"]["mean"] == pytest.approx(
+        np.mean([g.scores["brier"] for g in run.ok_folds("cnn")]))
+    assert cnn["cells"]["brier"]["best"]            # lower is better, and cnn is better
+    assert any(c["metric"] == "brier" and c["label"] == "Brier score"
+               for c in d["comparisons"]["cv"])
+    path = report.render(tmp_path, tmp_path / "out")
+    html = path.read_text()
+    assert "<th>Brier score</th>" in html and "Top-5 accuracy" in html
+    assert "Reliability diagram" in html
+    with open(path.parent / "metrics.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert {"brier", "top_5_accuracy", "ece"} <= set(rows[0])
+    assert float(rows[0]["brier"]) >= 0
+
+
+def test_a_metric_that_raises_is_reported_for_its_plugin_and_the_rest_renders(
+        register_plugin, tmp_path):
+    register_plugin(Broken(), "boom-plugin")
+    make_facts(tmp_path, models={"cnn": 0.9, "vit": 0.6}, folds=3)
+    path = report.render(tmp_path, tmp_path / "out")
+    html = path.read_text()
+    assert "metric &#39;boom&#39; (plugin boom-plugin) raised ZeroDivisionError: no" in html \
+        or "metric 'boom' (plugin boom-plugin) raised ZeroDivisionError: no" in html
+    assert 'data-metric="accuracy"' in html and "Conclusion." in html
+    context = report.build_context(tmp_path)
+    assert all(c["metric"] != "boom" for c in context["datasets"][0]["comparisons"]["cv"])

@@ -1,0 +1,179 @@
+"""A test kit for plugin authors: ``check_plugin`` and the ``zoo_plugin`` pytest fixture.
+
+    from zoo.testing import check_plugin
+
+    def test_my_plugin():
+        check_plugin("resnet")                 # an entry-point name of the `zoo` group
+        # or check_plugin(my_module) for a plugin object that is not installed
+
+It works whether the plugin is pip-installed or not: the plugin is registered for the check
+only (an installed one is used where it is). For every model the plugin registers it builds
+the model for each of the plugin's datasets' shapes (or a small synthetic one) and checks the
+output, trains one tiny epoch through zoo's own fold runner, saves the model and loads it
+back with ``safe_mode=True`` (the predictions must agree); for every dataset it loads and
+validates the arrays when the data is available. Every problem is collected and reported in
+one AssertionError.
+"""
+from __future__ import annotations
+
+import contextlib
+import importlib.metadata
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass
+class PluginCheck:
+    """What :func:`check_plugin` did: one line per check, and the problems found."""
+    plugin: str
+    models: list = field(default_factory=list)
+    datasets: list = field(default_factory=list)
+    passed: list = field(default_factory=list)
+    problems: list = field(default_factory=list)
+
+
+@contextlib.contextmanager
+def registered(plugin, name: str | None = None):
+    """``plugin`` (an object, a module, or an entry-point name of the ``zoo`` group)
+    registered with zoo's plugin manager for the ``with`` block; yields its name. An installed
+    plugin that is registered already is used as it is and left registered."""
+    from zoo import plugins
+
+    plugins.load_entry_points()
+    if isinstance(plugin, str):
+        found = [ep for ep in importlib.metadata.entry_points(group=plugins.ENTRY_POINT_GROUP)
+                 if ep.name == plugin]
+        if not found:
+            raise LookupError(f"no entry point '{plugin}' in the 'zoo' group: is the plugin "
+                              "installed (pip install -e .)?")
+        name, plugin = plugin, found[0].load()
+    if plugins.pm.is_registered(plugin):
+        yield plugins.pm.get_name(plugin)
+        return
+    name = name or getattr(plugin, "__name__", type(plugin).__name__)
+    plugins.pm.register(plugin, name=name)
+    try:
+        yield name
+    finally:
+        plugins.pm.unregister(name=name)
+
+
+def _tiny(input_shape, num_classes, seed=0):
+    """A small learnable dataset of ``input_shape`` images: class c brightens band c."""
+    import zoo
+
+    rng = np.random.default_rng(seed)
+    y = np.repeat(np.arange(num_classes), 6)
+    x = rng.uniform(0, 0.3, (len(y), *input_shape)).astype(np.float32)
+    rows = input_shape[0]
+    for i, c in enumerate(y):
+        x[i, (c * rows) // num_classes] += 0.6
+    return zoo.Dataset(name="zoo-plugin-test", x=np.clip(x, 0, 1), y=y.astype(np.int64),
+                       class_names=[f"c{i}" for i in range(num_classes)],
+                       source="made up by zoo.plugin_test")
+
+
+def check_plugin(plugin, data_dir=None, shapes=(((8, 8, 1), 3),)) -> PluginCheck:
+    """Check every model and dataset ``plugin`` registers (see the module docstring).
+    ``data_dir``: where its datasets look for files; ``shapes``: (input shape, classes)
+    pairs to build the models for when the plugin has no dataset available."""
+    from zoo.errors import ZooError
+    from zoo.plugins import get_registry
+
+    with registered(plugin) as name:
+        registry = get_registry()
+        info = registry.plugins.get(name)
+        check = PluginCheck(plugin=name)
+        if info is None:
+            raise AssertionError(f"plugin {name!r} is not registered with zoo")
+        check.problems += [f"plugin {name}: {e}" for e in info.errors]
+        check.models = [registry.models[m] for m in info.models]
+        check.datasets = [registry.datasets[d] for d in info.datasets]
+        if not check.models and not check.datasets and not check.problems:
+            check.problems.append(f"plugin {name} registers no model and no dataset")
+        found_shapes = []
+        for spec in check.datasets:
+            ok, why = spec.check_available(data_dir)
+            if not ok:
+                check.passed.append(f"dataset {spec.name}: not available here ({why})")
+                continue
+            try:
+                ds = spec.load(data_dir).validate(plugin=name)
+            except (ZooError, Exception) as exc:
+                check.problems.append(f"dataset {spec.name}: {type(exc).__name__}: {exc}")
+                continue
+            found_shapes.append((ds.input_shape, ds.num_classes))
+            check.passed.append(f"dataset {spec.name}: {len(ds.y)} images of "
+                                f"{ds.input_shape}, {ds.num_classes} classes, valid")
+        for spec in check.models:
+            for shape in (found_shapes or list(shapes)):
+                _check_model(spec, *shape, check)
+    if check.problems:
+        raise AssertionError(f"plugin {name}: " + "; ".join(check.problems))
+    return check
+
+
+def _check_model(spec, input_shape, num_classes, check: PluginCheck) -> None:
+    import keras
+
+    from zoo.errors import PluginError
+    from zoo.protocol import Protocol, make_splits
+    from zoo.train import FoldRunner, build_checked, load_model, save_model
+
+    where = f"model {spec.name} on {tuple(input_shape)} x {num_classes} classes"
+    try:
+        build_checked(spec, input_shape, num_classes)
+    except PluginError as exc:
+        check.problems.append(str(exc))
+        return
+    finally:
+        keras.backend.clear_session()
+    ds = _tiny(tuple(input_shape), num_classes)
+    protocol = Protocol(folds=2, epochs=1, batch_size=8, lr=1e-3)
+    try:
+        facts, _, model = FoldRunner(spec, ds, protocol).run(0, make_splits(ds.y, protocol))
+    except Exception as exc:
+        check.problems.append(f"{where}: one epoch of training raised "
+                              f"{type(exc).__name__}: {exc}")
+        return
+    if facts["status"] != "ok" or model is None:
+        check.problems.append(f"{where}: training {facts['status']}: {facts['reason']}")
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "model.keras"
+        try:
+            save_model(model, path)
+            custom = spec.custom_objects() if spec.custom_objects else None
+            again = load_model(path, custom_objects=custom)
+        except Exception as exc:
+            check.problems.append(f"{where}: saving and loading with safe_mode=True failed: "
+                                  f"{type(exc).__name__}: {str(exc)[:300]}")
+            return
+        x = ds.x[:4]
+        if not np.allclose(model.predict_on_batch(x), again.predict_on_batch(x), atol=1e-5):
+            check.problems.append(f"{where}: the reloaded model predicts differently")
+            return
+    keras.backend.clear_session()
+    check.passed.append(f"{where}: builds, trains an epoch, saves and reloads safely")
+
+
+def _pytest_fixture():
+    import pytest
+
+    @pytest.fixture
+    def zoo_plugin():
+        """Register plugin objects (or entry-point names) for one test:
+        ``zoo_plugin(obj)`` returns the name it is registered under."""
+        with contextlib.ExitStack() as stack:
+            yield lambda plugin, name=None: stack.enter_context(registered(plugin, name))
+
+    return zoo_plugin
+
+
+try:  # the fixture, for pytest (loaded through the pytest11 entry point)
+    zoo_plugin = _pytest_fixture()
+except ImportError:  # pytest is not installed: check_plugin still works
+    pass
