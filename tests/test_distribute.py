@@ -74,3 +74,19 @@ def test_a_fold_under_mirrored_strategy_on_two_logical_cpus():
         assert fold == {"status": "ok", "replicas": 2, "batch": 10, "rows": fold["held"],
                         "held": fold["held"], "finite": True}
     assert folds[2] == {"synchronized": True, "strategy": "MirroredStrategy"}
+
+
+def test_batch_norm_is_synchronized_only_under_several_tensorflow_replicas(monkeypatch):
+    # BatchNormalization(synchronized=True) raises on Keras backends other than TensorFlow,
+    # and means nothing on one replica: the CNN asks for it only under MirroredStrategy
+    # (see the test above, where it is synchronized)
+    import keras
+
+    from zoo_plugins import cnn
+
+    model = cnn.build((28, 28, 1), 24)
+    bns = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    assert bns and not any(layer.synchronized for layer in bns)
+    assert cnn.several_replicas() is False
+    monkeypatch.setattr(keras.backend, "backend", lambda: "jax")
+    assert cnn.several_replicas() is False

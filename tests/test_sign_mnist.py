@@ -89,5 +89,15 @@ def test_without_the_data_variable_the_real_data_tests_are_deselected_not_failed
     assert done.returncode != 0 and "CI must run every test" in done.stdout + done.stderr
 
 
+def test_the_studys_small_dataset_is_the_test_csv_alone(kaggle_csv_dir):
+    registry = get_registry()
+    full = registry.datasets["sign-mnist"].load(kaggle_csv_dir)
+    small = registry.datasets["sign-mnist-small"].load(kaggle_csv_dir).validate()
+    assert small.name == "sign-mnist-small" and not small.has_test
+    assert np.array_equal(small.x, full.x_test) and np.array_equal(small.y, full.y_test)
+    assert small.class_names == full.class_names
+    assert "test CSV alone" in small.source and "no official test split" in small.notes[0]
+
+
 def test_remap_is_contiguous():
     assert sign_mnist._remap(np.array([0, 8, 10, 24])).tolist() == [0, 8, 9, 23]
