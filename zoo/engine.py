@@ -248,9 +248,7 @@ def run(models: list, datasets: list, protocol, results_dir, data_dir=None, devi
     for dspec in datasets:
         try:
             p = prepare(dspec, models, protocol, results_dir, data_dir, env)
-        except ConfigError:  # a bad option is the user's to fix, for every dataset alike
-            raise
-        except WriteError:
+        except (ConfigError, WriteError):  # the user's to fix, for every dataset alike
             raise
         except Exception as exc:  # bad data or a plugin bug: report it, go on with the rest
             reason = str(exc) if isinstance(exc, ZooError) else \
@@ -276,24 +274,6 @@ def run(models: list, datasets: list, protocol, results_dir, data_dir=None, devi
     cells = plan(prepared, models, keep, progress, result)
     specs = {m.name: m for m in models}
     dropped = set()   # (dataset, model) whose model failed to build there
-    # every model built once for every dataset's shape, before any fold trains
-    from zoo.train import check_models
-
-    shapes = {name: (p.dataset.input_shape, p.dataset.num_classes)
-              for name, p in prepared.items()}
-    needed = sorted({(c.model, c.dataset) for c in cells})
-    broken = check_models([specs[m] for m in sorted({m for m, _ in needed})],
-                          sorted(set(shapes.values())))
-    for model, dataset in needed:
-        error = broken.get((model, shapes[dataset]))
-        if error:
-            dropped.add((dataset, model))
-            result.skipped.append({"what": "model", "name": model, "dataset": dataset,
-                                   "reason": error, "error": True})
-            echo(f"error: {error} (on {dataset}; nothing of it was trained)")
-    cells = [c for c in cells if (c.dataset, c.model) not in dropped]
-    progress.total = sum(c.fold is not None for c in cells)
-
     def should_run(cell: Cell) -> bool:
         if (cell.dataset, cell.model) in dropped:
             return False
@@ -310,7 +290,11 @@ def run(models: list, datasets: list, protocol, results_dir, data_dir=None, devi
             progress.say(f"[start] {cell.label}" + (f" on {where}" if where else "")
                          + f"  ({progress.eta()})")
 
-    with executor.session(prepared, specs, keep, keras_verbose) as session:
+    # the session opens first, so that remote workers start (and import TensorFlow) while
+    # this process checks every model
+    with executor.session(prepared, specs, keep, keras_verbose, len(cells)) as session:
+        cells = _check_models(cells, specs, prepared, result, dropped, echo)
+        progress.total = sum(c.fold is not None for c in cells)
         progress.slots = session.slots
         progress.say(session.describe())
         for outcome in session.run(cells, should_run, started, echo):
@@ -320,6 +304,26 @@ def run(models: list, datasets: list, protocol, results_dir, data_dir=None, devi
         p.store.write_run(p.info)
     _checkpoint(results_dir, result)
     return result
+
+
+def _check_models(cells, specs, prepared, result, dropped, echo) -> list:
+    """Build every model once for every dataset shape it is to train on, before any fold:
+    a model whose build fails is dropped on that dataset, in seconds. Returns the cells left."""
+    from zoo.train import check_models
+
+    shapes = {name: (p.dataset.input_shape, p.dataset.num_classes)
+              for name, p in prepared.items()}
+    needed = sorted({(c.model, c.dataset) for c in cells})
+    broken = check_models([specs[m] for m in sorted({m for m, _ in needed})],
+                          sorted(set(shapes[d] for _, d in needed)))
+    for model, dataset in needed:
+        error = broken.get((model, shapes[dataset]))
+        if error:
+            dropped.add((dataset, model))
+            result.skipped.append({"what": "model", "name": model, "dataset": dataset,
+                                   "reason": error, "error": True})
+            echo(f"error: {error} (on {dataset}; nothing of it was trained)")
+    return [c for c in cells if (c.dataset, c.model) not in dropped]
 
 
 def _record(outcome: Outcome, prepared: Prepared, progress: Progress, result: RunResult,

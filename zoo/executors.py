@@ -1,6 +1,7 @@
 """Where the cells of a plan run: in this process, or on Ray. Nothing else.
 
-An executor opens a session for one run (``with executor.session(...) as s``); ``s.slots``
+An executor opens a session for one run (``with executor.session(prepared, specs, keep,
+verbose, cells) as s``, ``cells`` the number of cells to come); ``s.slots``
 is how many cells run at once, ``s.describe()`` one line about where, and
 ``s.run(cells, should_run, started, say)`` yields each cell's :class:`zoo.engine.Outcome` as
 it finishes. ``should_run(cell)`` is asked just before a cell starts (a model that failed to
@@ -26,7 +27,7 @@ class LocalExecutor:
         self.devices = devices
 
     @contextlib.contextmanager
-    def session(self, prepared: dict, specs: dict, keep: str, verbose: int):
+    def session(self, prepared: dict, specs: dict, keep: str, verbose: int, cells: int = 1):
         from zoo.distribute import choose_strategy
 
         yield _LocalSession(choose_strategy(self.devices), prepared, specs, keep, verbose)
@@ -87,7 +88,7 @@ class RayExecutor:
         self.devices, self.retries, self.runtime_env = devices, retries, runtime_env
 
     @contextlib.contextmanager
-    def session(self, prepared: dict, specs: dict, keep: str, verbose: int):
+    def session(self, prepared: dict, specs: dict, keep: str, verbose: int, cells: int = 1):
         ray = _import_ray()
         started_here = not ray.is_initialized()
         if started_here:
@@ -99,7 +100,7 @@ class RayExecutor:
                 ray.init(address=self.address, **kwargs)
             else:  # a fresh local instance on the loopback interface (not a stale cluster)
                 ray.init(address="local", _node_ip_address="127.0.0.1", **kwargs)
-        session = _RaySession(ray, self, prepared, specs, keep, verbose)
+        session = _RaySession(ray, self, prepared, specs, keep, verbose, cells)
         try:
             yield session
         finally:
@@ -109,7 +110,7 @@ class RayExecutor:
 
 
 class _RaySession:
-    def __init__(self, ray, executor, prepared, specs, keep, verbose):
+    def __init__(self, ray, executor, prepared, specs, keep, verbose, cells=1):
         self.ray, self.ex = ray, executor
         self.prepared, self.specs, self.keep, self.verbose = prepared, specs, keep, verbose
         resources = ray.cluster_resources()
@@ -127,7 +128,8 @@ class _RaySession:
         self.refs = {name: ray.put(p) for name, p in prepared.items()}
         self.actor_class = ray.remote(num_cpus=executor.cpus, num_gpus=executor.gpus,
                                       max_restarts=0, max_concurrency=1)(FoldWorker)
-        self.actors = []
+        # start the workers now: they import TensorFlow while the driver checks the models
+        self.actors = [self._new_actor() for _ in range(min(slots, cells))]
 
     def describe(self) -> str:
         nodes = len([n for n in self.ray.nodes() if n.get("Alive")])
@@ -148,8 +150,9 @@ class _RaySession:
 
         pending = list(cells)
         tries = {}
-        idle = [self._new_actor() for _ in range(min(self.slots, max(1, len(pending))))]
-        self.actors = list(idle)
+        if not self.actors and pending:
+            self.actors = [self._new_actor() for _ in range(min(self.slots, len(pending)))]
+        idle = list(self.actors)
         running = {}   # future -> (worker, cell)
         try:
             while pending or running:
