@@ -183,12 +183,6 @@ def pr_on_grid(y_true, y_prob, n_classes: int, grid=GRID, counts=None) -> np.nda
 
 
 # -- the metric catalogue: every metric registered through the register_metrics hook -------
-CORE_LABELS = {"accuracy": "Accuracy", "balanced_accuracy": "Balanced accuracy",
-               "roc_auc": "ROC-AUC (macro, OvR)", "precision": "Precision (macro)",
-               "recall": "Recall (macro)", "f1": "F1 (macro)", "mcc": "MCC",
-               "kappa": "Cohen's kappa", "log_loss": "Log loss"}
-
-
 def core(name: str):
     """The function of core metric ``name`` (one of :data:`METRICS`), as a plugin registers
     it. :func:`evaluate` computes all core metrics together from one confusion matrix."""
