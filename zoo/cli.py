@@ -224,7 +224,12 @@ def run(models, all_, dataset_names, data_dir, preset, folds, epochs, batch_size
     except KeyboardInterrupt:
         click.echo(f"\ninterrupted: finished folds are saved in {results_dir}; run the same "
                    "command again to resume at the first unfinished fold", err=True)
-        sys.exit(130)
+        # Every finished fold is on disk already (atomic writes). Leave at once: tearing the
+        # interpreter down while an interrupted fit's TensorFlow threads still run crashed it
+        # once in CI (free(): invalid next size) instead of exiting with 130.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)
     result.skipped = skipped + result.skipped + [
         {"what": "plugin", "name": p, "reason": e} for p, e in registry.errors]
     engine._checkpoint(results_dir, result)

@@ -48,17 +48,24 @@ class _LocalSession:
     def run(self, cells, should_run, started, say=print):
         from zoo.engine import release, run_cell
 
+        from zoo.train import ctrl_c_stops_at_a_batch_end
+
         runners = {}
-        try:
-            for cell in cells:
-                if not should_run(cell):
-                    continue
-                started(cell, "")
-                yield run_cell(cell, self.specs[cell.model], self.prepared[cell.dataset],
-                               runners, self.strategy, self.verbose, self.keep)
-        finally:
-            runners.clear()
-            release()
+        for cell in cells:
+            if not should_run(cell):
+                continue
+            started(cell, "")
+            with ctrl_c_stops_at_a_batch_end() as ctrl_c:
+                outcome = run_cell(cell, self.specs[cell.model], self.prepared[cell.dataset],
+                                   runners, self.strategy, self.verbose, self.keep)
+            yield outcome   # a fold that finished is kept, even if Ctrl-C came at its end
+            if ctrl_c["interrupted"]:
+                raise KeyboardInterrupt
+        # only after a normal end: clearing Keras' session while a Ctrl-C is unwinding out
+        # of a TensorFlow op (its tf.data threads still running) corrupted the heap once
+        # (free(): invalid next size)
+        runners.clear()
+        release()
 
 
 # -- Ray --------------------------------------------------------------------------------------

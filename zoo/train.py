@@ -2,8 +2,11 @@
 predict the held-out fold and the official test split. Returns facts, computes no metric."""
 from __future__ import annotations
 
+import contextlib
 import math
 import platform
+import signal
+import threading
 import time
 
 import numpy as np
@@ -130,7 +133,7 @@ class FoldRunner:
         train_data = _tf_dataset(ds.x[fit_idx], ds.y[fit_idx], batch, seed=seed,
                                  drop_remainder=drop and len(fit_idx) >= batch)
         val_data = _tf_dataset(ds.x[val_idx], ds.y[val_idx], batch)
-        callbacks = [keras.callbacks.TerminateOnNaN()]
+        callbacks = [keras.callbacks.TerminateOnNaN(), _stop_on_ctrl_c()]
         if p.early_stopping:
             callbacks.append(keras.callbacks.EarlyStopping(
                 monitor="val_loss", patience=p.early_stopping, restore_best_weights=True))
@@ -139,6 +142,8 @@ class FoldRunner:
         history = model.fit(train_data, validation_data=val_data, epochs=p.epochs,
                             callbacks=callbacks, verbose=self.verbose, shuffle=False)
         fit_seconds = time.perf_counter() - start
+        if CTRL_C.is_set():  # stopped at a batch end: this fold is not finished, keep nothing
+            raise KeyboardInterrupt
         hist = {k: [float(v) for v in vals] for k, vals in history.history.items()}
 
         held_data = _tf_dataset(ds.x[held_idx], ds.y[held_idx], batch)
@@ -231,6 +236,49 @@ class FoldRunner:
         return ({"model": self.spec.name, "status": "ok" if ok else "diverged",
                  "history": hist, "fit_seconds": time.perf_counter() - start,
                  "model_file": "", "train_samples": int(len(ds.y))}, model if ok else None)
+
+
+#: set by :func:`ctrl_c_stops_at_a_batch_end` when the user presses Ctrl-C
+CTRL_C = threading.Event()
+
+
+def _stop_on_ctrl_c():
+    import keras
+
+    class StopOnCtrlC(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if CTRL_C.is_set():
+                self.model.stop_training = True
+
+    return StopOnCtrlC()
+
+
+@contextlib.contextmanager
+def ctrl_c_stops_at_a_batch_end():
+    """Within the block, Ctrl-C stops training at the end of the current batch, and the fold
+    raises KeyboardInterrupt there, outside TensorFlow (a KeyboardInterrupt raised inside an
+    interrupted fit corrupted the heap now and then: free(): invalid next size). Yields a
+    dict whose "interrupted" says, after the block, whether Ctrl-C was pressed in it. A
+    second Ctrl-C interrupts at once, as usual. Only in the main thread (signals arrive
+    there); elsewhere Ctrl-C behaves as usual."""
+    state = {"interrupted": False}
+    if threading.current_thread() is not threading.main_thread():
+        yield state
+        return
+    CTRL_C.clear()
+
+    def handler(signum, frame):
+        if CTRL_C.is_set():
+            raise KeyboardInterrupt
+        CTRL_C.set()
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield state
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        state["interrupted"] = CTRL_C.is_set()
+        CTRL_C.clear()
 
 
 def build_checked(spec, input_shape, num_classes: int):
