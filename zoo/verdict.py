@@ -157,7 +157,7 @@ def test_comparisons(run, models, y_test, n_boot: int = N_BOOT) -> list:
     y_test = np.asarray(y_test)
     n_classes = len(run.classes)
     boot = stats.TestSplitBootstrap(y_test, n_classes, n_boot=n_boot, seed=0)
-    preds = {}
+    preds, ensembles = {}, {}
     for a, b in stats.pairs(models):
         common = shared_folds(run, (a, b))
         common = [k for k in common if "test_prob" in _fold(run, a, k).arrays
@@ -168,9 +168,12 @@ def test_comparisons(run, models, y_test, n_boot: int = N_BOOT) -> list:
             for k in common:
                 if (m, k) not in preds:
                     preds[m, k] = _fold(run, m, k).arrays["test_prob"].argmax(axis=1)
-        ensemble = {m: np.mean([_fold(run, m, k).arrays["test_prob"] for k in common],
-                               axis=0).argmax(axis=1) for m in (a, b)}
-        mcnemar = stats.mcnemar_exact(y_test, ensemble[a], ensemble[b])
+        for m in (a, b):  # a model's ensemble over these folds, once for all its pairs
+            if (m, tuple(common)) not in ensembles:
+                ensembles[m, tuple(common)] = np.mean(
+                    [_fold(run, m, k).arrays["test_prob"] for k in common], axis=0).argmax(axis=1)
+        mcnemar = stats.mcnemar_exact(y_test, ensembles[a, tuple(common)],
+                                      ensembles[b, tuple(common)])
         for metric in TEST_COMPARED:
             r = boot.compare([preds[a, k] for k in common], [preds[b, k] for k in common],
                              metric, keys_a=[(a, k) for k in common],
