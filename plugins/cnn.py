@@ -2,17 +2,18 @@
 import math
 
 import zoo
-from zoo_plugins._augment import augmentation
 
 
 def build(input_shape, num_classes, filters=(32, 64, 128), dense=128, dropout=0.4,
-          augment=True, head="flatten"):
+          head="flatten"):
+    # no augmentation layers: augmentation is a protocol setting, applied in zoo's input
+    # pipeline to every model alike (zoo.augment)
     import keras
     from keras import layers
 
     sync = several_replicas()
     inputs = keras.Input(shape=input_shape, name="image")
-    x = augmentation(input_shape)(inputs) if augment else inputs
+    x = inputs
     # as many 2x2 poolings as the image allows (28x28: three; 8x8: two)
     pools = max(0, min(len(filters), int(math.log2(min(input_shape[:2]) / 2))))
     for i, f in enumerate(filters):

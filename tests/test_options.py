@@ -129,15 +129,15 @@ def test_a_new_plugin_version_never_resumes_onto_old_facts(register_plugin, tmp_
 def test_zoo_list_shows_each_models_options():
     r = CliRunner().invoke(cli, ["list"])
     models = r.output.split("Models:")[1].split("Datasets")[0]
-    assert "options: filters=(32,64,128), dense=128, dropout=0.4, augment=true, " \
+    assert "options: filters=(32,64,128), dense=128, dropout=0.4, " \
         "head='flatten'" in models
     assert "options: patch_size=None, dim=64, depth=4, heads=4" in models
 
 
 def test_a_variant_binds_its_options():
     models = get_registry().models
-    v = options.resolve("cnn:dense=32,augment=false", models)
-    assert v.name == "cnn:dense=32,augment=false" and v.base == "cnn"
-    assert v.options == {"augment": False, "dense": 32}
-    assert v.build.keywords == {"augment": False, "dense": 32}
+    v = options.resolve("cnn:dense=32,head=gap", models)
+    assert v.name == "cnn:dense=32,head=gap" and v.base == "cnn"
+    assert v.options == {"dense": 32, "head": "gap"}
+    assert v.build.keywords == {"dense": 32, "head": "gap"}
     assert options.resolve("cnn", models) is models["cnn"]

@@ -48,6 +48,12 @@ def test_toml_unknown_key(tmp_path):
     ({"batch_size": -5}, "batch_size: expected an integer > 0"),
     ({"lr": 0.0}, "lr: expected a learning rate > 0"),
     ({"early_stopping": -1}, "early_stopping"),
+    ({"augment": -1.0}, r"augment: expected a strength from 0 \(none\) to 5"),
+    ({"schedule": "step"}, "schedule: expected one of constant, cosine, got 'step'"),
+    ({"warmup": 5, "epochs": 5}, "warmup: expected an integer number of epochs from 0 to 4"),
+    ({"weight_decay": 1.0}, "weight_decay: expected a number from 0"),
+    ({"label_smoothing": True}, "label_smoothing: expected a number from 0 .*got True"),
+    ({"train_sizes": "0.5,x"}, "train_sizes: 'x' is not a number"),
 ])
 def test_invalid_settings(flags, message):
     with pytest.raises(ConfigError, match=message):
@@ -84,3 +90,24 @@ def test_run_id_depends_on_settings_and_data():
     assert a.run_id("abc") == Protocol(folds=3).run_id("abc")
     assert a.run_id("abc") != Protocol(folds=4).run_id("abc")
     assert a.run_id("abc") != a.run_id("abd")
+
+
+def test_recipe_settings_at_their_defaults_keep_the_run_ids_made_before_they_existed():
+    import hashlib
+    import json
+
+    old = {"folds": 3, "epochs": 5, "batch_size": 128, "optimizer": "adam", "lr": 1e-3,
+           "seed": 0, "split": "stratified", "early_stopping": 0, "inner_validation": 0.1}
+    before = hashlib.sha256(json.dumps({"protocol": old, "data": "abc"},
+                                       sort_keys=True).encode()).hexdigest()[:12]
+    assert Protocol().run_id("abc") == before
+    assert Protocol(schedule="cosine").run_id("abc") != before
+    assert Protocol(augment=0.0).run_id("abc") != before
+
+
+def test_the_recipe_in_words():
+    assert Protocol().recipe() == "Adam lr 0.001, augmentation 1"
+    assert Protocol(weight_decay=0.05, schedule="cosine", warmup=2, label_smoothing=0.1,
+                    augment=0.0).recipe() == (
+        "AdamW lr 0.001 (weight decay 0.05), cosine schedule, 2 warm-up epochs, "
+        "label smoothing 0.1, no augmentation")

@@ -146,6 +146,21 @@ def _aligned(rows: list) -> list:
 @click.option("--early-stopping", type=int, default=None,
               help="Patience in epochs (0 = off); watches an inner split of the training "
                    "folds, never the held-out fold.")
+@click.option("--augment", type=float, default=None,
+              help="Augmentation strength for every model, in the input pipeline: 0 = none, "
+                   "1 = light (default: rotations to 14 degrees, shifts to 8%, zoom to 10%).")
+@click.option("--schedule", type=click.Choice(["constant", "cosine"]), default=None,
+              help="Learning-rate schedule for every model (default constant).")
+@click.option("--warmup", type=int, default=None,
+              help="Epochs of linear learning-rate warm-up (default 0).")
+@click.option("--weight-decay", type=float, default=None,
+              help="Decoupled weight decay (AdamW) for every model; 0 = plain Adam (default).")
+@click.option("--label-smoothing", type=float, default=None,
+              help="Label smoothing of the cross-entropy loss (default 0).")
+@click.option("--train-sizes", default=None, metavar="FRACTIONS",
+              help="Learning curves: also train on these fractions of each fold's training "
+                   "part, e.g. 0.1,0.25,0.5 (nested, stratified, the same for every model; "
+                   "1.0 is always trained). Adding sizes to a finished run trains only them.")
 @click.option("--config", type=click.Path(dir_okay=False), default=None,
               help="A zoo.toml with protocol settings (default: ./zoo.toml if present).")
 @click.option("--devices", default=None,
@@ -170,7 +185,8 @@ def _aligned(rows: list) -> list:
               show_default=True, help="Where the report is written.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
 def run(models, all_, dataset_names, data_dir, preset, folds, epochs, batch_size, lr, seed,
-        split, early_stopping, config, devices, executor, address, cpus_per_task,
+        split, early_stopping, augment, schedule, warmup, weight_decay, label_smoothing,
+        train_sizes, config, devices, executor, address, cpus_per_task,
         gpus_per_task, keep, results_dir, out_dir, quiet):
     """Train MODELS (or --all) under one shared protocol, then write the report."""
     from zoo import engine, protocol as proto
@@ -185,7 +201,11 @@ def run(models, all_, dataset_names, data_dir, preset, folds, epochs, batch_size
         toml = proto.read_toml("zoo.toml")
     protocol = proto.resolve(toml=toml, preset=preset, folds=folds, epochs=epochs,
                              batch_size=batch_size, lr=lr, seed=seed, split=split,
-                             early_stopping=early_stopping)
+                             early_stopping=early_stopping, augment=augment,
+                             schedule=schedule, warmup=warmup, weight_decay=weight_decay,
+                             label_smoothing=label_smoothing,
+                             train_sizes=proto.parse_sizes(train_sizes, "--train-sizes")
+                             if train_sizes is not None else None)
     runner = _executor(toml or {}, executor, address, cpus_per_task, gpus_per_task, devices)
     registry = get_registry()
     for plugin, error in registry.errors:
@@ -213,9 +233,11 @@ def run(models, all_, dataset_names, data_dir, preset, folds, epochs, batch_size
     if not chosen:
         raise ConfigError("no dataset is available (see `zoo list`)")
     if not quiet:
+        sizes = (", training sizes " + ", ".join(f"{v:g}" for v in protocol.train_sizes)
+                 if len(protocol.train_sizes) > 1 else "")
         click.echo(f"protocol: {protocol.folds}-fold {protocol.split}, {protocol.epochs} epochs, "
-                   f"batch {protocol.batch_size}, Adam lr {protocol.lr:g}, seed {protocol.seed}"
-                   f"; models: {', '.join(m.name for m in chosen_models)}; "
+                   f"batch {protocol.batch_size}, {protocol.recipe()}, seed {protocol.seed}"
+                   f"{sizes}; models: {', '.join(m.name for m in chosen_models)}; "
                    f"datasets: {', '.join(d.name for d in chosen)}")
     try:
         result = engine.run(chosen_models, chosen, protocol, results_dir, data_dir=data_dir,
@@ -288,6 +310,8 @@ def _render(results_dir, out_dir, quiet):
     if not quiet:
         for d in context["datasets"]:
             click.echo(f"{d['name']}: {d['conclusion']}")
+            if d["curve"]:
+                click.echo(f"{d['name']}: {d['curve']['sentence']}")
         click.echo(f"report: {path}")
 
 

@@ -42,15 +42,19 @@ class RunResult:
 @dataclass(frozen=True)
 class Cell:
     """One unit of work: a model trained and scored on one fold of one dataset (or, with
-    ``fold`` None, the final model on all the training data)."""
+    ``fold`` None, the final model on all the training data); ``size`` below 1 is a
+    learning-curve point, trained on that share of the fold's training part."""
     dataset: str
     model: str
     fold: int | None
     folds: int
+    size: float = 1.0
 
     @property
     def label(self) -> str:
         which = "final model" if self.fold is None else f"fold {self.fold + 1}/{self.folds}"
+        if self.size < 1:
+            which += f" at {self.size:g} of its training part"
         return f"{self.dataset} / {self.model} / {which}"
 
 
@@ -80,7 +84,8 @@ class Prepared:
 
 class Progress:
     """One line per cell start/end, with an ETA for the whole run that accounts for the
-    number of cells running at once."""
+    number of cells running at once. Work is counted in whole folds: a learning-curve cell
+    at size 0.25 is a quarter of one."""
 
     def __init__(self, total: int, echo=print, quiet: bool = False, slots: int = 1):
         self.total, self.done, self.echo, self.quiet = total, 0, echo, quiet
@@ -95,15 +100,15 @@ class Progress:
         if not self.done:
             return "ETA unknown"
         left = (self.total - self.done) * self.seconds / self.done
-        return f"ETA {_clock(left / min(self.slots, max(1, self.total - self.done)))}"
+        return f"ETA {_clock(left / min(self.slots, max(1, round(self.total - self.done))))}"
 
-    def finished(self, seconds: float) -> None:
-        self.done += 1
+    def finished(self, seconds: float, work: float = 1.0) -> None:
+        self.done += work
         self.seconds += seconds
 
-    def drop(self, cells: int) -> None:
+    def drop(self, work: float) -> None:
         """Cells that will not run (their model failed to build, their dataset to load)."""
-        self.total -= cells
+        self.total -= work
 
 
 def _clock(seconds: float) -> str:
@@ -132,7 +137,9 @@ def prepare(dspec, models, protocol, results_dir, data_dir, env) -> Prepared:
                        "remove that folder to start afresh")
     info = store.read_run() if store.has_run() else {}
     known = list(info.get("models", []))
+    sizes = sorted(set(info.get("train_sizes", [])) | set(dprotocol.train_sizes))
     info.update({"dataset": summary, "protocol": dprotocol.to_dict(), "leakage": leak,
+                 "train_sizes": sizes,
                  "run_id": store.run_id, "environment": env,
                  "models": known + [m.name for m in models if m.name not in known],
                  "specs": {**info.get("specs", {}), **{m.name: {
@@ -164,14 +171,15 @@ def plan(prepared: dict, models: list, keep: str, progress: Progress, result: Ru
     for name, p in prepared.items():
         for m in models:
             for fold in range(p.protocol.folds):
-                cell = Cell(name, m.name, fold, p.protocol.folds)
-                if p.store.has_fold(m.name, fold):
-                    facts, _ = p.store.read_fold(m.name, fold)
-                    if facts.get("status") in ("ok", "diverged"):
-                        result.resumed += 1
-                        progress.say(f"[skip] {cell.label}: already done")
-                        continue
-                cells.append(cell)
+                for size in p.protocol.train_sizes:
+                    cell = Cell(name, m.name, fold, p.protocol.folds, size)
+                    if p.store.has_fold(m.name, fold, size):
+                        facts, _ = p.store.read_fold(m.name, fold, size)
+                        if facts.get("status") in ("ok", "diverged"):
+                            result.resumed += 1
+                            progress.say(f"[skip] {cell.label}: already done")
+                            continue
+                    cells.append(cell)
             if keep == "final" and not p.store.has_final(m.name):
                 cells.append(Cell(name, m.name, None, p.protocol.folds))
     return cells
@@ -200,8 +208,8 @@ def run_cell(cell: Cell, spec, prepared: Prepared, runners: dict, strategy=None,
             out.facts, model = runner.fit_final()
             out.model_bytes = model_bytes(model) if model is not None else None
         else:
-            out.facts, out.arrays, model = runner.run(cell.fold, prepared.fold_of)
-            if keep == "folds" and model is not None:
+            out.facts, out.arrays, model = runner.run(cell.fold, prepared.fold_of, cell.size)
+            if keep == "folds" and model is not None and cell.size >= 1:
                 out.model_bytes = model_bytes(model)
     except PluginError as exc:
         out.error = str(exc)
@@ -209,7 +217,7 @@ def run_cell(cell: Cell, spec, prepared: Prepared, runners: dict, strategy=None,
         out.stop = str(exc)
     except Exception as exc:  # a fold that raises is a failed fold, not a failed run
         out.facts = {"dataset": cell.dataset, "model": cell.model, "fold": cell.fold,
-                     "folds": cell.folds, "status": "error",
+                     "folds": cell.folds, "train_size": cell.size, "status": "error",
                      "reason": f"{type(exc).__name__}: {exc}"[:2000]}
         out.arrays = {}
     out.seconds = time.monotonic() - t0
@@ -294,7 +302,7 @@ def run(models: list, datasets: list, protocol, results_dir, data_dir=None, devi
     # this process checks every model
     with executor.session(prepared, specs, keep, keras_verbose, len(cells)) as session:
         cells = _check_models(cells, specs, prepared, result, dropped, echo)
-        progress.total = sum(c.fold is not None for c in cells)
+        progress.total = sum(c.size for c in cells if c.fold is not None)
         progress.slots = session.slots
         progress.say(session.describe())
         for outcome in session.run(cells, should_run, started, echo):
@@ -339,7 +347,7 @@ def _record(outcome: Outcome, prepared: Prepared, progress: Progress, result: Ru
                                    "reason": outcome.error, "error": True})
             echo(f"error: {outcome.error}")
         if cell.fold is not None:
-            progress.drop(1)
+            progress.drop(cell.size)
         return
     if cell.fold is None:
         if outcome.model_bytes is not None:
@@ -350,9 +358,9 @@ def _record(outcome: Outcome, prepared: Prepared, progress: Progress, result: Ru
     if outcome.model_bytes is not None:
         store.write_model(cell.model, cell.fold, outcome.model_bytes)
         outcome.facts["model_file"] = str(store.model_path(cell.model, cell.fold))
-    store.write_fold(cell.model, cell.fold, outcome.facts, outcome.arrays)
+    store.write_fold(cell.model, cell.fold, outcome.facts, outcome.arrays, cell.size)
     result.trained += 1
-    progress.finished(outcome.seconds)
+    progress.finished(outcome.seconds, cell.size)
     if outcome.facts["status"] != "ok":
         result.failed += 1
         echo(f"[failed] {cell.label}: {outcome.facts['status']}: {outcome.facts['reason']}")

@@ -199,7 +199,7 @@ class _RaySession:
                     if tries[cell] > self.ex.retries:
                         yield Outcome(cell, facts={
                             "dataset": cell.dataset, "model": cell.model, "fold": cell.fold,
-                            "folds": cell.folds, "status": "error",
+                            "folds": cell.folds, "train_size": cell.size, "status": "error",
                             "reason": f"its Ray worker died {tries[cell]} times: "
                                       f"{str(exc).splitlines()[0][:300]}"})
                     else:

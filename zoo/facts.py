@@ -61,6 +61,14 @@ class DatasetRun:
     y_test: np.ndarray | None = None   # labels of the official test split, if any
     metrics: dict = field(default_factory=dict)         # name -> MetricSpec scored
     metric_errors: dict = field(default_factory=dict)   # name -> what went wrong
+    #: learning curves: model -> {size: [Fold]}, the sizes below 1 and 1.0 (``folds``)
+    curves: dict = field(default_factory=dict)
+
+    @property
+    def train_sizes(self) -> list:
+        """The training sizes with facts, when the run has learning curves (else [])."""
+        sizes = sorted({s for by in self.curves.values() for s in by if by[s]})
+        return sizes if len(sizes) > 1 else []
 
     @property
     def name(self) -> str:
@@ -74,6 +82,12 @@ class DatasetRun:
     def models(self) -> list:
         return [m for m in self.info["models"] if self.folds.get(m)]
 
+    def all_folds(self) -> list:
+        """Every fold's facts: of each model, at each training size."""
+        if self.curves:
+            return [f for by in self.curves.values() for fs in by.values() for f in fs]
+        return [f for fs in self.folds.values() for f in fs]
+
     def ok_folds(self, model: str) -> list:
         return [f for f in self.folds.get(model, []) if f.ok]
 
@@ -85,21 +99,27 @@ def load_run(store: RunStore, y_test=None, specs: dict | None = None) -> Dataset
     n_classes = len(info["dataset"]["classes"])
     specs = metrics.catalogue() if specs is None else specs
     errors = {}
-    folds = {}
+    folds, curves = {}, {}
+    sizes = [s for s in info.get("train_sizes", []) if s < 1]
     for model in info.get("models", []):
-        for k in range(info["protocol"]["folds"]):
-            if not store.has_fold(model, k):
-                continue
-            facts, arrays = store.read_fold(model, k)
-            fold = Fold(model, k, facts, arrays, n_classes=n_classes)
-            if fold.ok:
-                fold.scores = metrics.evaluate(arrays["y_true"], arrays["y_prob"], n_classes,
-                                               specs, counts=fold.counts, errors=errors)
-                if "test_prob" in arrays and y_test is not None:
-                    fold.test_scores = metrics.evaluate(y_test, arrays["test_prob"], n_classes,
-                                                        specs, errors=errors)
-            folds.setdefault(model, []).append(fold)
-    run = DatasetRun(store, info, store.read_splits(), folds, y_test)
+        for size in sizes + [1.0]:
+            for k in range(info["protocol"]["folds"]):
+                if not store.has_fold(model, k, size):
+                    continue
+                facts, arrays = store.read_fold(model, k, size)
+                fold = Fold(model, k, facts, arrays, n_classes=n_classes)
+                if fold.ok:
+                    fold.scores = metrics.evaluate(arrays["y_true"], arrays["y_prob"],
+                                                   n_classes, specs, counts=fold.counts,
+                                                   errors=errors)
+                    if "test_prob" in arrays and y_test is not None:
+                        fold.test_scores = metrics.evaluate(y_test, arrays["test_prob"],
+                                                            n_classes, specs, errors=errors)
+                curves.setdefault(model, {}).setdefault(size, []).append(fold)
+                if size == 1.0:
+                    folds.setdefault(model, []).append(fold)
+    run = DatasetRun(store, info, store.read_splits(), folds, y_test,
+                     curves=curves if sizes else {})
     run.metrics, run.metric_errors = specs, errors
     return run
 

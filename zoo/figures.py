@@ -271,6 +271,37 @@ def reliability_figure(run, bins: int = 15) -> dict:
     return {"data": data, "layout": layout}
 
 
+def learning_curve_figure(curve: dict, dataset: str) -> dict:
+    """Accuracy against the number of training images (log axis), one line per model: the
+    mean over folds with a band of +- one standard deviation (zoo.verdict.learning_curve)."""
+    data = []
+    for m_i, model in enumerate(curve["models"]):
+        color = PALETTE[m_i % len(PALETTE)]
+        points = [(r["images"], r["models"][model]) for r in curve["rows"]
+                  if r["models"].get(model, {}).get("mean") is not None]
+        if not points:
+            continue
+        x = _round([p[0] for p in points], 1)
+        mean = np.array([p[1]["mean"] for p in points])
+        std = np.array([p[1]["std"] for p in points])
+        data.append({"type": "scatter", "x": x + x[::-1],
+                     "y": _round(mean + std) + _round(mean - std)[::-1], "fill": "toself",
+                     "mode": "lines",
+                     "fillcolor": _rgba(color, 0.15), "line": {"width": 0},
+                     "hoverinfo": "skip", "showlegend": False, "legendgroup": model})
+        data.append({"type": "scatter", "x": x, "y": _round(mean), "mode": "lines+markers",
+                     "name": text(model), "line": {"color": color, "width": 2.5},
+                     "legendgroup": model,
+                     "customdata": [[p[1]["std"], p[1]["folds"]] for p in points],
+                     "hovertemplate": "%{x:,.0f} images: %{y:.4f} ± %{customdata[0]:.4f} "
+                                      "(%{customdata[1]} folds)<extra>" + text(model)
+                                      + "</extra>"})
+    layout = _layout(f"Learning curves — {dataset} (accuracy on {curve['where']})",
+                     "Training images (log scale)", "Accuracy (mean ± std over folds)")
+    layout["xaxis"].update(type="log")
+    return {"data": data, "layout": layout}
+
+
 def dataset_figures(run, friedman=None) -> list:
     """(id suffix, title, figure) for every figure of one dataset's section; ``friedman``:
     {"where": ..., result of zoo.stats.friedman} when three or more models were ranked."""

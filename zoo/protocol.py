@@ -35,6 +35,17 @@ class Protocol:
     early_stopping: int = 0
     #: fraction of the training folds held back as that inner split (early stopping only)
     inner_validation: float = 0.1
+    #: the recipe, shared by every model (zoo.augment, zoo.train): augmentation strength in
+    #: the input pipeline (0 = none), learning-rate schedule and linear warm-up in epochs,
+    #: decoupled weight decay (AdamW when > 0), label smoothing
+    augment: float = 1.0
+    schedule: str = "constant"
+    warmup: int = 0
+    weight_decay: float = 0.0
+    label_smoothing: float = 0.0
+    #: learning curves: fractions of each fold's training part to train on as well, nested
+    #: and stratified (1.0, the whole part, is always among them)
+    train_sizes: tuple = (1.0,)
 
     def validate(self) -> "Protocol":
         def bad(option, expected, value):
@@ -43,14 +54,16 @@ class Protocol:
         def integer(value):  # True is an int to Python, never a number of folds to a user
             return isinstance(value, int) and not isinstance(value, bool)
 
+        def number(value):
+            return isinstance(value, (int, float)) and not isinstance(value, bool)
+
         if not integer(self.folds) or self.folds < 2:
             bad("folds", "an integer >= 2", self.folds)
         if not integer(self.epochs) or self.epochs <= 0:
             bad("epochs", "an integer > 0", self.epochs)
         if not integer(self.batch_size) or self.batch_size <= 0:
             bad("batch_size", "an integer > 0", self.batch_size)
-        if isinstance(self.lr, bool) or not isinstance(self.lr, (int, float)) \
-                or not (0 < self.lr < 10):
+        if not number(self.lr) or not (0 < self.lr < 10):
             bad("lr", "a learning rate > 0 (e.g. 1e-3)", self.lr)
         if self.optimizer != "adam":
             bad("optimizer", "'adam' (the one the shared protocol uses)", self.optimizer)
@@ -62,20 +75,82 @@ class Protocol:
         if not integer(self.early_stopping) or self.early_stopping < 0:
             bad("early_stopping", "an integer >= 0 (patience in epochs; 0 = off)",
                 self.early_stopping)
-        if isinstance(self.inner_validation, bool) \
-                or not isinstance(self.inner_validation, (int, float)) \
-                or not (0 < self.inner_validation < 0.5):
+        if not number(self.inner_validation) or not (0 < self.inner_validation < 0.5):
             bad("inner_validation", "a fraction between 0 and 0.5", self.inner_validation)
+        if not number(self.augment) or not (0 <= self.augment <= 5):
+            bad("augment", "a strength from 0 (none) to 5 (1 = light)", self.augment)
+        if self.schedule not in SCHEDULES:
+            bad("schedule", "one of " + ", ".join(SCHEDULES), self.schedule)
+        if not integer(self.warmup) or not (0 <= self.warmup < self.epochs):
+            bad("warmup", f"an integer number of epochs from 0 to {self.epochs - 1} "
+                "(fewer than the epochs)", self.warmup)
+        if not number(self.weight_decay) or not (0 <= self.weight_decay < 1):
+            bad("weight_decay", "a number from 0 (off) below 1 (e.g. 0.05)", self.weight_decay)
+        if not number(self.label_smoothing) or not (0 <= self.label_smoothing < 1):
+            bad("label_smoothing", "a number from 0 (off) below 1 (e.g. 0.1)",
+                self.label_smoothing)
+        sizes = self.train_sizes
+        if not isinstance(sizes, tuple) or not sizes or not all(
+                number(v) and 0 < v <= 1 for v in sizes) or list(sizes) != sorted(set(sizes)) \
+                or sizes[-1] != 1.0:
+            bad("train_sizes", "fractions of the training folds above 0 and up to 1, like "
+                "0.1,0.25,0.5,1.0", sizes)
         return self
+
+    def recipe(self) -> str:
+        """The training recipe in words: 'Adam lr 0.001, cosine schedule, ...'."""
+        parts = [("AdamW" if self.weight_decay else "Adam") + f" lr {self.lr:g}"
+                 + (f" (weight decay {self.weight_decay:g})" if self.weight_decay else "")]
+        if self.schedule != "constant":
+            parts.append(f"{self.schedule} schedule")
+        if self.warmup:
+            parts.append(f"{self.warmup} warm-up epoch{'s' * (self.warmup > 1)}")
+        if self.label_smoothing:
+            parts.append(f"label smoothing {self.label_smoothing:g}")
+        parts.append(f"augmentation {self.augment:g}" if self.augment else "no augmentation")
+        return ", ".join(parts)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
     def run_id(self, dataset_fingerprint: str) -> str:
-        """Same settings on the same data give the same id, so a rerun resumes."""
-        blob = json.dumps({"protocol": self.to_dict(), "data": dataset_fingerprint},
+        """Same settings on the same data give the same id, so a rerun resumes. The training
+        sizes are not part of it (a rerun with more sizes adds their cells to the same run),
+        and recipe settings left at their defaults are not either (runs made before those
+        settings existed keep their ids)."""
+        settings = {k: v for k, v in self.to_dict().items()
+                    if k != "train_sizes" and not (k in _RECIPE and v == _RECIPE[k])}
+        blob = json.dumps({"protocol": settings, "data": dataset_fingerprint},
                           sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+SCHEDULES = ("constant", "cosine")
+#: recipe settings added after the first runs, with their defaults (see Protocol.run_id)
+_RECIPE = {"augment": 1.0, "schedule": "constant", "warmup": 0, "weight_decay": 0.0,
+           "label_smoothing": 0.0}
+
+
+def parse_sizes(value, option: str = "train_sizes") -> tuple:
+    """'0.1,0.25,0.5' or [0.1, 0.25] -> (0.1, 0.25, 0.5, 1.0): sorted, without repeats, with
+    1.0 (the whole training part, which the comparison is made on) always among them."""
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)):
+        raise ConfigError(f"{option}: expected fractions like 0.1,0.25,0.5,1.0, got {value!r}")
+    sizes = []
+    for item in items:
+        try:
+            if isinstance(item, bool):
+                raise ValueError
+            v = float(item.strip()) if isinstance(item, str) else float(item)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{option}: {item!r} is not a number; expected fractions of the "
+                              "training folds like 0.1,0.25,0.5,1.0") from None
+        if not 0 < v <= 1:
+            raise ConfigError(f"{option}: {item!r} is not a fraction above 0 and up to 1 "
+                              "(1.0 = the whole training part of a fold)")
+        sizes.append(v)
+    return tuple(sorted(set(sizes) | {1.0}))
 
 
 PRESETS = {
@@ -133,8 +208,11 @@ def resolve(preset: str | None = None, toml: dict | None = None, **flags) -> Pro
         for key, value in source.items():
             if key not in FIELDS:
                 raise ConfigError(f"unknown protocol setting '{key}'")
-            if key == "lr" and isinstance(value, int) and not isinstance(value, bool):
+            if key in ("lr", "augment", "weight_decay", "label_smoothing") \
+                    and isinstance(value, int) and not isinstance(value, bool):
                 value = float(value)
+            if key == "train_sizes":
+                value = parse_sizes(value)
             values[key] = value
     return Protocol(**values).validate()
 

@@ -30,11 +30,7 @@ EXTRA = {
 }
 
 
-def _mean_std(values):
-    values = [v for v in values if v is not None and np.isfinite(v)]
-    if not values:
-        return None, None
-    return float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+_mean_std = verdict.mean_std
 
 
 def _fmt(mean, std=None, key=""):
@@ -87,6 +83,14 @@ def _summary_rows(run, source: str, said: dict, training=None) -> list:
     return rows
 
 
+def _recipe(saved: dict) -> str:
+    """The training recipe of a saved protocol in words (settings a run made before they
+    existed take their defaults, which is what it ran with)."""
+    from zoo.protocol import FIELDS, Protocol
+
+    return Protocol(**{k: v for k, v in saved.items() if k in FIELDS}).recipe()
+
+
 def _fold_rows(run) -> list:
     rows = []
     for model in run.models:
@@ -121,13 +125,14 @@ def build_context(results_dir) -> dict:
             "friedman": said["friedman"],
             "verdict": said,
             "conclusion": said["conclusion"],
+            "curve": verdict.learning_curve(run),
             "trust": verdict.trust_note(run, leak),
             "leakage": leak,
             "understanding": galleries.understanding(run),
             "specs": run.info.get("specs", {}),
             "params": {m: run.folds[m][0].facts.get("params") for m in run.models},
-            "wall_seconds": sum(f.facts.get("wall_seconds", 0) for fs in run.folds.values()
-                                for f in fs),
+            "recipe": _recipe(run.info["protocol"]),
+            "wall_seconds": sum(f.facts.get("wall_seconds", 0) for f in run.all_folds()),
         })
         for model, folds in run.folds.items():
             for f in folds:
@@ -190,6 +195,9 @@ def render(results_dir="results", out_dir="reports", context=None) -> Path:
                       else "the held-out folds"}
         d["figures"] = [{"id": f"fig-{i}-{key}", "title": title, "json": figures.to_json(fig)}
                         for key, title, fig in figures.dataset_figures(d["run"], ranked)]
+        d["curve_figure"] = ({"id": f"fig-{i}-curve", "title": "Learning curves", "json":
+                              figures.to_json(figures.learning_curve_figure(d["curve"], d["name"]))}
+                             if d["curve"] else None)
     html = template_env().get_template("index.html").render(**context)
     out = Path(out_dir)
     try:

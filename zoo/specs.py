@@ -24,7 +24,8 @@ class ModelSpec:
     name: str
     build: Callable[[tuple, int], object]
     description: str = ""
-    #: XLA-compile the train step when running on a single device (faster for some models).
+    #: XLA-compile the train step when running on a single device (faster for some models),
+    #: when a fold trains for enough steps to pay back the compile time (zoo.train).
     jit_compile: bool = False
     #: Explanations the model supports in the report, e.g. ("grad-cam",) or ("attention",).
     explain: Sequence[str] = ()

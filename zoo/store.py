@@ -11,6 +11,9 @@ Layout::
     RESULTS/<dataset>/<run_id>/<model>/fold-01.json  history, timings, status (written last)
     RESULTS/<dataset>/<run_id>/<model>/fold-01.keras the kept model (final.keras + final.json
                                                      for --keep-models final)
+    RESULTS/<dataset>/<run_id>/<model>/size-0.25/fold-01.{json,npz}
+                                                a learning-curve point: the fold trained on
+                                                a quarter of its training part (no model kept)
 
 The driver process alone writes here (Ray workers hand their outcomes back); this module is
 the only one that knows a path.
@@ -150,8 +153,11 @@ class RunStore:
         return read_npz(p)["fold_of"] if p.exists() else None
 
     # -- fold level ------------------------------------------------------------------------
-    def fold_paths(self, model: str, fold: int):
-        base = self.path / safe_name(model) / f"fold-{fold + 1:02d}"
+    def fold_paths(self, model: str, fold: int, size: float = 1.0):
+        folder = self.path / safe_name(model)
+        if size < 1:
+            folder = folder / f"size-{size:g}"
+        base = folder / f"fold-{fold + 1:02d}"
         return base.with_suffix(".json"), base.with_suffix(".npz")
 
     def model_path(self, model: str, fold=None):
@@ -159,11 +165,12 @@ class RunStore:
         name = "final" if fold is None else f"fold-{fold + 1:02d}"
         return self.path / safe_name(model) / f"{name}.keras"
 
-    def has_fold(self, model: str, fold: int) -> bool:
-        return self.fold_paths(model, fold)[0].exists()
+    def has_fold(self, model: str, fold: int, size: float = 1.0) -> bool:
+        return self.fold_paths(model, fold, size)[0].exists()
 
-    def write_fold(self, model: str, fold: int, facts: dict, arrays: dict) -> None:
-        meta, data = self.fold_paths(model, fold)
+    def write_fold(self, model: str, fold: int, facts: dict, arrays: dict,
+                   size: float = 1.0) -> None:
+        meta, data = self.fold_paths(model, fold, size)
         write_npz(data, **arrays)      # arrays first: the json marks the fold finished
         write_json(meta, facts)
 
@@ -178,8 +185,8 @@ class RunStore:
     def has_final(self, model: str) -> bool:
         return self.model_path(model).with_suffix(".json").exists()
 
-    def read_fold(self, model: str, fold: int):
-        meta, data = self.fold_paths(model, fold)
+    def read_fold(self, model: str, fold: int, size: float = 1.0):
+        meta, data = self.fold_paths(model, fold, size)
         facts = read_json(meta)
         arrays = read_npz(data) if data.exists() else {}
         return facts, arrays

@@ -22,10 +22,11 @@ def fake_probs(rng, y, n_classes, skill):
 
 def make_facts(results_dir, datasets=("alpha",), models=None, folds=3, classes=5,
                samples=200, test_samples=0, epochs=4, seed=0, class_names=None,
-               failed=(), improving=()) -> list:
+               failed=(), improving=(), curves=None) -> list:
     """Write facts for every dataset x model x fold; ``models`` maps name -> skill.
     ``failed`` lists (dataset, model, fold) triples saved as diverged. The loss of the models
-    in ``improving`` falls steadily to the last epoch; the others level off after one."""
+    in ``improving`` falls steadily to the last epoch; the others level off after one.
+    ``curves`` maps model -> {training size below 1: skill}: learning-curve facts too."""
     models = models or {"cnn": 0.9, "vit": 0.8}
     rng = np.random.default_rng(seed)
     protocol = Protocol(folds=folds, epochs=epochs)
@@ -39,7 +40,9 @@ def make_facts(results_dir, datasets=("alpha",), models=None, folds=3, classes=5
         store.write_splits(fold_of.astype(np.int32))
         if test_samples:
             store.write_test_labels(y_test)
+        sizes = sorted({s for by in (curves or {}).values() for s in by} | {1.0})
         store.write_run({
+            "train_sizes": sizes,
             "dataset": {"name": name, "samples": samples, "test_samples": test_samples,
                         "input_shape": [28, 28, 1], "classes": names, "source": "synthetic",
                         "fingerprint": f"{name}-{seed}", "notes": []},
@@ -48,13 +51,15 @@ def make_facts(results_dir, datasets=("alpha",), models=None, folds=3, classes=5
             "specs": {m: {"plugin": f"plugin-{m}", "version": "1.0", "description": "",
                           "explain": []} for m in models},
             "started_at": "2026-01-01T00:00:00", "finished_at": "2026-01-01T01:00:00"})
-        for model, skill in models.items():
+        for model, skill, size in [(m, s, 1.0) for m, s in models.items()] + [
+                (m, s, size) for m, by in (curves or {}).items() for size, s in by.items()]:
             for k in range(folds):
                 held = np.flatnonzero(fold_of == k)
                 if (name, model, k) in failed:
                     store.write_fold(model, k, {"status": "diverged", "fold": k, "folds": folds,
                                                 "reason": "training loss became nan in epoch 2",
-                                                "history": {"loss": [1.0, float("nan")]}}, {})
+                                                "history": {"loss": [1.0, float("nan")]}}, {},
+                                    size)
                     continue
                 if model in improving:
                     loss = list(np.linspace(2.0, 0.3, epochs) + rng.random(epochs) * 0.01)
@@ -69,11 +74,12 @@ def make_facts(results_dir, datasets=("alpha",), models=None, folds=3, classes=5
                     "reason": "", "history": {"loss": loss, "accuracy": [0.5] * epochs,
                                               "val_loss": loss, "val_accuracy": [0.5] * epochs},
                     "epochs_run": epochs, "epochs": epochs, "lr": protocol.lr,
-                    "train_samples": int(samples - len(held)), "held_out_samples": int(len(held)),
+                    "train_samples": int(round(size * (samples - len(held)))),
+                    "held_out_samples": int(len(held)), "train_size": size,
                     "fit_seconds": 10.0 + d_i,
                     "predict_seconds": 0.5, "predict_images_per_second": 1000.0,
                     "params": 1000 * (1 + len(model)), "wall_seconds": 11.0,
-                    "devices": {"devices": ["/cpu:0"], "replicas": 1}}, arrays)
+                    "devices": {"devices": ["/cpu:0"], "replicas": 1}}, arrays, size)
         runs.append({"dataset": name, "run_id": store.run_id, "path": str(store.path),
                      "models": list(models)})
     write_last_run(results_dir, runs, [])

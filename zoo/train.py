@@ -3,6 +3,7 @@ predict the held-out fold and the official test split. Returns facts, computes n
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import platform
 import signal
@@ -11,6 +12,7 @@ import time
 
 import numpy as np
 
+from zoo.augment import augmenter
 from zoo.distribute import describe, import_tf
 from zoo.errors import PluginError
 from zoo.explain import explain
@@ -33,12 +35,121 @@ def fold_seed(protocol, fold: int) -> int:
     return protocol.seed * 1000 + fold
 
 
-def _tf_dataset(x, y, batch, seed=None, drop_remainder=False):
+def _tf_dataset(x, y, batch, seed=None, drop_remainder=False, augment=None):
+    """Batches of (x, y), shuffled with ``seed`` (each epoch anew) when given; ``augment``, a
+    Keras layer of random transformations, applied to each training batch."""
     tf = import_tf()
     ds = tf.data.Dataset.from_tensor_slices((x, y))
     if seed is not None:
         ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-    return ds.batch(batch, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
+    ds = ds.batch(batch, drop_remainder=drop_remainder)
+    if augment is not None:
+        # one batch after the other: the random layers draw from a seeded state that each
+        # call advances, so parallel calls would hand the draws to batches in any order
+        # (prefetch still overlaps the augmentation with training)
+        ds = ds.map(lambda images, labels: (augment(images, training=True), labels))
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def nested_subset(positions: np.ndarray, y: np.ndarray, size: float, seed: int) -> np.ndarray:
+    """The training images of a learning-curve point: ``size`` of ``positions`` (indices into
+    ``y``), stratified (that share of every class, at least one image each), drawn so that a
+    smaller size's subset lies inside every larger one's (one random order per class, cut at
+    different lengths). Depends only on the positions, labels and seed: the same for every
+    model."""
+    positions = np.asarray(positions)
+    if size >= 1:
+        return positions
+    rng = np.random.default_rng(seed)
+    labels = y[positions]
+    keep = []
+    for c in np.unique(labels):
+        members = positions[labels == c]
+        order = rng.permutation(len(members))
+        keep.append(members[order[:max(1, int(round(size * len(members))))]])
+    return np.sort(np.concatenate(keep))
+
+
+def learning_rate_at(step: int, base: float, total_steps: int, warmup_steps: int = 0,
+                     schedule: str = "constant") -> float:
+    """The learning rate for training step ``step`` (0-based) of ``total_steps``: a linear
+    warm-up to ``base`` over ``warmup_steps``, then ``base`` (constant) or a cosine decay from
+    ``base`` to 0 at the last step (cosine)."""
+    if warmup_steps and step < warmup_steps:
+        return base * (step + 1) / warmup_steps
+    if schedule == "constant":
+        return base
+    span = max(1, total_steps - warmup_steps)
+    progress = min(1.0, (step - warmup_steps) / span)
+    return base * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def _schedule(protocol, steps_per_epoch: int):
+    """A callback that sets the learning rate before every batch (the optimizer's rate is a
+    variable: the compiled train step is reused; a Keras schedule object would bake the
+    number of steps into it, and that differs between folds and training sizes)."""
+    import keras
+
+    total = protocol.epochs * steps_per_epoch
+    warmup = protocol.warmup * steps_per_epoch
+
+    class Schedule(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.step = 0
+
+        def on_train_batch_begin(self, batch, logs=None):
+            self.model.optimizer.learning_rate = learning_rate_at(
+                self.step, protocol.lr, total, warmup, protocol.schedule)
+            self.step += 1
+
+    return Schedule()
+
+
+def loss_for(protocol):
+    """Sparse categorical cross-entropy, with the protocol's label smoothing."""
+    if not protocol.label_smoothing:
+        return "sparse_categorical_crossentropy"
+    return _smoothed()(protocol.label_smoothing)
+
+
+@functools.cache
+def _smoothed():
+    import keras
+    from keras import ops
+
+    @keras.saving.register_keras_serializable(package="zoo")
+    class SmoothedSparseCrossentropy(keras.losses.Loss):
+        """Cross-entropy of integer labels against probabilities, the target smoothed: the
+        true class gets 1 - s + s/C, every other class s/C (as CategoricalCrossentropy's
+        label_smoothing, which sparse labels lack)."""
+
+        def __init__(self, smoothing=0.1, name="smoothed_sparse_crossentropy", **kwargs):
+            super().__init__(name=name, **kwargs)
+            self.smoothing = float(smoothing)
+
+        def call(self, y_true, y_pred):
+            classes = ops.shape(y_pred)[-1]
+            target = ops.one_hot(ops.reshape(ops.cast(y_true, "int32"), (-1,)), classes,
+                                 dtype=y_pred.dtype)
+            target = target * (1 - self.smoothing) + self.smoothing / classes
+            eps = keras.backend.epsilon()
+            return -ops.sum(target * ops.log(ops.clip(y_pred, eps, 1 - eps)), axis=-1)
+
+        def get_config(self):
+            return {**super().get_config(), "smoothing": self.smoothing}
+
+    return SmoothedSparseCrossentropy
+
+
+def optimizer_for(protocol):
+    """Adam at the protocol's learning rate; AdamW (decoupled weight decay) when it sets one."""
+    import keras
+
+    if protocol.weight_decay:
+        return keras.optimizers.AdamW(learning_rate=protocol.lr,
+                                      weight_decay=protocol.weight_decay)
+    return keras.optimizers.Adam(learning_rate=protocol.lr)
 
 
 def inner_split(y: np.ndarray, fraction: float, seed: int):
@@ -70,6 +181,18 @@ class FoldRunner:
         self._predict_traced = False
         self.replicas = int(self.strategy.num_replicas_in_sync)
 
+    #: XLA compiles a train step in 15-40 s on a 2-core CPU; below this many training steps
+    #: per fold that costs more than it saves (about 30% of each step for the ViT)
+    XLA_MIN_STEPS = 2000
+
+    def use_xla(self) -> bool:
+        """XLA for a model whose spec asks for it, on one device, when a fold trains long
+        enough to pay back the compile time."""
+        p = self.protocol
+        n = len(self.dataset.y) * (p.folds - 1) / p.folds
+        steps = p.epochs * math.ceil(n / (p.batch_size * self.replicas))
+        return bool(self.spec.jit_compile and self.replicas == 1 and steps >= self.XLA_MIN_STEPS)
+
     # -- model ---------------------------------------------------------------------------
     def _build(self, seed: int):
         import keras
@@ -87,9 +210,8 @@ class FoldRunner:
             self.model = self._build(seed)
             with self.strategy.scope():
                 self.model.compile(
-                    optimizer=keras.optimizers.Adam(learning_rate=self.protocol.lr),
-                    loss="sparse_categorical_crossentropy", metrics=["accuracy"],
-                    jit_compile=bool(self.spec.jit_compile and self.replicas == 1))
+                    optimizer=optimizer_for(self.protocol), loss=loss_for(self.protocol),
+                    metrics=["accuracy"], jit_compile=self.use_xla())
             return self.model
         fresh = self._build(seed)
         with self.strategy.scope():
@@ -107,14 +229,15 @@ class FoldRunner:
         return self.model
 
     # -- one fold ------------------------------------------------------------------------
-    def run(self, fold: int, fold_of: np.ndarray):
-        """Train on every fold but ``fold``; return (facts, arrays, model) for the store:
-        the trained model only when its predictions are usable (None when it diverged)."""
+    def run(self, fold: int, fold_of: np.ndarray, size: float = 1.0):
+        """Train on every fold but ``fold`` (on ``size`` of it, a learning-curve point, when
+        below 1); return (facts, arrays, model) for the store: the trained model only when its
+        predictions are usable (None when it diverged)."""
         import keras
 
         p, ds = self.protocol, self.dataset
         seed = fold_seed(p, fold)
-        train_idx = np.flatnonzero(fold_of != fold)
+        train_idx = nested_subset(np.flatnonzero(fold_of != fold), ds.y, size, seed)
         held_idx = np.flatnonzero(fold_of == fold)
         model = self.prepare(fold)
         batch = p.batch_size * self.replicas
@@ -130,10 +253,13 @@ class FoldRunner:
         else:
             val_idx = held_idx
             validation = "held-out fold (monitoring only)"
+        drop = drop and len(fit_idx) >= batch
         train_data = _tf_dataset(ds.x[fit_idx], ds.y[fit_idx], batch, seed=seed,
-                                 drop_remainder=drop and len(fit_idx) >= batch)
+                                 drop_remainder=drop,
+                                 augment=augmenter(ds.input_shape, p.augment, seed))
         val_data = _tf_dataset(ds.x[val_idx], ds.y[val_idx], batch)
-        callbacks = [keras.callbacks.TerminateOnNaN(), _stop_on_ctrl_c()]
+        steps = len(fit_idx) // batch if drop else math.ceil(len(fit_idx) / batch)
+        callbacks = [keras.callbacks.TerminateOnNaN(), _stop_on_ctrl_c(), _schedule(p, steps)]
         if p.early_stopping:
             callbacks.append(keras.callbacks.EarlyStopping(
                 monitor="val_loss", patience=p.early_stopping, restore_best_weights=True))
@@ -170,7 +296,10 @@ class FoldRunner:
         elif not all(np.isfinite(a).all() for k, a in arrays.items() if k.endswith("prob")):
             status, reason = "diverged", "the model predicted NaN or infinite probabilities"
 
-        arrays.update(self._understanding(model, held_idx, arrays["y_prob"], fold))
+        if size >= 1:  # the galleries and maps are of the whole-fold models
+            arrays.update(self._understanding(model, held_idx, arrays["y_prob"], fold))
+        else:
+            self._explain_errors = {}
 
         facts = {
             "dataset": ds.name, "model": self.spec.name, "fold": fold, "folds": p.folds,
@@ -179,9 +308,10 @@ class FoldRunner:
             "epochs_run": len(hist.get("loss", [])), "epochs": p.epochs, "lr": p.lr,
             "batch_size": p.batch_size, "global_batch_size": batch,
             "train_samples": int(len(fit_idx)), "held_out_samples": int(len(held_idx)),
+            "train_size": float(size),
             "fit_seconds": fit_seconds, "predict_seconds": predict_seconds,
             "predict_images_per_second": len(held_idx) / predict_seconds if predict_seconds else 0,
-            "params": int(model.count_params()),
+            "params": int(model.count_params()), "xla": bool(model.jit_compile),
             "plugin": self.spec.plugin, "plugin_version": self.spec.version,
             "options": dict(self.spec.options),
             "devices": describe(self.strategy),
@@ -227,10 +357,14 @@ class FoldRunner:
         p, ds = self.protocol, self.dataset
         model = self.prepare(p.folds)  # a seed no fold uses
         batch = p.batch_size * self.replicas
-        data = _tf_dataset(ds.x, ds.y, batch, seed=fold_seed(p, p.folds),
-                           drop_remainder=self.replicas > 1 and len(ds.y) >= batch)
+        seed = fold_seed(p, p.folds)
+        drop = self.replicas > 1 and len(ds.y) >= batch
+        data = _tf_dataset(ds.x, ds.y, batch, seed=seed, drop_remainder=drop,
+                           augment=augmenter(ds.input_shape, p.augment, seed))
+        steps = len(ds.y) // batch if drop else math.ceil(len(ds.y) / batch)
         start = time.perf_counter()
-        history = model.fit(data, epochs=p.epochs, verbose=self.verbose, shuffle=False)
+        history = model.fit(data, epochs=p.epochs, verbose=self.verbose, shuffle=False,
+                            callbacks=[_schedule(p, steps)])
         hist = {k: [float(v) for v in vals] for k, vals in history.history.items()}
         ok = all(math.isfinite(v) for v in hist.get("loss", [1.0]))
         return ({"model": self.spec.name, "status": "ok" if ok else "diverged",

@@ -412,3 +412,118 @@ def trust_note(run, leak) -> str:
             "estimates on held-out folds"
             + (", and the leakage check found no near-copies across folds." if leak is not None
                else "."))
+
+
+# -- learning curves -------------------------------------------------------------------------
+def learning_curve(run, n_boot: int = N_BOOT) -> dict | None:
+    """The learning curves of a run with --train-sizes: for every training size, each model's
+    accuracy (mean and std over its successful folds) on the held-out folds and the official
+    test split, the number of training images, and every pair's difference tested at that
+    size (on the test split with the paired bootstrap when the dataset has one, else on the
+    held-out folds with the corrected t-test; Holm-adjusted over all pairs and sizes); then a
+    sentence on whether and where the curves cross. None without learning curves."""
+    sizes = run.train_sizes
+    if not sizes:
+        return None
+    y_test = getattr(run, "y_test", None)
+    lead = "test" if run.info["dataset"].get("test_samples") and y_test is not None else "cv"
+    models = [m for m in run.models if m in run.curves]
+    boot = (stats.TestSplitBootstrap(np.asarray(y_test), len(run.classes), n_boot=n_boot,
+                                     seed=0) if lead == "test" else None)
+    rows, tests = [], []
+    for size in sizes:
+        folds = {m: [f for f in run.curves[m].get(size, []) if f.ok] for m in models}
+        images = [f.facts.get("train_samples") for fs in folds.values() for f in fs
+                  if f.facts.get("train_samples")]
+        row = {"size": size, "images": float(np.mean(images)) if images else float("nan"),
+               "models": {}, "comparisons": []}
+        for m in models:
+            cv = [f.scores.get(MAIN) for f in folds[m]]
+            test = [f.test_scores.get(MAIN) for f in folds[m] if f.test_scores]
+            mean, std = mean_std(test if lead == "test" else cv)
+            row["models"][m] = {
+                "mean": mean, "std": std, "folds": len(folds[m]),
+                "cv": mean_std(cv)[0], "test": mean_std(test)[0],
+                "text": "—" if mean is None else f"{mean:.4f} ± {std:.4f}"}
+        for a, b in stats.pairs(models):
+            common = sorted({f.fold for f in folds[a]} & {f.fold for f in folds[b]})
+            fa = [next(f for f in folds[a] if f.fold == k) for k in common]
+            fb = [next(f for f in folds[b] if f.fold == k) for k in common]
+            if lead == "test":
+                if not common or not all("test_prob" in f.arrays for f in fa + fb):
+                    continue
+                r = boot.compare([f.arrays["test_prob"].argmax(axis=1) for f in fa],
+                                 [f.arrays["test_prob"].argmax(axis=1) for f in fb], MAIN,
+                                 keys_a=[(a, size, k) for k in common],
+                                 keys_b=[(b, size, k) for k in common], bounds=BOUNDS[MAIN])
+                r["test"] = "paired bootstrap"
+            else:
+                if len(common) < 2:
+                    continue
+                n_train, n_test = _sizes(run, fa, fb)
+                r = stats.corrected_ttest([f.scores[MAIN] for f in fa],
+                                          [f.scores[MAIN] for f in fb], n_train, n_test,
+                                          bounds=BOUNDS[MAIN])
+                r["test"] = "corrected t-test"
+            scores = "test_scores" if lead == "test" else "scores"
+            r.update(_pair(run, a, b, MAIN, [getattr(f, scores)[MAIN] for f in fa],
+                           [getattr(f, scores)[MAIN] for f in fb], common))
+            r["size"], r["images"] = size, row["images"]
+            row["comparisons"].append(r)
+            tests.append(r)
+        rows.append(row)
+    _adjust(tests, "the learning curve")
+    where = "the official test split" if lead == "test" else "the held-out folds"
+    sentences = [_crossing_sentence(a, b, [c for c in tests if (c["a"], c["b"]) == (a, b)])
+                 for a, b in stats.pairs(models)]
+    return {"sizes": sizes, "models": models, "rows": rows, "lead": lead, "where": where,
+            "family": len(tests),
+            "sentence": (f"Learning curves ({MAIN} on {where}, "
+                         f"{tests[0]['test'] if tests else 'no test'}, Holm-adjusted over "
+                         f"{len(tests)} tests): " + " ".join(sentences)) if sentences else
+            "Only one model has learning-curve results; there is nothing to compare."}
+
+
+def mean_std(values) -> tuple:
+    """(mean, sample std) of the finite values; (None, None) when there are none."""
+    values = [v for v in values if v is not None and np.isfinite(v)]
+    if not values:
+        return None, None
+    return float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+
+
+def _crossing_sentence(a: str, b: str, points: list) -> str:
+    """Whether and where the mean curves of ``a`` and ``b`` cross, and which of their
+    differences the tests support (``points``: the pair's comparisons, by size)."""
+    if not points:
+        return f"{a} and {b} share no training size with results on both."
+
+    def at(c):
+        return f"{c['images']:,.0f} images"
+
+    def ahead(c):
+        return a if c["mean_diff"] > 0 else b if c["mean_diff"] < 0 else ""
+
+    significant = [c for c in points if c["significant"]]
+    support = ("; significant at " + ", ".join(f"{at(c)} ({c['better']} ahead, "
+                                              f"{stats.format_p(c['p_holm'])})"
+                                              for c in significant)
+               if significant else "; no difference is significant at any size")
+    crossings = [(c, d) for c, d in zip(points, points[1:], strict=False)
+                 if ahead(c) and ahead(d) and ahead(c) != ahead(d)]
+    gap = (f"{a} − {b}: {_size(points[0]['mean_diff'], MAIN)} at {at(points[0])}, "
+           f"{_size(points[-1]['mean_diff'], MAIN)} at {at(points[-1])}")
+    if crossings:
+        where = ", and again ".join(f"between {at(c)} ({ahead(c)} ahead) and {at(d)} "
+                                    f"({ahead(d)} ahead)" for c, d in crossings)
+        text = f"the curves of {a} and {b} cross {where} ({gap}{support})."
+        if not any(c["significant"] for pair in crossings for c in pair):
+            text += (" Neither side of the crossing is a significant difference, so the data "
+                     "do not show that the ranking changes with the amount of training data.")
+        return text[0].upper() + text[1:]
+    leaders = {ahead(c) for c in points if ahead(c)}
+    if len(leaders) == 1:
+        (leader,) = leaders
+        return (f"The curves of {a} and {b} do not cross: {leader} is ahead at every training "
+                f"size ({gap}{support}).")
+    return f"The curves of {a} and {b} do not cross ({gap}{support})."
