@@ -1,5 +1,6 @@
 """Learning curves (--train-sizes): nested stratified subsets, cells per (fold, size) that
 resume, the report's curve section and its sentence on crossing."""
+import csv
 import json
 
 import numpy as np
@@ -191,3 +192,11 @@ def test_the_report_draws_the_curve_on_a_log_axis(tmp_path):
     lines = [t for t in figure["data"] if t.get("mode") == "lines+markers"]
     assert [t["name"] for t in lines] == ["cnn", "vit"]
     assert lines[0]["x"] == [20.0, 100.0]
+    # every point is in the downloads, marked with its training size
+    with open(tmp_path / "out" / "metrics.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert sorted({(r["model"], r["train_size"]) for r in rows}) == [
+        ("cnn", "0.2"), ("cnn", "1"), ("vit", "0.2"), ("vit", "1")]
+    assert len(rows) == 2 * 2 * 3   # models x sizes x folds, held-out rows only
+    facts = json.loads((tmp_path / "out" / "facts.json").read_text())["folds"]
+    assert sorted({f["train_size"] for f in facts}) == [0.2, 1.0]

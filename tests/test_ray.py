@@ -21,13 +21,14 @@ RUN = ["run", "cnn", "vit", "--dataset", "digits", "--folds", "2", "--epochs", "
        "--keep-models", "none"]
 
 
-def facts_of(results):
+def facts_of(results, sizes=(1.0,)):
     run = read_json(results / "last_run.json")["runs"][0]
     store = RunStore(results, run["dataset"], run["run_id"])
     out = {}
     for model in ("cnn", "vit"):
         for k in range(2):
-            out[model, k] = store.read_fold(model, k)
+            for size in sizes:
+                out[model, k, size] = store.read_fold(model, k, size)
     return out
 
 
@@ -44,19 +45,21 @@ def two_nodes():
 
 
 def test_a_two_node_cluster_gives_the_local_executors_facts(two_nodes, tmp_path):
+    """... learning-curve cells included: the same nested subsets, the same augmentation."""
     local, remote = tmp_path / "local", tmp_path / "ray"
     runner = CliRunner()
-    r = runner.invoke(cli, [*RUN, "--quiet", "--results", str(local), "--out",
+    curve = ["--train-sizes", "0.5"]
+    r = runner.invoke(cli, [*RUN, *curve, "--quiet", "--results", str(local), "--out",
                             str(tmp_path / "r1")], catch_exceptions=False)
     assert r.exit_code == 0, r.output
-    r = runner.invoke(cli, [*RUN, "--executor", "ray", "--address", two_nodes.address,
+    r = runner.invoke(cli, [*RUN, *curve, "--executor", "ray", "--address", two_nodes.address,
                             "--cpus-per-task", "2", "--results", str(remote), "--out",
                             str(tmp_path / "r2")], catch_exceptions=False)
     assert r.exit_code == 0, r.output
     assert "executor: Ray, 2 nodes, 4 CPUs, 0 GPUs; 2 slots of 2 CPUs each" in r.output
     assert "ETA" in r.output and re.search(r"\[start\] digits / cnn / fold 1/2 on 127\.0\.0\.1 "
                                            r"pid \d+", r.output)
-    a, b = facts_of(local), facts_of(remote)
+    a, b = facts_of(local, (0.5, 1.0)), facts_of(remote, (0.5, 1.0))
     for key in a:
         (fa, xa), (fb, xb) = a[key], b[key]
         assert fa["status"] == fb["status"] == "ok"

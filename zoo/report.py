@@ -91,15 +91,20 @@ def _recipe(saved: dict) -> str:
     return Protocol(**{k: v for k, v in saved.items() if k in FIELDS}).recipe()
 
 
-def _fold_rows(run) -> list:
+def _fold_rows(run, sizes=(1.0,)) -> list:
+    """A row per fold of every model, at each of ``sizes`` (learning-curve points)."""
     rows = []
-    for model in run.models:
-        for f in run.folds[model]:
-            rows.append({"model": model, "fold": f.fold + 1, "status": f.facts.get("status"),
-                         "reason": f.facts.get("reason", ""),
-                         "epochs": f.facts.get("epochs_run"), "lr": f.facts.get("lr"),
-                         "fit_seconds": f.facts.get("fit_seconds"),
-                         "scores": f.scores, "test_scores": f.test_scores})
+    for size in sizes:
+        for model in run.models:
+            folds = run.curves.get(model, {}).get(size, []) if run.curves else \
+                (run.folds[model] if size == 1.0 else [])
+            for f in folds:
+                rows.append({"model": model, "fold": f.fold + 1, "train_size": size,
+                             "status": f.facts.get("status"),
+                             "reason": f.facts.get("reason", ""),
+                             "epochs": f.facts.get("epochs_run"), "lr": f.facts.get("lr"),
+                             "fit_seconds": f.facts.get("fit_seconds"),
+                             "scores": f.scores, "test_scores": f.test_scores})
     return rows
 
 
@@ -121,6 +126,7 @@ def build_context(results_dir) -> dict:
             "summary": _summary_rows(run, "cv", said, said["training"]),
             "test_summary": _summary_rows(run, "test", said) if has_test else [],
             "folds": _fold_rows(run),
+            "all_folds": _fold_rows(run, run.train_sizes or (1.0,)),
             "comparisons": said["comparisons"],
             "friedman": said["friedman"],
             "verdict": said,
@@ -134,11 +140,11 @@ def build_context(results_dir) -> dict:
             "recipe": _recipe(run.info["protocol"]),
             "wall_seconds": sum(f.facts.get("wall_seconds", 0) for f in run.all_folds()),
         })
-        for model, folds in run.folds.items():
-            for f in folds:
-                facts_out.append({"dataset": run.name, "run_id": run.store.run_id,
-                                  "model": model, "fold": f.fold + 1, "facts": f.facts,
-                                  "scores": f.scores, "test_scores": f.test_scores})
+        for f in run.all_folds():
+            facts_out.append({"dataset": run.name, "run_id": run.store.run_id,
+                              "model": f.model, "fold": f.fold + 1,
+                              "train_size": f.facts.get("train_size", 1.0), "facts": f.facts,
+                              "scores": f.scores, "test_scores": f.test_scores})
     envs = [r.info.get("environment", {}) for r in runs]
     devices = sorted({d for r in runs for fs in r.folds.values() for f in fs
                       for d in f.facts.get("devices", {}).get("devices", [])})
@@ -154,16 +160,17 @@ def metrics_csv(context) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     keys = list(context["metrics"])
-    writer.writerow(["dataset", "model", "fold", "split", "status", "epochs", "lr",
-                     "fit_seconds"] + keys)
+    writer.writerow(["dataset", "model", "fold", "train_size", "split", "status", "epochs",
+                     "lr", "fit_seconds"] + keys)
     for d in context["datasets"]:
-        for row in d["folds"]:
+        for row in d["all_folds"]:
             for split, scores in (("held-out fold", row["scores"]),
                                   ("official test", row["test_scores"])):
                 if split == "official test" and not d["has_test"]:
                     continue
-                writer.writerow([d["name"], row["model"], row["fold"], split, row["status"],
-                                 row["epochs"], row["lr"], row["fit_seconds"]]
+                writer.writerow([d["name"], row["model"], row["fold"], f"{row['train_size']:g}",
+                                 split, row["status"], row["epochs"], row["lr"],
+                                 row["fit_seconds"]]
                                 + [scores.get(k, "") for k in keys])
     return buf.getvalue()
 
