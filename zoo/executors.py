@@ -152,8 +152,19 @@ class _RaySession:
         return {"actor": actor, "key": None, "where": ""}
 
     def run(self, cells, should_run, started, say=print):
+        """Yield each cell's outcome as it finishes. Ctrl-C raises KeyboardInterrupt here
+        (the running cells are cancelled): the driver catches it itself and checks between
+        short waits, since a SIGINT that arrived inside ray.wait was lost now and then under
+        load (the run went on to the end)."""
+        from zoo.train import ctrl_c_stops_at_a_batch_end
+
+        with ctrl_c_stops_at_a_batch_end():
+            yield from self._run(cells, should_run, started, say)
+
+    def _run(self, cells, should_run, started, say):
         ray = self.ray
         from zoo.engine import Outcome
+        from zoo.train import CTRL_C
 
         pending = list(cells)
         tries = {}
@@ -183,7 +194,11 @@ class _RaySession:
                     started(cell, worker["where"])
                 if not running:
                     break
-                done, _ = ray.wait(list(running), num_returns=1)
+                done = []
+                while not done:
+                    if CTRL_C.is_set():
+                        raise KeyboardInterrupt
+                    done, _ = ray.wait(list(running), num_returns=1, timeout=0.5)
                 future = done[0]
                 worker, cell = running.pop(future)
                 try:
