@@ -8,6 +8,7 @@ MNIST (found through $ZOO_TEST_DATA):
    the seconds each epoch took.
 
        ZOO_TEST_DATA=../shared/data python benchmarks/accuracy.py --preset paper --epochs 40
+       ZOO_TEST_DATA=../shared/data python benchmarks/accuracy.py --models vit:stem=conv
 
 2. ``--curve 0.1,0.25,0.5``: one learning curve, `zoo run` itself with --train-sizes (and
    --folds 3), then the report's learning-curve table, printed.
@@ -35,6 +36,7 @@ def protocol_from(args, **extra):
 def per_epoch(args, registry, data_dir):
     import keras
 
+    from zoo import options
     from zoo.protocol import make_splits
     from zoo.train import FoldRunner, _tf_dataset
 
@@ -64,8 +66,8 @@ def per_epoch(args, registry, data_dir):
                   flush=True)
 
     original_fit = keras.Model.fit
-    for name in args.models.split(","):
-        spec = registry.models[name]
+    for name in args.models:
+        spec = options.resolve(name, registry.models)
         runner = FoldRunner(spec, ds, protocol)
         callback = TestEachEpoch(name)
 
@@ -88,12 +90,12 @@ def per_epoch(args, registry, data_dir):
 
 
 def curve(args, registry, data_dir):
-    from zoo import engine, verdict
+    from zoo import engine, options, verdict
     from zoo.facts import load_results
     from zoo.protocol import parse_sizes
 
     protocol = protocol_from(args, folds=args.folds, train_sizes=parse_sizes(args.curve))
-    models = [registry.models[m] for m in args.models.split(",")]
+    models = [options.resolve(m, registry.models) for m in args.models]
     start = time.perf_counter()
     engine.run(models, [registry.datasets[args.dataset]], protocol, args.results,
                data_dir=data_dir, quiet=True, keep="none")
@@ -110,7 +112,8 @@ def curve(args, registry, data_dir):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--models", default="cnn,vit")
+    parser.add_argument("--models", nargs="+", default=["cnn", "vit"],
+                        help="models or variants, e.g. cnn vit:stem=conv")
     parser.add_argument("--preset", default=None, choices=["quick", "paper"])
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--lr", type=float, default=None)

@@ -52,14 +52,24 @@ def patch_size_for(input_shape):
 
 
 def build(input_shape, num_classes, patch_size=None, dim=64, depth=4, heads=4, mlp_ratio=2,
-          dropout=0.1):
+          dropout=0.1, stem="patch"):
+    """``stem``: "patch", the plain ViT's linear patch embedding; "conv", two 3x3
+    convolutions at full resolution before it (early convolutions, Xiao et al. 2021), which
+    give the patches local features and the same number of tokens."""
     import keras
     from keras import layers
 
     ClassTokenAndPosition, ClassToken = _layers()
     p = patch_size or patch_size_for(input_shape)
     inputs = keras.Input(shape=input_shape, name="image")
-    x = layers.Conv2D(dim, p, strides=p, name="patch_embed")(inputs)
+    if stem not in ("patch", "conv"):
+        raise ValueError(f"stem: expected 'patch' or 'conv', got {stem!r}")
+    x = inputs
+    if stem == "conv":
+        for i, width in enumerate((dim // 2, dim // 2)):
+            x = layers.Conv2D(width, 3, padding="same", activation="gelu",
+                              name=f"stem_conv{i + 1}")(x)
+    x = layers.Conv2D(dim, p, strides=p, name="patch_embed")(x)
     grid = (input_shape[0] // p) * (input_shape[1] // p)
     x = layers.Reshape((grid, dim))(x)
     x = ClassTokenAndPosition(name="cls_pos")(x)

@@ -105,3 +105,19 @@ def test_an_xla_compiled_fold_trains(monkeypatch):
     _, facts, arrays = _fold(Protocol(folds=2, epochs=1, batch_size=8), jit_compile=True)
     assert facts["xla"] is True and facts["status"] == "ok"
     assert np.allclose(arrays["y_prob"].sum(axis=1), 1, atol=1e-5)
+
+
+def test_the_vit_conv_stem_keeps_the_tokens_and_trains():
+    import keras
+
+    vit = get_registry().models["vit"]
+    plain, conv = vit.build((28, 28, 1), 24), vit.build((28, 28, 1), 24, stem="conv")
+    assert plain.get_layer("cls_pos").output.shape == conv.get_layer("cls_pos").output.shape
+    assert [layer.name for layer in conv.layers if layer.name.startswith("stem_")] == [
+        "stem_conv1", "stem_conv2"]
+    with pytest.raises(ValueError, match="stem: expected 'patch' or 'conv'"):
+        vit.build((28, 28, 1), 24, stem="resnet")
+    keras.backend.clear_session()
+    _, facts, _ = _fold(Protocol(folds=2, epochs=1, batch_size=8),
+                        build=lambda shape, n: vit.build(shape, n, stem="conv"), name="vit")
+    assert facts["status"] == "ok"
