@@ -23,15 +23,17 @@ def main():
 
     import dataclasses
 
+    from zoo.distribute import import_tf
+
+    import_tf()  # first: TensorFlow's start-up lines are captured there
+
     import keras
     import numpy as np
 
-    from zoo.distribute import import_tf
     from zoo.plugins import get_registry
     from zoo.protocol import make_splits, resolve
     from zoo.train import FoldRunner
 
-    import_tf()
     registry = get_registry()
     ds = registry.datasets["sign-mnist"].load(os.environ.get("ZOO_TEST_DATA"))
     protocol = resolve(folds=10, epochs=args.epochs)
