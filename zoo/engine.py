@@ -57,6 +57,12 @@ class Cell:
             which += f" at {self.size:g} of its training part"
         return f"{self.dataset} / {self.model} / {which}"
 
+    def failed(self, reason: str) -> dict:
+        """The facts of this cell when it failed without training to the end."""
+        return {"dataset": self.dataset, "model": self.model, "fold": self.fold,
+                "folds": self.folds, "train_size": self.size, "status": "error",
+                "reason": reason}
+
 
 @dataclass
 class Outcome:
@@ -216,9 +222,7 @@ def run_cell(cell: Cell, spec, prepared: Prepared, runners: dict, strategy=None,
     except WriteError as exc:  # no fold's failure: the run stops, keeping what is saved
         out.stop = str(exc)
     except Exception as exc:  # a fold that raises is a failed fold, not a failed run
-        out.facts = {"dataset": cell.dataset, "model": cell.model, "fold": cell.fold,
-                     "folds": cell.folds, "train_size": cell.size, "status": "error",
-                     "reason": f"{type(exc).__name__}: {exc}"[:2000]}
+        out.facts = cell.failed(f"{type(exc).__name__}: {exc}"[:2000])
         out.arrays = {}
     out.seconds = time.monotonic() - t0
     out.facts["wall_seconds"] = out.seconds

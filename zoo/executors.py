@@ -212,11 +212,9 @@ class _RaySession:
                     self.actors.append(replacement)
                     idle.append(replacement)
                     if tries[cell] > self.ex.retries:
-                        yield Outcome(cell, facts={
-                            "dataset": cell.dataset, "model": cell.model, "fold": cell.fold,
-                            "folds": cell.folds, "train_size": cell.size, "status": "error",
-                            "reason": f"its Ray worker died {tries[cell]} times: "
-                                      f"{str(exc).splitlines()[0][:300]}"})
+                        yield Outcome(cell, facts=cell.failed(
+                            f"its Ray worker died {tries[cell]} times: "
+                            f"{str(exc).splitlines()[0][:300]}"))
                     else:
                         say(f"[retry] {cell.label}: its worker on {worker['where']} died; "
                             "running it again on another")

@@ -228,6 +228,20 @@ class FoldRunner:
         keras.utils.set_random_seed(seed)
         return self.model
 
+    def _training(self, idx, seed: int):
+        """The training batches of the images ``idx`` (None: all of them), shuffled and
+        augmented with ``seed``, and the learning-rate callback for their number of steps.
+        Several replicas: the ragged last batch is dropped so that every replica gets an even
+        share (synchronized BatchNorm aborts on an uneven batch under MirroredStrategy)."""
+        p, ds = self.protocol, self.dataset
+        x, y = (ds.x, ds.y) if idx is None else (ds.x[idx], ds.y[idx])
+        batch = p.batch_size * self.replicas
+        drop = self.replicas > 1 and len(y) >= batch
+        data = _tf_dataset(x, y, batch, seed=seed, drop_remainder=drop,
+                           augment=augmenter(ds.input_shape, p.augment, seed))
+        steps = len(y) // batch if drop else math.ceil(len(y) / batch)
+        return data, _schedule(p, steps)
+
     # -- one fold ------------------------------------------------------------------------
     def run(self, fold: int, fold_of: np.ndarray, size: float = 1.0):
         """Train on every fold but ``fold`` (on ``size`` of it, a learning-curve point, when
@@ -241,9 +255,6 @@ class FoldRunner:
         held_idx = np.flatnonzero(fold_of == fold)
         model = self.prepare(fold)
         batch = p.batch_size * self.replicas
-        # Several replicas: drop the ragged last batch so every replica gets an even share
-        # (synchronized BatchNorm aborts on an uneven batch under MirroredStrategy).
-        drop = self.replicas > 1
 
         fit_idx = train_idx
         if p.early_stopping:
@@ -253,13 +264,9 @@ class FoldRunner:
         else:
             val_idx = held_idx
             validation = "held-out fold (monitoring only)"
-        drop = drop and len(fit_idx) >= batch
-        train_data = _tf_dataset(ds.x[fit_idx], ds.y[fit_idx], batch, seed=seed,
-                                 drop_remainder=drop,
-                                 augment=augmenter(ds.input_shape, p.augment, seed))
+        train_data, schedule = self._training(fit_idx, seed)
         val_data = _tf_dataset(ds.x[val_idx], ds.y[val_idx], batch)
-        steps = len(fit_idx) // batch if drop else math.ceil(len(fit_idx) / batch)
-        callbacks = [keras.callbacks.TerminateOnNaN(), _stop_on_ctrl_c(), _schedule(p, steps)]
+        callbacks = [keras.callbacks.TerminateOnNaN(), _stop_on_ctrl_c(), schedule]
         if p.early_stopping:
             callbacks.append(keras.callbacks.EarlyStopping(
                 monitor="val_loss", patience=p.early_stopping, restore_best_weights=True))
@@ -356,15 +363,10 @@ class FoldRunner:
         protocol. Returns (facts, model), the model None when it diverged."""
         p, ds = self.protocol, self.dataset
         model = self.prepare(p.folds)  # a seed no fold uses
-        batch = p.batch_size * self.replicas
-        seed = fold_seed(p, p.folds)
-        drop = self.replicas > 1 and len(ds.y) >= batch
-        data = _tf_dataset(ds.x, ds.y, batch, seed=seed, drop_remainder=drop,
-                           augment=augmenter(ds.input_shape, p.augment, seed))
-        steps = len(ds.y) // batch if drop else math.ceil(len(ds.y) / batch)
+        data, schedule = self._training(None, fold_seed(p, p.folds))
         start = time.perf_counter()
         history = model.fit(data, epochs=p.epochs, verbose=self.verbose, shuffle=False,
-                            callbacks=[_schedule(p, steps)])
+                            callbacks=[schedule])
         hist = {k: [float(v) for v in vals] for k, vals in history.history.items()}
         ok = all(math.isfinite(v) for v in hist.get("loss", [1.0]))
         return ({"model": self.spec.name, "status": "ok" if ok else "diverged",
