@@ -82,6 +82,12 @@ class DatasetRun:
     def models(self) -> list:
         return [m for m in self.info["models"] if self.folds.get(m)]
 
+    def folds_at(self, model: str, size: float = 1.0) -> list:
+        """A model's folds at one training size (1.0: the whole training part)."""
+        if self.curves:
+            return self.curves.get(model, {}).get(size, [])
+        return self.folds.get(model, []) if size == 1.0 else []
+
     def all_folds(self) -> list:
         """Every fold's facts: of each model, at each training size."""
         if self.curves:

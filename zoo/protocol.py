@@ -119,16 +119,15 @@ class Protocol:
         and recipe settings left at their defaults are not either (runs made before those
         settings existed keep their ids)."""
         settings = {k: v for k, v in self.to_dict().items()
-                    if k != "train_sizes" and not (k in _RECIPE and v == _RECIPE[k])}
+                    if k != "train_sizes" and not (k in _ADDED and v == getattr(Protocol, k))}
         blob = json.dumps({"protocol": settings, "data": dataset_fingerprint},
                           sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
 SCHEDULES = ("constant", "cosine")
-#: recipe settings added after the first runs, with their defaults (see Protocol.run_id)
-_RECIPE = {"augment": 1.0, "schedule": "constant", "warmup": 0, "weight_decay": 0.0,
-           "label_smoothing": 0.0}
+#: recipe settings added after the first runs (see Protocol.run_id)
+_ADDED = ("augment", "schedule", "warmup", "weight_decay", "label_smoothing")
 
 
 def parse_sizes(value, option: str = "train_sizes") -> tuple:
@@ -208,8 +207,8 @@ def resolve(preset: str | None = None, toml: dict | None = None, **flags) -> Pro
         for key, value in source.items():
             if key not in FIELDS:
                 raise ConfigError(f"unknown protocol setting '{key}'")
-            if key in ("lr", "augment", "weight_decay", "label_smoothing") \
-                    and isinstance(value, int) and not isinstance(value, bool):
+            if FIELDS[key] in (float, "float") and isinstance(value, int) \
+                    and not isinstance(value, bool):
                 value = float(value)
             if key == "train_sizes":
                 value = parse_sizes(value)

@@ -96,9 +96,7 @@ def _fold_rows(run, sizes=(1.0,)) -> list:
     rows = []
     for size in sizes:
         for model in run.models:
-            folds = run.curves.get(model, {}).get(size, []) if run.curves else \
-                (run.folds[model] if size == 1.0 else [])
-            for f in folds:
+            for f in run.folds_at(model, size):
                 rows.append({"model": model, "fold": f.fold + 1, "train_size": size,
                              "status": f.facts.get("status"),
                              "reason": f.facts.get("reason", ""),

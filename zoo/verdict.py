@@ -155,8 +155,7 @@ def test_comparisons(run, models, y_test, n_boot: int = N_BOOT) -> list:
     ensembles' predictions (accuracy), Holm-adjusted p over the family."""
     out = []
     y_test = np.asarray(y_test)
-    n_classes = len(run.classes)
-    boot = stats.TestSplitBootstrap(y_test, n_classes, n_boot=n_boot, seed=0)
+    boot = split_bootstrap(run, y_test, n_boot)
     preds, ensembles = {}, {}
     for a, b in stats.pairs(models):
         common = shared_folds(run, (a, b))
@@ -187,6 +186,17 @@ def test_comparisons(run, models, y_test, n_boot: int = N_BOOT) -> list:
                      mcnemar=mcnemar if metric == "accuracy" else None)
             out.append(r)
     return _adjust(out, "the official test split")
+
+
+def split_bootstrap(run, y_test: np.ndarray, n_boot: int = N_BOOT):
+    """The run's resamples of its test split (zoo.stats.TestSplitBootstrap, seed 0), made once
+    and shared by the pairwise comparisons and the learning curves: 2,000 resamples of 7,172
+    images take about 1 s and 115 MB."""
+    cache = run.__dict__.setdefault("_test_bootstraps", {})
+    key = (n_boot, y_test.tobytes())
+    if key not in cache:
+        cache[key] = stats.TestSplitBootstrap(y_test, len(run.classes), n_boot=n_boot, seed=0)
+    return cache[key]
 
 
 def _pair(run, a, b, metric, xa, xb, common) -> dict:
@@ -428,11 +438,10 @@ def learning_curve(run, n_boot: int = N_BOOT) -> dict | None:
     y_test = getattr(run, "y_test", None)
     lead = "test" if run.info["dataset"].get("test_samples") and y_test is not None else "cv"
     models = [m for m in run.models if m in run.curves]
-    boot = (stats.TestSplitBootstrap(np.asarray(y_test), len(run.classes), n_boot=n_boot,
-                                     seed=0) if lead == "test" else None)
+    boot = split_bootstrap(run, np.asarray(y_test), n_boot) if lead == "test" else None
     rows, tests = [], []
     for size in sizes:
-        folds = {m: [f for f in run.curves[m].get(size, []) if f.ok] for m in models}
+        folds = {m: [f for f in run.folds_at(m, size) if f.ok] for m in models}
         images = [f.facts.get("train_samples") for fs in folds.values() for f in fs
                   if f.facts.get("train_samples")]
         row = {"size": size, "images": float(np.mean(images)) if images else float("nan"),
