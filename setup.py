@@ -3,7 +3,7 @@ from pathlib import Path
 from setuptools import setup
 
 setup(
-    name="zoo",
+    name="keras-zoo",
     version="0.1.0",
     description="A Keras model zoo that compares image-classification architectures under "
                 "one shared k-fold protocol and writes an offline report",
@@ -14,7 +14,7 @@ setup(
     # The built-in plugins live in plugins/ and install as `zoo_plugins` (never as a
     # top-level package called `plugins`).
     # templates/ installs as `zoo.templates`, next to the code that renders it.
-    packages=["zoo", "zoo.templates", "zoo_plugins"],
+    packages=["zoo", "zoo.executors", "zoo.templates", "zoo_plugins"],
     package_dir={"zoo": "zoo", "zoo.templates": "templates", "zoo_plugins": "plugins"},
     package_data={"zoo.templates": ["*.html", "*.css", "*.js"]},
     install_requires=[

@@ -61,7 +61,8 @@ def timed(executor, dspec, models, protocol) -> float:
 
 
 def main():
-    from zoo.executors import LocalExecutor, RayExecutor
+    from zoo.executors import LocalExecutor
+    from zoo.executors.ray import RayExecutor
     from zoo.protocol import Protocol
 
     dspec, models = workload()

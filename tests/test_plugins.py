@@ -27,7 +27,7 @@ def test_builtins_register_through_entry_points():
     assert {"digits", "sign-mnist"} <= set(registry.datasets)
     for name, kind in BUILTINS.items():
         info = registry.plugins[name]
-        assert info.distribution == "zoo" and info.version == zoo.__version__
+        assert info.distribution == "keras-zoo" and info.version == zoo.__version__
         if kind == "metric":
             assert {"accuracy", "top_5_accuracy", "ece"} <= set(info.metrics)
         else:
@@ -162,7 +162,7 @@ def test_the_wheel_installs_no_top_level_plugins_package(tmp_path):
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
                     "-q", "-w", str(tmp_path), str(ROOT)], check=True, capture_output=True,
                    timeout=300)
-    wheel = next(tmp_path.glob("zoo-*.whl"))
+    wheel = next(tmp_path.glob("keras_zoo-*.whl"))  # the distribution is keras-zoo
     names = zipfile.ZipFile(wheel).namelist()
     assert not any(n.startswith("plugins/") for n in names)
     assert "zoo_plugins/cnn.py" in names and "zoo_plugins/vit.py" in names

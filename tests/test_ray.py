@@ -170,4 +170,4 @@ def test_without_ray_installed_the_executor_says_how_to_install_it(tmp_path):
                           timeout=300, cwd=ROOT)
     code_line, *rest = done.stdout.splitlines()
     assert code_line == "2", done.stdout + done.stderr
-    assert "--executor ray needs Ray: pip install 'zoo[ray]'" in "\n".join(rest)
+    assert "--executor ray needs Ray: pip install 'keras-zoo[ray]'" in "\n".join(rest)

@@ -129,3 +129,24 @@ def describe(strategy) -> dict:
         "devices": [str(d) for d in devices],
         "gpus": [d.name for d in tf.config.list_physical_devices("GPU")],
     }
+
+
+def where_line(strategy) -> str:
+    """One plain line on where training runs (TensorFlow's own start-up lines are hidden)."""
+    d = describe(strategy)
+    how = "one device" if d["replicas"] == 1 else f"{d['strategy']}, {d['replicas']} replicas"
+    where = f"devices: {', '.join(d['devices'])} ({how})"
+    if not d["gpus"]:
+        where += "; no GPU found" + (" (CUDA could not start)" if NO_GPU["seen"] else "")
+    return where
+
+
+def limit_threads(threads: int) -> None:
+    """Cap TensorFlow's thread pools at ``threads`` (a Ray task's CPUs) and let GPUs grow
+    their memory as needed, so that fractional GPUs can share one card. Call it before
+    TensorFlow runs anything."""
+    tf = import_tf()
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(threads)
+    for gpu in tf.config.list_physical_devices("GPU"):
+        tf.config.experimental.set_memory_growth(gpu, True)

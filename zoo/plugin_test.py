@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.metadata
-import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
@@ -121,7 +119,9 @@ def _check_model(spec, input_shape, num_classes, check: PluginCheck) -> None:
 
     from zoo.errors import PluginError
     from zoo.protocol import Protocol, make_splits
-    from zoo.train import FoldRunner, build_checked, load_model, save_model
+    from zoo.checks import build_checked
+    from zoo.modelio import round_trip
+    from zoo.train import FoldRunner
 
     where = f"model {spec.name} on {tuple(input_shape)} x {num_classes} classes"
     try:
@@ -142,20 +142,16 @@ def _check_model(spec, input_shape, num_classes, check: PluginCheck) -> None:
     if facts["status"] != "ok" or model is None:
         check.problems.append(f"{where}: training {facts['status']}: {facts['reason']}")
         return
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "model.keras"
-        try:
-            save_model(model, path)
-            custom = spec.custom_objects() if spec.custom_objects else None
-            again = load_model(path, custom_objects=custom)
-        except Exception as exc:
-            check.problems.append(f"{where}: saving and loading with safe_mode=True failed: "
-                                  f"{type(exc).__name__}: {str(exc)[:300]}")
-            return
-        x = ds.x[:4]
-        if not np.allclose(model.predict_on_batch(x), again.predict_on_batch(x), atol=1e-5):
-            check.problems.append(f"{where}: the reloaded model predicts differently")
-            return
+    try:
+        again = round_trip(model, spec.custom_objects() if spec.custom_objects else None)
+    except Exception as exc:
+        check.problems.append(f"{where}: saving and loading with safe_mode=True failed: "
+                              f"{type(exc).__name__}: {str(exc)[:300]}")
+        return
+    x = ds.x[:4]
+    if not np.allclose(model.predict_on_batch(x), again.predict_on_batch(x), atol=1e-5):
+        check.problems.append(f"{where}: the reloaded model predicts differently")
+        return
     keras.backend.clear_session()
     check.passed.append(f"{where}: builds, trains an epoch, saves and reloads safely")
 

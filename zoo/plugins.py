@@ -14,6 +14,8 @@ from zoo.errors import PluginError
 from zoo.specs import DatasetSpec, MetricSpec, ModelSpec
 
 ENTRY_POINT_GROUP = "zoo"
+#: the distribution of zoo itself, whose built-in plugins load first
+DISTRIBUTION = "keras-zoo"
 
 pm = pluggy.PluginManager("zoo")
 pm.add_hookspecs(hookspecs)
@@ -39,7 +41,7 @@ def load_entry_points(force: bool = False) -> None:
         return
     _loaded = True
     allowed = _allowed()
-    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+    for ep in sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP), key=_order):
         if allowed is not None and ep.name not in allowed:
             continue
         if pm.get_plugin(ep.name) is not None or ep.name in LOAD_ERRORS:
@@ -51,6 +53,14 @@ def load_entry_points(force: bool = False) -> None:
             pm.register(module, name=ep.name)
         except Exception as exc:  # a broken plugin must not take the others down
             LOAD_ERRORS[ep.name] = f"{type(exc).__name__}: {exc}"
+
+
+def _order(ep) -> tuple:
+    """zoo's own plugins first, then the others by distribution and name: the order models
+    and datasets are listed and run in, whatever order the file system lists them."""
+    dist = getattr(ep, "dist", None)
+    name = dist.metadata["Name"] if dist else ""
+    return (name != DISTRIBUTION, name, ep.name)
 
 
 @dataclass

@@ -8,7 +8,7 @@ import dataclasses
 import hashlib
 import json
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -21,80 +21,111 @@ from zoo.errors import ConfigError
 SPLIT_KINDS = ("stratified", "grouped", "auto")
 
 
+def _integer(value) -> bool:  # True is an int to Python, never a number of folds to a user
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _sizes_ok(sizes) -> bool:
+    return (isinstance(sizes, tuple) and bool(sizes) and all(_number(v) and 0 < v <= 1
+                                                             for v in sizes)
+            and list(sizes) == sorted(set(sizes)) and sizes[-1] == 1.0)
+
+
+def setting(default, kind: str, expected, check=None, help: str = "", choices=(),
+            flag: bool = True):
+    """A protocol setting, declared once: its default, its kind ('int', 'float', 'choice',
+    'sizes'), what a valid value is (``expected``: text, or a function of the protocol for
+    checks that depend on other settings), ``check(value, protocol)``, and the help of its
+    command-line flag (``flag`` False: zoo.toml only)."""
+    return field(default=default, metadata={
+        "kind": kind, "expected": expected, "check": check, "help": help,
+        "choices": tuple(choices), "flag": flag})
+
+
+#: the type test of each kind of setting, before its own check
+_KINDS = {"int": _integer, "float": _number, "choice": lambda v: isinstance(v, str),
+          "sizes": lambda v: True}
+
+SCHEDULES = ("constant", "cosine")
+#: fold seeds are seed * 1000 + fold, and NumPy seeds must lie in 0..2**32-1
+MAX_SEED = 2**32 // 1000 - 1
+
+
 @dataclass(frozen=True)
 class Protocol:
-    folds: int = 3
-    epochs: int = 5
-    batch_size: int = 128
-    optimizer: str = "adam"
-    lr: float = 1e-3
-    seed: int = 0
-    split: str = "stratified"
+    """One protocol for every model. Each field is a setting (see :func:`setting`): flags,
+    zoo.toml keys, checks and help all come from here."""
+    folds: int = setting(3, "int", "an integer >= 2", lambda v, p: v >= 2,
+                         help="Number of folds (k).")
+    epochs: int = setting(5, "int", "an integer > 0", lambda v, p: v > 0,
+                          help="Epochs per fold.")
+    batch_size: int = setting(128, "int", "an integer > 0", lambda v, p: v > 0,
+                              help="Batch size per replica.")
+    optimizer: str = setting("adam", "choice", "'adam' (the one the shared protocol uses)",
+                             choices=("adam",), flag=False)
+    lr: float = setting(1e-3, "float", "a learning rate > 0 (e.g. 1e-3)",
+                        lambda v, p: 0 < v < 10, help="Peak learning rate (Adam / AdamW).")
+    seed: int = setting(0, "int", f"an integer 0..{MAX_SEED}", lambda v, p: 0 <= v <= MAX_SEED,
+                        help="Seed for splits, weights, shuffling and augmentation.")
+    split: str = setting(
+        "stratified", "choice", "one of " + ", ".join(SPLIT_KINDS), choices=SPLIT_KINDS,
+        help="stratified k-fold (default); grouped: near-copies of an image stay in one "
+             "fold; auto: grouped when the leakage check finds near-copies across folds.")
     #: patience in epochs; 0 turns early stopping off. It watches an inner validation split
     #: carved from the training folds, never the held-out fold.
-    early_stopping: int = 0
+    early_stopping: int = setting(
+        0, "int", "an integer >= 0 (patience in epochs; 0 = off)", lambda v, p: v >= 0,
+        help="Patience in epochs (0 = off); watches an inner split of the training folds, "
+             "never the held-out fold.")
     #: fraction of the training folds held back as that inner split (early stopping only)
-    inner_validation: float = 0.1
-    #: the recipe, shared by every model (zoo.augment, zoo.train): augmentation strength in
-    #: the input pipeline (0 = none), learning-rate schedule and linear warm-up in epochs,
-    #: decoupled weight decay (AdamW when > 0), label smoothing
-    augment: float = 1.0
-    schedule: str = "constant"
-    warmup: int = 0
-    weight_decay: float = 0.0
-    label_smoothing: float = 0.0
+    inner_validation: float = setting(0.1, "float", "a fraction between 0 and 0.5",
+                                      lambda v, p: 0 < v < 0.5, flag=False)
+    #: the recipe, shared by every model (zoo.augment, zoo.recipe)
+    augment: float = setting(
+        1.0, "float", "a strength from 0 (none) to 5 (1 = light)", lambda v, p: 0 <= v <= 5,
+        help="Augmentation strength for every model, in the input pipeline: 0 = none, 1 = "
+             "light (default: rotations to 14 degrees, shifts to 8%, zoom to 10%).")
+    schedule: str = setting("constant", "choice", "one of " + ", ".join(SCHEDULES),
+                            choices=SCHEDULES,
+                            help="Learning-rate schedule for every model (default constant).")
+    warmup: int = setting(
+        0, "int", lambda p: f"an integer number of epochs from 0 to {p.epochs - 1} "
+                            "(fewer than the epochs)",
+        lambda v, p: 0 <= v < p.epochs,
+        help="Epochs of linear learning-rate warm-up (default 0).")
+    weight_decay: float = setting(
+        0.0, "float", "a number from 0 (off) below 1 (e.g. 0.05)", lambda v, p: 0 <= v < 1,
+        help="Decoupled weight decay (AdamW) for every model; 0 = plain Adam (default).")
+    label_smoothing: float = setting(
+        0.0, "float", "a number from 0 (off) below 1 (e.g. 0.1)", lambda v, p: 0 <= v < 1,
+        help="Label smoothing of the cross-entropy loss (default 0).")
     #: learning curves: fractions of each fold's training part to train on as well, nested
     #: and stratified (1.0, the whole part, is always among them)
-    train_sizes: tuple = (1.0,)
+    train_sizes: tuple = setting(
+        (1.0,), "sizes", "fractions of the training folds above 0 and up to 1, like "
+                         "0.1,0.25,0.5,1.0", lambda v, p: _sizes_ok(v),
+        help="Learning curves: also train on these fractions of each fold's training part, "
+             "e.g. 0.1,0.25,0.5 (nested, stratified, the same for every model; 1.0 is always "
+             "trained). Adding sizes to a finished run trains only them.")
 
     def validate(self) -> "Protocol":
-        def bad(option, expected, value):
-            raise ConfigError(f"{option}: expected {expected}, got {value!r}")
-
-        def integer(value):  # True is an int to Python, never a number of folds to a user
-            return isinstance(value, int) and not isinstance(value, bool)
-
-        def number(value):
-            return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-        if not integer(self.folds) or self.folds < 2:
-            bad("folds", "an integer >= 2", self.folds)
-        if not integer(self.epochs) or self.epochs <= 0:
-            bad("epochs", "an integer > 0", self.epochs)
-        if not integer(self.batch_size) or self.batch_size <= 0:
-            bad("batch_size", "an integer > 0", self.batch_size)
-        if not number(self.lr) or not (0 < self.lr < 10):
-            bad("lr", "a learning rate > 0 (e.g. 1e-3)", self.lr)
-        if self.optimizer != "adam":
-            bad("optimizer", "'adam' (the one the shared protocol uses)", self.optimizer)
-        if self.split not in SPLIT_KINDS:
-            bad("split", "one of " + ", ".join(SPLIT_KINDS), self.split)
-        if not integer(self.seed) or not (0 <= self.seed < 2**32 // 1000):
-            # fold seeds are seed * 1000 + fold, and NumPy seeds must lie in 0..2**32-1
-            bad("seed", f"an integer 0..{2**32 // 1000 - 1}", self.seed)
-        if not integer(self.early_stopping) or self.early_stopping < 0:
-            bad("early_stopping", "an integer >= 0 (patience in epochs; 0 = off)",
-                self.early_stopping)
-        if not number(self.inner_validation) or not (0 < self.inner_validation < 0.5):
-            bad("inner_validation", "a fraction between 0 and 0.5", self.inner_validation)
-        if not number(self.augment) or not (0 <= self.augment <= 5):
-            bad("augment", "a strength from 0 (none) to 5 (1 = light)", self.augment)
-        if self.schedule not in SCHEDULES:
-            bad("schedule", "one of " + ", ".join(SCHEDULES), self.schedule)
-        if not integer(self.warmup) or not (0 <= self.warmup < self.epochs):
-            bad("warmup", f"an integer number of epochs from 0 to {self.epochs - 1} "
-                "(fewer than the epochs)", self.warmup)
-        if not number(self.weight_decay) or not (0 <= self.weight_decay < 1):
-            bad("weight_decay", "a number from 0 (off) below 1 (e.g. 0.05)", self.weight_decay)
-        if not number(self.label_smoothing) or not (0 <= self.label_smoothing < 1):
-            bad("label_smoothing", "a number from 0 (off) below 1 (e.g. 0.1)",
-                self.label_smoothing)
-        sizes = self.train_sizes
-        if not isinstance(sizes, tuple) or not sizes or not all(
-                number(v) and 0 < v <= 1 for v in sizes) or list(sizes) != sorted(set(sizes)) \
-                or sizes[-1] != 1.0:
-            bad("train_sizes", "fractions of the training folds above 0 and up to 1, like "
-                "0.1,0.25,0.5,1.0", sizes)
+        """Every setting checked; ConfigError names the first bad one, what was expected and
+        what it got."""
+        for f in dataclasses.fields(self):
+            meta, value = f.metadata, getattr(self, f.name)
+            ok = _KINDS[meta["kind"]](value)
+            if ok and meta["choices"]:
+                ok = value in meta["choices"]
+            if ok and meta["check"] is not None:
+                ok = meta["check"](value, self)
+            if not ok:
+                expected = meta["expected"]
+                expected = expected(self) if callable(expected) else expected
+                raise ConfigError(f"{f.name}: expected {expected}, got {value!r}")
         return self
 
     def recipe(self) -> str:
@@ -125,7 +156,6 @@ class Protocol:
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
-SCHEDULES = ("constant", "cosine")
 #: recipe settings added after the first runs (see Protocol.run_id)
 _ADDED = ("augment", "schedule", "warmup", "weight_decay", "label_smoothing")
 
@@ -192,6 +222,19 @@ def read_toml(path) -> dict:
         elif isinstance(value, dict):
             raise ConfigError(f"{path}: '{key}' must be a value, not a table")
     return data
+
+
+def load_config(path=None) -> dict:
+    """The settings of ``path``, else of ./zoo.toml when there is one, else none."""
+    if path:
+        return read_toml(path)
+    return read_toml("zoo.toml") if Path("zoo.toml").exists() else {}
+
+
+def flags() -> list:
+    """The settings that have a command-line flag: (name, kind, help, choices)."""
+    return [(f.name, f.metadata["kind"], f.metadata["help"], f.metadata["choices"])
+            for f in dataclasses.fields(Protocol) if f.metadata["flag"]]
 
 
 def resolve(preset: str | None = None, toml: dict | None = None, **flags) -> Protocol:

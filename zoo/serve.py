@@ -27,7 +27,7 @@ class Predictor:
     """Every kept model of the last `zoo run`, by dataset."""
 
     def __init__(self, results_dir, registry=None):
-        from zoo.train import load_model
+        from zoo.modelio import load_model
 
         if registry is None:
             from zoo.plugins import get_registry
@@ -40,7 +40,7 @@ class Predictor:
             info = run.info["dataset"]
             loaded = []
             for model in run.models:
-                path = self._model_file(run, model)
+                path = run.store.kept_model(model, [f.fold for f in run.ok_folds(model)])
                 if path is None:
                     self.skipped.append(f"{run.name} / {model}: no kept model (run with "
                                         "--keep-models folds or final)")
@@ -62,17 +62,6 @@ class Predictor:
         if not self.datasets:
             raise ZooError(f"no kept models in {results_dir}: run `zoo run` first"
                            + ("; " + "; ".join(self.skipped) if self.skipped else ""))
-
-    @staticmethod
-    def _model_file(run, model):
-        final = run.store.model_path(model)
-        if final.exists():
-            return final
-        for fold in run.ok_folds(model):
-            path = run.store.model_path(model, fold.fold)
-            if path.exists():
-                return path
-        return None
 
     def predict(self, dataset: str, pixels, top: int = 5) -> list:
         """Top classes of every model for one image given as height*width values in [0, 1]."""

@@ -160,13 +160,33 @@ class RunStore:
         base = folder / f"fold-{fold + 1:02d}"
         return base.with_suffix(".json"), base.with_suffix(".npz")
 
-    def model_path(self, model: str, fold=None):
+    def model_path(self, model: str, fold=None) -> Path:
         """Where a kept model lives: fold-01.keras, or final.keras for fold=None."""
+        return self.path / self.model_file(model, fold)
+
+    @staticmethod
+    def model_file(model: str, fold=None) -> str:
+        """A kept model's path relative to the run's folder (what facts record)."""
         name = "final" if fold is None else f"fold-{fold + 1:02d}"
-        return self.path / safe_name(model) / f"{name}.keras"
+        return f"{safe_name(model)}/{name}.keras"
 
     def has_fold(self, model: str, fold: int, size: float = 1.0) -> bool:
         return self.fold_paths(model, fold, size)[0].exists()
+
+    def fold_status(self, model: str, fold: int, size: float = 1.0):
+        """'ok', 'diverged' or 'error' from the fold's facts alone (its arrays are not
+        read); None when the fold has no facts yet."""
+        meta = self.fold_paths(model, fold, size)[0]
+        return read_json(meta).get("status") if meta.exists() else None
+
+    def kept_model(self, model: str, folds=()):
+        """The path of the model to serve: the final one if kept, else that of the first of
+        ``folds`` with a kept model; None when there is none."""
+        for fold in [None, *folds]:
+            path = self.model_path(model, fold)
+            if path.exists():
+                return path
+        return None
 
     def write_fold(self, model: str, fold: int, facts: dict, arrays: dict,
                    size: float = 1.0) -> None:
@@ -174,9 +194,11 @@ class RunStore:
         write_npz(data, **arrays)      # arrays first: the json marks the fold finished
         write_json(meta, facts)
 
-    def write_model(self, model: str, fold, data: bytes) -> None:
-        """Keep a trained model (Keras format bytes) at :meth:`model_path`, atomically."""
+    def write_model(self, model: str, fold, data: bytes) -> str:
+        """Keep a trained model (Keras format bytes) at :meth:`model_path`, atomically;
+        returns its path relative to the run's folder."""
         atomic_write_bytes(self.model_path(model, fold), data)
+        return self.model_file(model, fold)
 
     def write_final(self, model: str, facts: dict) -> None:
         """The facts of the final model trained on all the training data."""

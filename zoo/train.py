@@ -1,34 +1,23 @@
 """One fold: inside the strategy scope, build (once) and reset the model, fit on k-1 folds,
-predict the held-out fold and the official test split. Returns facts, computes no metric."""
+predict the held-out fold and the official test split. Returns facts, computes no metric,
+writes nothing.
+
+The recipe (optimizer, loss, schedule) comes from zoo.recipe, the model check from
+zoo.checks, Ctrl-C handling from zoo.interrupt; this module only runs folds.
+"""
 from __future__ import annotations
 
-import contextlib
-import functools
 import math
-import platform
-import signal
-import threading
 import time
 
 import numpy as np
 
+from zoo import interrupt
 from zoo.augment import augmenter
-from zoo.distribute import describe, import_tf
-from zoo.errors import PluginError
+from zoo.checks import build_checked
+from zoo.distribute import choose_strategy, describe, import_tf, where_line
 from zoo.explain import explain
-
-
-def environment() -> dict:
-    tf = import_tf()
-    import keras
-    import sklearn
-
-    import zoo
-
-    return {"zoo": zoo.__version__, "tensorflow": tf.__version__, "keras": keras.__version__,
-            "numpy": np.__version__, "scikit-learn": sklearn.__version__,
-            "python": platform.python_version(), "machine": platform.machine(),
-            "system": platform.system(), "processor": platform.processor()}
+from zoo.recipe import loss_for, optimizer_for, schedule_callback
 
 
 def fold_seed(protocol, fold: int) -> int:
@@ -70,88 +59,6 @@ def nested_subset(positions: np.ndarray, y: np.ndarray, size: float, seed: int) 
     return np.sort(np.concatenate(keep))
 
 
-def learning_rate_at(step: int, base: float, total_steps: int, warmup_steps: int = 0,
-                     schedule: str = "constant") -> float:
-    """The learning rate for training step ``step`` (0-based) of ``total_steps``: a linear
-    warm-up to ``base`` over ``warmup_steps``, then ``base`` (constant) or a cosine decay from
-    ``base`` to 0 at the last step (cosine)."""
-    if warmup_steps and step < warmup_steps:
-        return base * (step + 1) / warmup_steps
-    if schedule == "constant":
-        return base
-    span = max(1, total_steps - warmup_steps)
-    progress = min(1.0, (step - warmup_steps) / span)
-    return base * 0.5 * (1 + math.cos(math.pi * progress))
-
-
-def _schedule(protocol, steps_per_epoch: int):
-    """A callback that sets the learning rate before every batch (the optimizer's rate is a
-    variable: the compiled train step is reused; a Keras schedule object would bake the
-    number of steps into it, and that differs between folds and training sizes)."""
-    import keras
-
-    total = protocol.epochs * steps_per_epoch
-    warmup = protocol.warmup * steps_per_epoch
-
-    class Schedule(keras.callbacks.Callback):
-        def __init__(self):
-            super().__init__()
-            self.step = 0
-
-        def on_train_batch_begin(self, batch, logs=None):
-            self.model.optimizer.learning_rate = learning_rate_at(
-                self.step, protocol.lr, total, warmup, protocol.schedule)
-            self.step += 1
-
-    return Schedule()
-
-
-def loss_for(protocol):
-    """Sparse categorical cross-entropy, with the protocol's label smoothing."""
-    if not protocol.label_smoothing:
-        return "sparse_categorical_crossentropy"
-    return _smoothed()(protocol.label_smoothing)
-
-
-@functools.cache
-def _smoothed():
-    import keras
-    from keras import ops
-
-    @keras.saving.register_keras_serializable(package="zoo")
-    class SmoothedSparseCrossentropy(keras.losses.Loss):
-        """Cross-entropy of integer labels against probabilities, the target smoothed: the
-        true class gets 1 - s + s/C, every other class s/C (as CategoricalCrossentropy's
-        label_smoothing, which sparse labels lack)."""
-
-        def __init__(self, smoothing=0.1, name="smoothed_sparse_crossentropy", **kwargs):
-            super().__init__(name=name, **kwargs)
-            self.smoothing = float(smoothing)
-
-        def call(self, y_true, y_pred):
-            classes = ops.shape(y_pred)[-1]
-            target = ops.one_hot(ops.reshape(ops.cast(y_true, "int32"), (-1,)), classes,
-                                 dtype=y_pred.dtype)
-            target = target * (1 - self.smoothing) + self.smoothing / classes
-            eps = keras.backend.epsilon()
-            return -ops.sum(target * ops.log(ops.clip(y_pred, eps, 1 - eps)), axis=-1)
-
-        def get_config(self):
-            return {**super().get_config(), "smoothing": self.smoothing}
-
-    return SmoothedSparseCrossentropy
-
-
-def optimizer_for(protocol):
-    """Adam at the protocol's learning rate; AdamW (decoupled weight decay) when it sets one."""
-    import keras
-
-    if protocol.weight_decay:
-        return keras.optimizers.AdamW(learning_rate=protocol.lr,
-                                      weight_decay=protocol.weight_decay)
-    return keras.optimizers.Adam(learning_rate=protocol.lr)
-
-
 def inner_split(y: np.ndarray, fraction: float, seed: int):
     """Positions (into y) of an inner train / validation split, stratified when possible."""
     from sklearn.model_selection import train_test_split
@@ -161,6 +68,23 @@ def inner_split(y: np.ndarray, fraction: float, seed: int):
         return train_test_split(positions, test_size=fraction, random_state=seed, stratify=y)
     except ValueError:  # a class too small to stratify
         return train_test_split(positions, test_size=fraction, random_state=seed)
+
+
+class Trainers:
+    """Makes the fold runners of one process: one tf.distribute strategy for ``devices``
+    (zoo.distribute), Keras' progress lines at ``verbose``. zoo.cells calls it with a model
+    spec and a prepared dataset."""
+
+    def __init__(self, devices=None, verbose: int = 0):
+        self.strategy = choose_strategy(devices)
+        self.verbose = verbose
+
+    def __call__(self, spec, prepared) -> "FoldRunner":
+        return FoldRunner(spec, prepared.dataset, prepared.protocol, self.strategy,
+                          verbose=self.verbose)
+
+    def describe(self) -> str:
+        return where_line(self.strategy)
 
 
 class FoldRunner:
@@ -240,7 +164,7 @@ class FoldRunner:
         data = _tf_dataset(x, y, batch, seed=seed, drop_remainder=drop,
                            augment=augmenter(ds.input_shape, p.augment, seed))
         steps = len(y) // batch if drop else math.ceil(len(y) / batch)
-        return data, _schedule(p, steps)
+        return data, schedule_callback(p, steps)
 
     # -- one fold ------------------------------------------------------------------------
     def run(self, fold: int, fold_of: np.ndarray, size: float = 1.0):
@@ -266,7 +190,7 @@ class FoldRunner:
             validation = "held-out fold (monitoring only)"
         train_data, schedule = self._training(fit_idx, seed)
         val_data = _tf_dataset(ds.x[val_idx], ds.y[val_idx], batch)
-        callbacks = [keras.callbacks.TerminateOnNaN(), _stop_on_ctrl_c(), schedule]
+        callbacks = [keras.callbacks.TerminateOnNaN(), interrupt.stop_on_ctrl_c(), schedule]
         if p.early_stopping:
             callbacks.append(keras.callbacks.EarlyStopping(
                 monitor="val_loss", patience=p.early_stopping, restore_best_weights=True))
@@ -275,8 +199,8 @@ class FoldRunner:
         history = model.fit(train_data, validation_data=val_data, epochs=p.epochs,
                             callbacks=callbacks, verbose=self.verbose, shuffle=False)
         fit_seconds = time.perf_counter() - start
-        if CTRL_C.is_set():  # stopped at a batch end: this fold is not finished, keep nothing
-            raise KeyboardInterrupt
+        # stopped at a batch end by Ctrl-C: this fold is not finished, keep nothing
+        interrupt.raise_if_interrupted()
         hist = {k: [float(v) for v in vals] for k, vals in history.history.items()}
 
         held_data = _tf_dataset(ds.x[held_idx], ds.y[held_idx], batch)
@@ -374,144 +298,5 @@ class FoldRunner:
                  "model_file": "", "train_samples": int(len(ds.y))}, model if ok else None)
 
 
-#: set by :func:`ctrl_c_stops_at_a_batch_end` when the user presses Ctrl-C
-CTRL_C = threading.Event()
-
-
-def _stop_on_ctrl_c():
-    import keras
-
-    class StopOnCtrlC(keras.callbacks.Callback):
-        def on_train_batch_end(self, batch, logs=None):
-            if CTRL_C.is_set():
-                self.model.stop_training = True
-
-    return StopOnCtrlC()
-
-
-@contextlib.contextmanager
-def ctrl_c_stops_at_a_batch_end():
-    """Within the block, Ctrl-C stops training at the end of the current batch, and the fold
-    raises KeyboardInterrupt there, outside TensorFlow (a KeyboardInterrupt raised inside an
-    interrupted fit corrupted the heap now and then: free(): invalid next size). Yields a
-    dict whose "interrupted" says, after the block, whether Ctrl-C was pressed in it. A
-    second Ctrl-C interrupts at once, as usual. Only in the main thread (signals arrive
-    there); elsewhere Ctrl-C behaves as usual."""
-    state = {"interrupted": False}
-    if threading.current_thread() is not threading.main_thread():
-        yield state
-        return
-    CTRL_C.clear()
-
-    def handler(signum, frame):
-        if CTRL_C.is_set():
-            raise KeyboardInterrupt
-        CTRL_C.set()
-
-    previous = signal.signal(signal.SIGINT, handler)
-    try:
-        yield state
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        state["interrupted"] = CTRL_C.is_set()
-        CTRL_C.clear()
-
-
-def build_checked(spec, input_shape, num_classes: int):
-    """``spec.build(input_shape, num_classes)``, checked: a keras.Model whose output is
-    (None, num_classes). A plugin's mistake raises PluginError naming model and plugin."""
-    import keras
-
-    who = f"model '{spec.name}' (plugin {spec.plugin})"
-    try:
-        model = spec.build(tuple(input_shape), int(num_classes))
-    except Exception as exc:
-        raise PluginError(f"{who}: build failed: {type(exc).__name__}: {exc}") from exc
-    if not isinstance(model, keras.Model):
-        raise PluginError(f"{who}: build() returned {type(model).__name__}, expected a "
-                          "keras.Model")
-    shape = tuple(model.output_shape) if not isinstance(model.output_shape, list) else None
-    if shape is None or shape[1:] != (num_classes,):
-        raise PluginError(f"{who}: output shape {model.output_shape}, expected (None, "
-                          f"{num_classes}) class probabilities")
-    return model
-
-
-def check_models(specs, shapes) -> dict:
-    """Build every model once for every (input shape, number of classes) in ``shapes`` and
-    check its output, before any fold trains: a plugin's mistake costs seconds, not the
-    hours the other models would train first. Returns {(model, shape): error text}."""
-    import keras
-
-    import_tf()
-    errors = {}
-    for spec in specs:
-        for shape in shapes:
-            try:
-                build_checked(spec, *shape)
-            except PluginError as exc:
-                errors[spec.name, shape] = str(exc)
-            finally:
-                keras.backend.clear_session()
-    return errors
-
-
 def to_uint8(x: np.ndarray) -> np.ndarray:
     return np.clip(np.round(np.asarray(x) * 255), 0, 255).astype(np.uint8)
-
-
-def model_bytes(model) -> bytes:
-    """A model in the Keras format, as bytes (what a fold cell hands back to the store)."""
-    import os
-    import tempfile
-
-    from zoo.errors import WriteError
-
-    try:
-        fd, tmp = tempfile.mkstemp(suffix=".keras")
-        os.close(fd)
-    except OSError as exc:
-        raise WriteError(tempfile.gettempdir(), exc.strerror or str(exc)) from None
-    try:
-        model.save(tmp)
-        with open(tmp, "rb") as f:
-            return f.read()
-    except OSError as exc:  # the worker's temporary folder is full
-        raise WriteError(tmp, exc.strerror or str(exc)) from None
-    finally:
-        os.unlink(tmp)
-
-
-def save_model(model, path) -> None:
-    """Keep a model in the Keras format, atomically (a temporary file, then a rename)."""
-    import os
-    import tempfile
-    from pathlib import Path
-
-    from zoo.errors import WriteError
-
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.stem, suffix=".keras")
-        os.close(fd)
-    except OSError as exc:
-        raise WriteError(path.parent, exc.strerror or str(exc)) from None
-    try:
-        model.save(tmp)
-        os.replace(tmp, path)
-    except BaseException as exc:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        if isinstance(exc, OSError):
-            raise WriteError(path, exc.strerror or str(exc)) from None
-        raise
-
-
-def load_model(path, custom_objects=None):
-    """Load a kept model with ``safe_mode=True``: no arbitrary code (lambdas) is run."""
-    import_tf()  # TensorFlow starts quietly, before Keras imports it
-    import keras
-
-    return keras.saving.load_model(path, custom_objects=custom_objects, safe_mode=True,
-                                   compile=False)

@@ -1,0 +1,138 @@
+"""The cell contract: one unit of work, what it needs, and what it hands back.
+
+A cell is one model trained and scored on one fold of one dataset (optionally on a share of
+that fold's training part: a learning-curve point), or the final model on all the training
+data. :func:`run_cell` is the one function that runs a cell, wherever it runs (in this
+process, or in a Ray worker); it writes nothing. The engine (zoo.engine) plans cells and
+writes their outcomes; executors (zoo.executors) decide where run_cell runs.
+
+This module imports nothing above it: the trainers it calls come from zoo.train.
+"""
+from __future__ import annotations
+
+import gc
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from zoo.environment import environment
+from zoo.errors import PluginError, WriteError
+
+
+@dataclass(frozen=True)
+class Cell:
+    """``fold`` None: the final model on all the training data; ``size`` below 1: a
+    learning-curve point, trained on that share of the fold's training part."""
+    dataset: str
+    model: str
+    fold: int | None
+    folds: int
+    size: float = 1.0
+
+    @property
+    def label(self) -> str:
+        which = "final model" if self.fold is None else f"fold {self.fold + 1}/{self.folds}"
+        if self.size < 1:
+            which += f" at {self.size:g} of its training part"
+        return f"{self.dataset} / {self.model} / {which}"
+
+    @property
+    def work(self) -> float:
+        """How much of a whole fold's training this cell is (for progress and ETAs)."""
+        return 0.0 if self.fold is None else self.size
+
+    def failed(self, reason: str) -> dict:
+        """The facts of this cell when it failed without training to the end."""
+        return {"dataset": self.dataset, "model": self.model, "fold": self.fold,
+                "folds": self.folds, "train_size": self.size, "status": "error",
+                "reason": reason}
+
+
+@dataclass
+class Outcome:
+    """What a cell hands back: facts and arrays for the store and the kept model as bytes;
+    or ``error``, a plugin's failure that skips the model on this dataset; or ``stop``, a
+    write error where the cell ran (a full disk), which stops the run."""
+    cell: Cell
+    facts: dict = field(default_factory=dict)
+    arrays: dict = field(default_factory=dict)
+    model_bytes: bytes | None = None
+    error: str = ""
+    stop: str = ""
+    seconds: float = 0.0
+    where: str = ""
+
+
+@dataclass
+class Prepared:
+    """One dataset loaded, checked and split once: what every cell of it needs. Sent to Ray's
+    object store once per dataset."""
+    dataset: object
+    protocol: object
+    fold_of: np.ndarray
+
+
+class Trainers:
+    """The trainer of the (dataset, model) a process is working on, kept across its cells so
+    that a model is compiled once, not once per fold. ``factory(spec, prepared)`` makes one
+    (zoo.train.Trainers: a FoldRunner under the process's tf.distribute strategy); a trainer
+    for another (dataset, model) releases the old one first."""
+
+    def __init__(self, factory):
+        self.factory = factory
+        self.key = None
+        self.current = None
+
+    def get(self, cell: Cell, spec, prepared: Prepared):
+        key = (cell.dataset, cell.model)
+        if key != self.key:
+            self.clear()
+            self.current, self.key = self.factory(spec, prepared), key
+        return self.current
+
+    def clear(self) -> None:
+        if self.key is not None:
+            self.current = self.key = None
+            release()
+
+
+def run_cell(cell: Cell, spec, prepared: Prepared, trainers: Trainers, keep: str = "folds",
+             where: str = "") -> Outcome:
+    """Train and score one cell; writes nothing. A fold that raises is a failed fold, not a
+    failed run; a plugin's error skips its model; a write error stops the run."""
+    from zoo.modelio import model_bytes
+
+    t0 = time.monotonic()
+    out = Outcome(cell, where=where)
+    try:
+        trainer = trainers.get(cell, spec, prepared)
+        if cell.fold is None:
+            out.facts, model = trainer.fit_final()
+        else:
+            out.facts, out.arrays, model = trainer.run(cell.fold, prepared.fold_of, cell.size)
+            if keep != "folds" or cell.size < 1:
+                model = None
+        if model is not None:
+            out.model_bytes = model_bytes(model)
+    except PluginError as exc:
+        out.error = str(exc)
+    except WriteError as exc:
+        out.stop = str(exc)
+    except Exception as exc:
+        out.facts = cell.failed(f"{type(exc).__name__}: {exc}"[:2000])
+        out.arrays = {}
+    out.seconds = time.monotonic() - t0
+    out.facts["wall_seconds"] = out.seconds
+    out.facts["environment"] = dict(environment())
+    if where:
+        out.facts["worker"] = where
+    return out
+
+
+def release() -> None:
+    """Free a finished model's graph and variables before the next one."""
+    import keras
+
+    keras.backend.clear_session()
+    gc.collect()

@@ -1,0 +1,208 @@
+"""The plan of a run: which models on which datasets, each dataset loaded, checked and split
+once, and every cell that has no facts yet.
+
+1. :func:`select` picks the models and datasets a `zoo run` names (or every one registered
+   and available), with their options checked.
+2. :func:`prepare` loads one dataset, validates it, checks it for leakage, splits it once
+   for every model and opens its store.
+3. :func:`cells` lists every (dataset, model, fold[, training size]) cell still to do;
+   finished ones are skipped, so a rerun resumes.
+
+No model is named here, and nothing is trained.
+"""
+from __future__ import annotations
+
+import difflib
+import json
+import time
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from zoo import leakage, options
+from zoo.cells import Cell, Prepared
+from zoo.errors import ConfigError, ZooError
+from zoo.protocol import make_splits
+from zoo.store import RunStore
+
+KEEP = ("folds", "final", "none")
+
+
+# -- what to run ------------------------------------------------------------------------------
+@dataclass
+class Selection:
+    models: list                                    # ModelSpecs, variants included
+    datasets: list                                  # DatasetSpecs
+    skipped: list = field(default_factory=list)     # [{"what", "name", "reason"}]
+
+
+def select(registry, model_names=(), dataset_names=(), data_dir=None, model_defaults=None,
+           everything: bool = False) -> Selection:
+    """The models and datasets to run. Models: the named ones and variants
+    ('vit:patch_size=4'), or with ``everything`` and no names every registered one, with
+    zoo.toml's [models.NAME] defaults. Datasets: the named ones (each must be available), or
+    every available one (the others are skipped, with how to get them)."""
+    if not model_names and not everything:
+        raise ConfigError("name the models to run (see `zoo list`) or pass --all")
+    models = choose_models(model_names, registry.models, model_defaults or {})
+    if not models:
+        raise ConfigError("no models are registered; install a plugin (see `zoo list`)")
+    selection = Selection(models, [])
+    if dataset_names:
+        for spec in pick("dataset", dataset_names, registry.datasets):
+            ok, why = spec.check_available(data_dir)
+            if not ok:
+                raise ConfigError(f"dataset '{spec.name}' is unavailable: {why}")
+            selection.datasets.append(spec)
+    else:
+        for spec in registry.datasets.values():
+            ok, why = spec.check_available(data_dir)
+            if ok:
+                selection.datasets.append(spec)
+            else:
+                selection.skipped.append({"what": "dataset", "name": spec.name, "reason": why})
+    if not selection.datasets:
+        raise ConfigError("no dataset is available (see `zoo list`)")
+    return selection
+
+
+def pick(kind: str, names, known: dict) -> list:
+    """The registered things of these names; an unknown name is an error that lists the
+    known ones and suggests the closest."""
+    picked = []
+    for name in names:
+        if name not in known:
+            close = difflib.get_close_matches(name, list(known), n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            raise ConfigError(f"unknown {kind} '{name}'{hint} known {kind}s: "
+                              + ", ".join(sorted(known)))
+        if known[name] not in picked:
+            picked.append(known[name])
+    return picked
+
+
+def choose_models(names, known: dict, defaults: dict) -> list:
+    """The named models and variants, or every registered one; all options checked."""
+    for name in defaults:
+        if name not in known:
+            pick("model", [name], known)  # the same message as for an unknown argument
+    if not names:
+        return [options.variant(spec, {}, defaults.get(spec.name)) for spec in known.values()]
+    out = []
+    for text in names:
+        try:
+            spec = options.resolve(text, known, defaults)
+        except KeyError:
+            pick("model", [options.parse(text)[0]], known)
+        if spec.name not in [m.name for m in out]:
+            out.append(spec)
+    return out
+
+
+# -- one dataset --------------------------------------------------------------------------------
+@dataclass
+class Opened:
+    """A dataset prepared for its cells, with the store its facts go to and its run.json."""
+    prepared: Prepared
+    store: RunStore
+    info: dict
+
+    @property
+    def name(self) -> str:
+        return self.prepared.dataset.name
+
+    @property
+    def protocol(self):
+        return self.prepared.protocol
+
+
+def prepare(dspec, models, protocol, results_dir, data_dir, env) -> Opened:
+    """Load, validate, leakage-check and split one dataset; write its run.json and splits.
+    Raises for a dataset that cannot be used."""
+    dataset = dspec.load(data_dir)
+    dataset.validate(plugin=dspec.plugin)
+    dprotocol, fold_of, groups, leak = split_dataset(dataset, protocol)
+    summary = dataset.summary()
+    store = RunStore(results_dir, dataset.name,
+                     dprotocol.run_id(summary["fingerprint"] + "|" + identity(models)))
+    saved = store.read_splits()
+    if saved is not None and (saved != fold_of).any():
+        raise ZooError(f"{store.path}: saved splits differ from the ones computed now; "
+                       "remove that folder to start afresh")
+    info = _run_info(store, summary, dprotocol, leak, env, models)
+    store.write_splits(fold_of, groups)
+    if dataset.has_test:
+        store.write_test_labels(dataset.y_test)
+    store.write_run(info)
+    return Opened(Prepared(dataset, dprotocol, fold_of), store, info)
+
+
+def _run_info(store, summary, protocol, leak, env, models) -> dict:
+    """run.json: what an earlier run of the same id saved, updated with this one's models,
+    training sizes and settings."""
+    info = store.read_run() if store.has_run() else {}
+    known = list(info.get("models", []))
+    sizes = sorted(set(info.get("train_sizes", [])) | set(protocol.train_sizes))
+    specs = {m.name: {"plugin": m.plugin, "version": m.version, "description": m.description,
+                      "explain": list(m.explain)} for m in models}
+    info.update({"dataset": summary, "protocol": protocol.to_dict(), "leakage": leak,
+                 "train_sizes": sizes, "run_id": store.run_id, "environment": env,
+                 "models": known + [m.name for m in models if m.name not in known],
+                 "specs": {**info.get("specs", {}), **specs}})
+    info.setdefault("started_at", time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+    return info
+
+
+def identity(models) -> str:
+    """What identifies the models of a run besides the protocol and the data: each one's
+    name, plugin version and options. Changing any of them starts a new run beside the old
+    one instead of resuming onto facts made with other ones."""
+    return json.dumps(sorted([m.name, m.plugin, m.version, m.options] for m in models),
+                      sort_keys=True, default=repr)
+
+
+def split_dataset(dataset, protocol):
+    """The dataset's folds under ``protocol.split``, with the leakage check's numbers.
+
+    Returns (protocol with the split kind actually used, fold_of, groups or None, leakage
+    info). 'auto' becomes 'grouped' when the check flags a stratified split."""
+    stratified = replace(protocol, split="stratified")
+    fold_of = make_splits(dataset.y, stratified)
+    checks = {"stratified": leakage.check(dataset.x, dataset.y, fold_of, dataset.x_test,
+                                          dataset.y_test, seed=protocol.seed)}
+    kind, note, groups = protocol.split, "", None
+    if kind == "auto":
+        kind = "grouped" if checks["stratified"]["leakage"] else "stratified"
+        note = (f"split chosen automatically: {kind}, since "
+                + ("the leakage check flagged a stratified split" if kind == "grouped"
+                   else "the leakage check found no leakage"))
+    if kind == "grouped":
+        groups = leakage.groups(dataset.x, dataset.y, checks["stratified"]["near_copy_threshold"])
+        protocol = replace(protocol, split="grouped")
+        fold_of = make_splits(dataset.y, protocol, groups)
+        checks["grouped"] = leakage.check(dataset.x, dataset.y, fold_of, dataset.x_test,
+                                          dataset.y_test, seed=protocol.seed)
+    else:
+        protocol = stratified
+    info = {"checks": checks, "used": kind, "note": note,
+            "groups": int(len(np.unique(groups))) if groups is not None else None}
+    return protocol, fold_of, groups, info
+
+
+# -- the cells ----------------------------------------------------------------------------------
+def cells(opened: dict, models: list, keep: str) -> tuple:
+    """(cells still to do, cells finished already), dataset by dataset and model by model.
+    A fold counts as finished when its facts say ok or diverged (a diverged fold is a
+    result); a final model when its facts exist."""
+    todo, done = [], []
+    for name, o in opened.items():
+        folds = o.protocol.folds
+        for m in models:
+            for fold in range(folds):
+                for size in o.protocol.train_sizes:
+                    cell = Cell(name, m.name, fold, folds, size)
+                    finished = o.store.fold_status(m.name, fold, size) in ("ok", "diverged")
+                    (done if finished else todo).append(cell)
+            if keep == "final" and not o.store.has_final(m.name):
+                todo.append(Cell(name, m.name, None, folds))
+    return todo, done
