@@ -32,7 +32,7 @@ setup(
         "gpu": ["tensorflow[and-cuda]>=2.16,<2.22"],
         "ray": ["ray>=2.9"],
         # the suite tests the Ray executor too (tests/test_ray.py)
-        "test": ["pytest>=8", "hypothesis>=6.80", "statsmodels>=0.14", "ray>=2.9"],
+        "test": ["pytest>=8", "hypothesis>=6.80", "statsmodels>=0.14", "ray>=2.9", "ruff>=0.5"],
         "lint": ["ruff>=0.5"],
     },
     entry_points={

@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 
 import zoo
-from zoo.csvdata import read_image_npz, read_label_pixel_csv
 
 #: Kaggle labels 0-24 map to A-Y; 9 (J) and 25 (Z) need motion and are absent.
 KAGGLE_LABELS = [i for i in range(25) if i != 9]
@@ -56,11 +55,11 @@ def load(data_dir=None) -> zoo.Dataset:
     if found is None:
         raise zoo.DataError(data_dir, f"Sign Language MNIST not found: {HOW_TO_GET}")
     if found[0] == "csv":
-        x, y = read_label_pixel_csv(found[1], labels=KAGGLE_LABELS)
-        xt, yt = read_label_pixel_csv(found[2], labels=KAGGLE_LABELS)
+        x, y = zoo.read_label_pixel_csv(found[1], labels=KAGGLE_LABELS)
+        xt, yt = zoo.read_label_pixel_csv(found[2], labels=KAGGLE_LABELS)
         source = f"{found[1]} + {found[2]}"
     else:
-        arrays = read_image_npz(found[1], labels=KAGGLE_LABELS)
+        arrays = zoo.read_image_npz(found[1], labels=KAGGLE_LABELS)
         x, y, xt, yt = (arrays[k] for k in ("x_train", "y_train", "x_test", "y_test"))
         source = str(found[1])
 

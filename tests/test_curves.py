@@ -171,7 +171,7 @@ def test_a_crossing_within_the_noise_is_not_called_a_change_of_ranking(tmp_path)
         "(vit ahead)" in said["sentence"]
     assert "no difference is significant at any size" in said["sentence"]
     assert "do not show that the ranking changes" in said["sentence"]
-    assert not any(c["significant"] for r in said["rows"] for c in r["comparisons"])
+    assert not any(c.significant for r in said["rows"] for c in r["comparisons"])
 
 
 def test_no_curves_no_section(tmp_path):

@@ -1,34 +1,68 @@
-"""Metric plugins: the register_metrics hook, the built-in metrics registered through it, and
-plugin metrics in the tables, the comparisons and metrics.csv."""
+"""Metric plugins: the register_metrics hook, zoo's core metrics (scored whatever plugins load)
+and the built-in metrics plugin, plugin metrics in the tables, the comparisons and metrics.csv,
+and a metric that brings its own figure."""
 import csv
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 from sklearn import metrics as skm
 
 import zoo
+from conftest import ROOT
 from zoo import metrics, report
 from zoo.plugins import get_registry
 from zoo.testing import make_facts
+from zoo_plugins import metrics as builtin
 
 
-def test_the_built_in_metrics_register_like_any_plugins():
+def test_core_metrics_are_zoos_own_and_the_plugin_adds_two():
     registry = get_registry()
     names = list(registry.metrics)
     assert names[:9] == list(metrics.METRICS)
-    assert {"top_5_accuracy", "ece"} <= set(names)
+    assert all(registry.metrics[n].plugin == "zoo" for n in metrics.METRICS)
     assert registry.metrics["ece"].plugin == "metrics"
-    assert registry.plugins["metrics"].metrics == names
+    assert registry.plugins["metrics"].metrics == ["top_5_accuracy", "ece"]
     assert registry.metrics["log_loss"].higher_is_better is False
+    assert registry.metrics["ece"].figure is builtin.reliability_figure
+
+
+def test_every_core_metric_is_scored_without_the_metrics_plugin(tmp_path):
+    """ZOO_PLUGINS leaving the metrics plugin out: nothing of the core goes missing."""
+    make_facts(tmp_path, models={"cnn": 0.9, "vit": 0.6}, folds=3)
+    code = ("from zoo import report; import sys\n"
+            f"c = report.build_context({str(tmp_path)!r})\n"
+            "print(sorted(c['metrics'])); print(sorted(c['datasets'][0]['run'].folds['cnn'][0].scores))")
+    env = {**os.environ, "ZOO_PLUGINS": "cnn,vit,digits"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=env, cwd=ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr
+    listed, scored = done.stdout.splitlines()
+    assert listed == scored == str(sorted(metrics.METRICS))
+
+
+def test_a_plugin_cannot_take_a_core_metrics_name(register_plugin):
+    class Impostor:
+        @zoo.hookimpl
+        def register_metrics(self, register):
+            register(zoo.MetricSpec(name="accuracy", function=lambda y, p, n: 0.0))
+
+    register_plugin(Impostor(), "impostor")
+    registry = get_registry()
+    assert registry.metrics["accuracy"].plugin == "zoo"
+    assert registry.plugins["impostor"].errors == [
+        "metric 'accuracy' is already registered by zoo itself; this one was ignored"]
 
 
 def test_top_5_accuracy_matches_scikit_learn():
     rng = np.random.default_rng(0)
     y = rng.integers(0, 12, 300)
     p = rng.dirichlet(np.ones(12), 300)
-    assert metrics.top_k_accuracy(y, p, 12) == pytest.approx(
+    assert builtin.top_k_accuracy(y, p, 12) == pytest.approx(
         skm.top_k_accuracy_score(y, p, k=5, labels=np.arange(12)))
-    assert metrics.top_k_accuracy(y[:10] % 3, p[:10, :3] / p[:10, :3].sum(1, keepdims=True),
+    assert builtin.top_k_accuracy(y[:10] % 3, p[:10, :3] / p[:10, :3].sum(1, keepdims=True),
                                   3) == 1.0
 
 
@@ -42,11 +76,11 @@ def test_expected_calibration_error_is_the_weighted_gap_per_bin():
         inside = (conf > b / 15) & (conf <= (b + 1) / 15)
         if inside.any():
             total += inside.sum() * abs(conf[inside].mean() - right[inside].mean())
-    assert metrics.expected_calibration_error(y, p, 4) == pytest.approx(total / 500)
+    assert builtin.expected_calibration_error(y, p, 4) == pytest.approx(total / 500)
     # a model that is right exactly as often as it is confident is calibrated
     y2 = np.array([0, 0, 0, 1])
     p2 = np.tile([0.75, 0.25], (4, 1))
-    assert metrics.expected_calibration_error(y2, p2, 2) == pytest.approx(0.0)
+    assert builtin.expected_calibration_error(y2, p2, 2) == pytest.approx(0.0)
 
 
 def brier(y_true, y_prob, n_classes):
@@ -83,7 +117,7 @@ def test_a_plugin_metric_is_in_the_tables_the_comparisons_and_metrics_csv(regist
     assert cnn["cells"]["brier"]["mean"] == pytest.approx(
         np.mean([g.scores["brier"] for g in run.ok_folds("cnn")]))
     assert cnn["cells"]["brier"]["best"]            # lower is better, and cnn is better
-    assert any(c["metric"] == "brier" and c["label"] == "Brier score"
+    assert any(c.metric == "brier" and c.label == "Brier score"
                for c in d["comparisons"]["cv"])
     path = report.render(tmp_path, tmp_path / "out")
     html = path.read_text()
@@ -105,4 +139,4 @@ def test_a_metric_that_raises_is_reported_for_its_plugin_and_the_rest_renders(
         or "metric 'boom' (plugin boom-plugin) raised ZeroDivisionError: no" in html
     assert 'data-metric="accuracy"' in html and "Conclusion." in html
     context = report.build_context(tmp_path)
-    assert all(c["metric"] != "boom" for c in context["datasets"][0]["comparisons"]["cv"])
+    assert all(c.metric != "boom" for c in context["datasets"][0]["comparisons"]["cv"])

@@ -83,12 +83,12 @@ def test_statistics_in_the_report_match_the_tests(rendered):
     context = report.build_context(results)
     alpha = context["datasets"][0]
     c = next(x for x in alpha["comparisons"]["cv"]
-             if (x["a"], x["b"], x["metric"]) == ("cnn", "vit", "accuracy"))
+             if (x.a, x.b, x.metric) == ("cnn", "vit", "accuracy"))
     run = alpha["run"]
     a = [f.scores["accuracy"] for f in run.ok_folds("cnn")]
     b = [f.scores["accuracy"] for f in run.ok_folds("vit")]
     expected = stats.corrected_ttest(a, b, n_train=150, n_test=50)
-    assert c["p"] == pytest.approx(expected["p"]) and c["mean_diff"] == pytest.approx(
+    assert c.p == pytest.approx(expected["p"]) and c.mean_diff == pytest.approx(
         np.mean(a) - np.mean(b))
     # the written conclusion leads with the official test split
     assert alpha["conclusion"].startswith("On the official test split, ranked by accuracy:")

@@ -43,10 +43,10 @@ def test_zero_variance_differences_say_the_test_cannot_decide():
     # the example: one more correct image in each of two folds
     run = run_with_accuracies({"A": [0.902, 0.904], "B": [0.900, 0.902]})
     said = verdict.conclude(run)
-    acc = next(c for c in said["comparisons"]["cv"] if c["metric"] == "accuracy")
-    assert acc["undecidable"] and np.isnan(acc["p"]) and not acc["significant"]
-    assert acc["verdict"].startswith("undecided: every shared fold gives the same difference")
-    text = said["conclusion"]
+    acc = next(c for c in said.comparisons["cv"] if c.metric == "accuracy")
+    assert acc.undecidable and np.isnan(acc.p) and not acc.significant
+    assert acc.verdict.startswith("undecided: every shared fold gives the same difference")
+    text = said.conclusion
     assert "cannot be told apart by the test" in text and "t statistic is undefined" in text
     assert "ahead" not in text and "< 0.001" not in text
 
@@ -62,7 +62,7 @@ def test_p_values_read_p_less_than_not_p_equals_less_than(tmp_path):
 def test_model_names_appear_exactly_as_registered():
     run = run_with_accuracies({"cnn": [0.95, 0.96, 0.95, 0.97, 0.96, 0.95],
                                "vit": [0.80, 0.81, 0.80, 0.82, 0.80, 0.81]})
-    text = verdict.conclude(run)["conclusion"]
+    text = verdict.conclude(run).conclusion
     assert "cnn is ahead of vit" in text
     assert "Cnn" not in text and "Vit" not in text
 
@@ -70,7 +70,7 @@ def test_model_names_appear_exactly_as_registered():
 def test_the_ceiling_note_never_shares_a_sentence_with_a_significant_difference():
     run = run_with_accuracies({"a": [0.999, 0.998, 0.999, 0.999, 0.998, 0.999, 0.999, 0.998],
                                "b": [0.996, 0.996, 0.997, 0.996, 0.996, 0.997, 0.996, 0.996]})
-    text = verdict.conclude(run)["conclusion"]
+    text = verdict.conclude(run).conclusion
     sentences = re.split(r"(?<=\.) (?=[A-Z])", text)
     ceiling = [s for s in sentences if "ceiling" in s]
     assert ceiling and all("ahead" not in s and "significant" not in s for s in ceiling)
@@ -89,8 +89,8 @@ def test_failed_folds_compare_on_the_shared_folds_and_the_summary_agrees(tmp_pat
     expected = np.mean([f.scores["accuracy"] for f in run.ok_folds("cnn") if f.fold in shared])
     assert cnn["cells"]["accuracy"]["mean"] == pytest.approx(expected)
     assert cnn["left_out"] == [2] and cnn["folds_ok"] == 3
-    acc = next(c for c in d["comparisons"]["cv"] if c["metric"] == "accuracy")
-    assert acc["folds"] == [1, 3, 4] and acc["mean_a"] == pytest.approx(expected)
+    acc = next(c for c in d["comparisons"]["cv"] if c.metric == "accuracy")
+    assert acc.folds == [1, 3, 4] and acc.mean_a == pytest.approx(expected)
     html = report.render(tmp_path, tmp_path / "out").read_text()
     assert "fold 2 left out to average over the folds every compared model finished" in html
 
@@ -99,17 +99,17 @@ def test_a_model_with_fewer_than_two_good_folds_is_named_as_not_compared():
     run = run_with_accuracies({"cnn": [0.9, 0.91, 0.92], "vit": [0.8, 0.81, 0.79],
                                "mlp": [0.5, 0.5, 0.5]}, failed={("mlp", 0), ("mlp", 1)})
     said = verdict.conclude(run)
-    assert said["not_compared"] == ["mlp"]
-    assert "mlp was not compared: it finished 1 fold successfully" in said["conclusion"]
-    assert all("mlp" not in (c["a"], c["b"]) for c in said["comparisons"]["cv"])
+    assert said.not_compared == ["mlp"]
+    assert "mlp was not compared: it finished 1 fold successfully" in said.conclusion
+    assert all("mlp" not in (c.a, c.b) for c in said.comparisons["cv"])
 
 
 def test_intervals_stay_within_what_the_metric_can_take():
     # two folds and wildly different scores: the plain interval would run past +-1
     run = run_with_accuracies({"a": [0.95, 0.10], "b": [0.20, 0.60]})
-    for c in verdict.conclude(run)["comparisons"]["cv"]:
-        low, high = metrics.BOUNDS[c["metric"]]
-        assert -(high - low) <= c["ci_low"] <= c["ci_high"] <= high - low, c["metric"]
+    for c in verdict.conclude(run).comparisons["cv"]:
+        low, high = metrics.BOUNDS[c.metric]
+        assert -(high - low) <= c.ci_low <= c.ci_high <= high - low, c.metric
 
 
 def test_the_corrected_t_test_uses_each_folds_actual_sizes():
@@ -117,31 +117,31 @@ def test_the_corrected_t_test_uses_each_folds_actual_sizes():
     sizes = {(m, k): {"train_samples": 1350, "held_out_samples": 500}
              for m in accs for k in range(4)}
     run = run_with_accuracies(accs, sizes=sizes)
-    c = next(c for c in verdict.conclude(run)["comparisons"]["cv"] if c["metric"] == "accuracy")
+    c = next(c for c in verdict.conclude(run).comparisons["cv"] if c.metric == "accuracy")
     a = [f.scores["accuracy"] for f in run.ok_folds("a")]
     b = [f.scores["accuracy"] for f in run.ok_folds("b")]
-    assert c["p"] == pytest.approx(stats.corrected_ttest(a, b, 1350, 500)["p"])
+    assert c.p == pytest.approx(stats.corrected_ttest(a, b, 1350, 500)["p"])
     # not n - n/k (1500) as before
-    assert c["p"] != pytest.approx(stats.corrected_ttest(a, b, 1500, 500)["p"])
+    assert c.p != pytest.approx(stats.corrected_ttest(a, b, 1500, 500)["p"])
 
 
 def test_few_folds_say_that_wilcoxon_cannot_reach_significance():
     run = run_with_accuracies({"a": [0.9, 0.92, 0.91], "b": [0.8, 0.81, 0.82]})
     said = verdict.conclude(run)
-    acc = next(c for c in said["comparisons"]["cv"] if c["metric"] == "accuracy")
-    assert acc["second_p"] == pytest.approx(0.25)  # exact: 2 / 2^3
-    assert "cannot reach p < 0.05" in acc["second_note"]
-    assert "With 3 folds, Wilcoxon's signed-rank test cannot reach p < 0.05" in said["conclusion"]
+    acc = next(c for c in said.comparisons["cv"] if c.metric == "accuracy")
+    assert acc.second_p == pytest.approx(0.25)  # exact: 2 / 2^3
+    assert "cannot reach p < 0.05" in acc.second_note
+    assert "With 3 folds, Wilcoxon's signed-rank test cannot reach p < 0.05" in said.conclusion
 
 
 def test_pairwise_tests_are_holm_adjusted_over_the_family():
     run = run_with_accuracies({"a": [0.90, 0.93, 0.91, 0.95, 0.92, 0.94],
                                "b": [0.89, 0.90, 0.92, 0.91, 0.90, 0.91],
                                "c": [0.70, 0.72, 0.71, 0.73, 0.70, 0.71]})
-    rows = verdict.conclude(run)["comparisons"]["cv"]
-    assert len(rows) == 3 * len(verdict.COMPARED) and all(r["family"] == len(rows) for r in rows)
-    assert [r["p_holm"] for r in rows] == pytest.approx(stats.holm([r["p"] for r in rows]))
-    assert all(r["significant"] == (r["p_holm"] < 0.05) for r in rows)
+    rows = verdict.conclude(run).comparisons["cv"]
+    assert len(rows) == 3 * len(verdict.COMPARED) and all(r.family == len(rows) for r in rows)
+    assert [r.p_holm for r in rows] == pytest.approx(stats.holm([r.p for r in rows]))
+    assert all(r.significant == (r.p_holm < 0.05) for r in rows)
 
 
 def test_three_models_get_friedman_nemenyi_and_a_ranked_conclusion(tmp_path):
@@ -150,15 +150,15 @@ def test_three_models_get_friedman_nemenyi_and_a_ranked_conclusion(tmp_path):
     context = report.build_context(tmp_path)
     d = context["datasets"][0]
     f = d["friedman"]["test"]
-    assert f["models"] == ["cnn", "vit", "mlp"] and f["p"] < 0.05
+    assert f.models == ["cnn", "vit", "mlp"] and f.p < 0.05
     text = d["conclusion"]
     assert text.startswith("On the official test split, ranked by accuracy: cnn")
     assert "Friedman's test over 6 folds: the models differ" in text
     assert "Nemenyi's critical difference is" in text
-    surviving = [c for c in d["comparisons"]["test"] if c["metric"] == "accuracy"
-                 and c["significant"]]
+    surviving = [c for c in d["comparisons"]["test"] if c.metric == "accuracy"
+                 and c.significant]
     for c in surviving:
-        assert f"{c['better']} ahead of" in text
+        assert f"{c.better} ahead of" in text
     html = report.render(tmp_path, tmp_path / "out").read_text()
     assert '<table class="friedman">' in html and "Critical difference" in html
     assert "Nemenyi" in html
@@ -168,18 +168,18 @@ def test_the_official_test_split_uses_a_test_made_for_it(tmp_path):
     make_facts(tmp_path, models={"cnn": 0.9, "vit": 0.8}, folds=3, test_samples=200)
     d = report.build_context(tmp_path)["datasets"][0]
     rows = d["comparisons"]["test"]
-    assert {r["metric"] for r in rows} == set(verdict.TEST_COMPARED)
-    assert all(r["test"] == "paired bootstrap" for r in rows)
-    acc = next(r for r in rows if r["metric"] == "accuracy")
+    assert {r.metric for r in rows} == set(verdict.TEST_COMPARED)
+    assert all(r.test == "paired bootstrap" for r in rows)
+    acc = next(r for r in rows if r.metric == "accuracy")
     run = d["run"]
     pa = np.stack([f.arrays["test_prob"].argmax(1) for f in run.ok_folds("cnn")])
     pb = np.stack([f.arrays["test_prob"].argmax(1) for f in run.ok_folds("vit")])
     ref = stats.paired_bootstrap(run.y_test, pa, pb, "accuracy", 5, seed=0)
-    assert acc["p"] == pytest.approx(ref["p"]) and acc["ci_low"] == pytest.approx(ref["ci_low"])
+    assert acc.p == pytest.approx(ref["p"]) and acc.ci_low == pytest.approx(ref["ci_low"])
     ens_a = np.mean([f.arrays["test_prob"] for f in run.ok_folds("cnn")], 0).argmax(1)
     ens_b = np.mean([f.arrays["test_prob"] for f in run.ok_folds("vit")], 0).argmax(1)
-    assert acc["second"] == "McNemar"
-    assert acc["second_p"] == pytest.approx(stats.mcnemar_exact(run.y_test, ens_a, ens_b)["p"])
+    assert acc.second == "McNemar"
+    assert acc.second_p == pytest.approx(stats.mcnemar_exact(run.y_test, ens_a, ens_b)["p"])
     html = report.render(tmp_path, tmp_path / "out").read_text()
     assert "paired bootstrap" in html and "McNemar's exact test" in html
 
@@ -188,8 +188,8 @@ def test_an_under_trained_model_is_named_in_the_tables_and_the_conclusion(tmp_pa
     make_facts(tmp_path, models={"cnn": 0.95, "vit": 0.7}, folds=3, epochs=5,
                improving=("vit",))
     d = report.build_context(tmp_path)["datasets"][0]
-    assert d["verdict"]["training"]["vit"]["state"] == "still improving"
-    assert d["verdict"]["training"]["cnn"]["state"] == "levelled off"
+    assert d["verdict"].training["vit"]["state"] == "still improving"
+    assert d["verdict"].training["cnn"]["state"] == "levelled off"
     assert ("vit was still improving when training stopped" in d["conclusion"]
             and "a longer budget may change this ranking" in d["conclusion"])
     assert "cnn was still improving" not in d["conclusion"]
@@ -223,7 +223,7 @@ def test_the_verdict_lives_in_its_own_module_and_the_cli_prints_it(tmp_path):
                                        "--out", str(tmp_path / "out")])
     assert out.exit_code == 0, out.output
     runs, _ = load_results(tmp_path / "results")
-    assert f"alpha: {verdict.conclude(runs[0])['conclusion']}" in out.output
+    assert f"alpha: {verdict.conclude(runs[0]).conclusion}" in out.output
 
 
 def r_cli():

@@ -1,7 +1,9 @@
 """zoo: which image-classification architecture is better on my data, and by how much?
 
-The public API for plugins is what this module exports: ``hookimpl``, ``ModelSpec``,
-``DatasetSpec``, ``MetricSpec``, ``Dataset`` and the errors. Everything else is the engine's business.
+The public API for plugins is what this module exports (``__all__``): ``hookimpl``, the specs a
+plugin hands over (``ModelSpec``, ``DatasetSpec``, ``MetricSpec``, ``Dataset``), the errors,
+and the readers of label + pixel tables a dataset plugin may need; zoo.testing holds the test
+kit. zoo's own plugins (plugins/) use nothing else. Everything else is the engine's business.
 """
 import pluggy
 
@@ -9,6 +11,7 @@ __version__ = "0.1.0"
 
 hookimpl = pluggy.HookimplMarker("zoo")
 
+from zoo.csvdata import read_image_npz, read_label_pixel_csv  # noqa: E402
 from zoo.errors import ConfigError, DataError, PluginError, ZooError  # noqa: E402
 from zoo.specs import Dataset, DatasetSpec, MetricSpec, ModelSpec  # noqa: E402
 
@@ -23,4 +26,6 @@ __all__ = [
     "DataError",
     "ConfigError",
     "PluginError",
+    "read_label_pixel_csv",
+    "read_image_npz",
 ]

@@ -23,8 +23,18 @@ def read_label_pixel_csv(path, height: int = 28, width: int = 28, labels=None):
     """
     path = Path(path)
     n_pixels = height * width
-    header = _expected_header(n_pixels)
     shown = f"label,pixel1,...,pixel{n_pixels}"
+    text = _read_text(path, shown)
+    first, _, body = text.partition("\n")
+    _check_header(path, first, _expected_header(n_pixels), shown)
+    table = _parse_rows(path, body, n_pixels)
+    x, y = table[:, 1:], table[:, 0]
+    _check_values(path, x, y, labels)
+    return x.reshape(-1, height, width).astype(np.uint8), y
+
+
+def _read_text(path: Path, shown: str) -> str:
+    """The file as text: it exists, is not empty, is UTF-8 and holds no NUL byte."""
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -42,20 +52,26 @@ def read_label_pixel_csv(path, height: int = 28, width: int = 28, labels=None):
     if "\x00" in text:
         line = text.count("\n", 0, text.index("\x00")) + 1
         raise DataError(path, "contains a NUL byte; expected a CSV of integers", line=line)
+    return text
 
-    first, _, body = text.partition("\n")
+
+def _check_header(path: Path, first: str, header: list, shown: str) -> None:
     cells = [c.strip() for c in first.rstrip("\r").split(",")]
-    if cells != header:
-        if cells and cells[0].lstrip("-").isdigit():
-            problem = f"missing header; expected the first line to be '{shown}'"
-        elif len(cells) != len(header):
-            problem = (f"header has {len(cells)} columns; expected {len(header)} "
-                       f"('{shown}')")
-        else:
-            i = next(i for i, (a, b) in enumerate(zip(cells, header, strict=True)) if a != b)
-            problem = f"header column {i + 1} is '{cells[i][:40]}'; expected '{header[i]}'"
-        raise DataError(path, problem, line=1)
+    if cells == header:
+        return
+    if cells and cells[0].lstrip("-").isdigit():
+        problem = f"missing header; expected the first line to be '{shown}'"
+    elif len(cells) != len(header):
+        problem = f"header has {len(cells)} columns; expected {len(header)} ('{shown}')"
+    else:
+        i = next(i for i, (a, b) in enumerate(zip(cells, header, strict=True)) if a != b)
+        problem = f"header column {i + 1} is '{cells[i][:40]}'; expected '{header[i]}'"
+    raise DataError(path, problem, line=1)
 
+
+def _parse_rows(path: Path, body: str, n_pixels: int) -> np.ndarray:
+    """The rows after the header as an integer table (n, 1 + n_pixels); a row that does not
+    parse is named by its line."""
     rows = body.split("\n")
     if rows and rows[-1].strip() == "":
         rows.pop()
@@ -70,8 +86,11 @@ def read_label_pixel_csv(path, height: int = 28, width: int = 28, labels=None):
     except (ValueError, OverflowError):
         _locate_row_error(path, rows, n_pixels)
         raise DataError(path, "could not parse the rows as integers") from None
+    return table
 
-    x, y = table[:, 1:], table[:, 0]
+
+def _check_values(path: Path, x: np.ndarray, y: np.ndarray, labels) -> None:
+    """Pixels are 0-255 and labels among ``labels``; the first bad one named by its line."""
     bad = np.flatnonzero((x < 0).any(axis=1) | (x > 255).any(axis=1))
     if len(bad):
         r = int(bad[0])
@@ -85,7 +104,6 @@ def read_label_pixel_csv(path, height: int = 28, width: int = 28, labels=None):
             r = int(unknown[0])
             raise DataError(path, f"unknown label {y[r]}; expected one of "
                             + ",".join(map(str, allowed)), line=r + 2)
-    return x.reshape(-1, height, width).astype(np.uint8), y
 
 
 def _locate_row_error(path, rows, n_pixels):
@@ -122,6 +140,15 @@ NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
 def read_image_npz(path, height: int = 28, width: int = 28, labels=None) -> dict:
     """Read an .npz with x_train, y_train, x_test, y_test (images as (n, h, w) or (n, h*w))."""
     path = Path(path)
+    out = _load_arrays(path)
+    for part in ("train", "test"):
+        out[f"x_{part}"], out[f"y_{part}"] = _checked_part(
+            path, part, out[f"x_{part}"], out[f"y_{part}"], height, width, labels)
+    return out
+
+
+def _load_arrays(path: Path) -> dict:
+    """The four arrays of the archive, never unpickling anything."""
     try:
         archive = np.load(path, allow_pickle=False)
     except FileNotFoundError:
@@ -140,30 +167,36 @@ def read_image_npz(path, height: int = 28, width: int = 28, labels=None) -> dict
             except ValueError:
                 raise DataError(path, f"array '{key}' holds Python objects; expected numbers") \
                     from None
-    for part in ("train", "test"):
-        x, y = out[f"x_{part}"], out[f"y_{part}"]
-        if x.ndim == 2 and x.shape[1] == height * width:
-            x = x.reshape(-1, height, width)
-        if x.ndim != 3 or x.shape[1:] != (height, width):
-            raise DataError(path, f"x_{part} has shape {x.shape}; expected (n, {height}, {width})")
-        if y.shape != (len(x),):
-            raise DataError(path, f"y_{part} has shape {y.shape}; expected ({len(x)},)")
-        if not np.issubdtype(y.dtype, np.integer):
-            raise DataError(path, f"y_{part} has dtype {y.dtype}; expected integers")
-        if not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)):
-            raise DataError(path, f"x_{part} has dtype {x.dtype}; expected integers 0-255")
-        if len(x) and (not np.isfinite(x).all() or x.min() < 0 or x.max() > 255):
-            raise DataError(path, f"x_{part} has values outside 0-255")
-        if np.issubdtype(x.dtype, np.floating) and len(x) and (x != np.round(x)).any():
-            # images already scaled to [0, 1] would otherwise be divided by 255 once more
-            raise DataError(path, f"x_{part} holds fractional values ({float(x.min()):g} to "
-                            f"{float(x.max()):g}; already scaled to [0, 1]?); expected pixel "
-                            "values 0-255 as in the Kaggle files: save "
-                            "np.round(x * 255).astype(np.uint8)")
-        if labels is not None and len(y):
-            unknown = sorted(set(np.unique(y).tolist()) - set(labels))
-            if unknown:
-                raise DataError(path, f"y_{part} has unknown label(s) {unknown[:5]}; expected "
-                                "one of " + ",".join(map(str, sorted(labels))))
-        out[f"x_{part}"], out[f"y_{part}"] = x, y.astype(np.int64)
     return out
+
+
+def _checked_part(path, part, x, y, height, width, labels):
+    """(x, y) of one split, reshaped and checked: shapes, dtypes, pixel range, labels."""
+    if x.ndim == 2 and x.shape[1] == height * width:
+        x = x.reshape(-1, height, width)
+    if x.ndim != 3 or x.shape[1:] != (height, width):
+        raise DataError(path, f"x_{part} has shape {x.shape}; expected (n, {height}, {width})")
+    if y.shape != (len(x),):
+        raise DataError(path, f"y_{part} has shape {y.shape}; expected ({len(x)},)")
+    if not np.issubdtype(y.dtype, np.integer):
+        raise DataError(path, f"y_{part} has dtype {y.dtype}; expected integers")
+    _check_pixels(path, part, x)
+    if labels is not None and len(y):
+        unknown = sorted(set(np.unique(y).tolist()) - set(labels))
+        if unknown:
+            raise DataError(path, f"y_{part} has unknown label(s) {unknown[:5]}; expected "
+                            "one of " + ",".join(map(str, sorted(labels))))
+    return x, y.astype(np.int64)
+
+
+def _check_pixels(path, part, x) -> None:
+    if not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)):
+        raise DataError(path, f"x_{part} has dtype {x.dtype}; expected integers 0-255")
+    if len(x) and (not np.isfinite(x).all() or x.min() < 0 or x.max() > 255):
+        raise DataError(path, f"x_{part} has values outside 0-255")
+    if np.issubdtype(x.dtype, np.floating) and len(x) and (x != np.round(x)).any():
+        # images already scaled to [0, 1] would otherwise be divided by 255 once more
+        raise DataError(path, f"x_{part} holds fractional values ({float(x.min()):g} to "
+                        f"{float(x.max()):g}; already scaled to [0, 1]?); expected pixel "
+                        "values 0-255 as in the Kaggle files: save "
+                        "np.round(x * 255).astype(np.uint8)")

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from zoo import metrics
+from zoo.plugins import get_registry
 from zoo.store import RunStore, read_last_run
 
 
@@ -103,7 +104,7 @@ def load_run(store: RunStore, y_test=None, specs: dict | None = None) -> Dataset
     registered metric). A metric that raises is NaN, its message in ``metric_errors``."""
     info = store.read_run()
     n_classes = len(info["dataset"]["classes"])
-    specs = metrics.catalogue() if specs is None else specs
+    specs = get_registry().metrics if specs is None else specs
     errors = {}
     folds, curves = {}, {}
     sizes = [s for s in info.get("train_sizes", []) if s < 1]
@@ -134,7 +135,7 @@ def load_results(results_dir) -> tuple:
     """(runs, skipped) for the last `zoo run` in ``results_dir``."""
     results_dir = Path(results_dir)
     last = read_last_run(results_dir)
-    specs = metrics.catalogue()
+    specs = get_registry().metrics
     runs = []
     for entry in last["runs"]:
         store = RunStore(results_dir, entry["dataset"], entry["run_id"])

@@ -202,12 +202,12 @@ def per_class_f1_figure(run) -> dict:
     return {"data": data, "layout": layout}
 
 
-def critical_difference_figure(friedman: dict, where: str) -> dict:
+def critical_difference_figure(friedman) -> dict:
     """Demsar's critical-difference diagram: each model at its mean rank (1 = best), a bar as
     long as Nemenyi's critical difference, and a line joining every group of models whose
     ranks lie within it of each other (those are not told apart)."""
-    ranks = np.asarray(friedman["ranks"])
-    models = friedman["models"]
+    ranks = np.asarray(friedman.ranks)
+    models = friedman.models
     order = np.argsort(ranks, kind="stable")
     data = [{"type": "scatter", "mode": "markers+text", "x": [round(float(ranks[i]), 3)],
              "y": [0], "text": [text(models[i])], "textposition": "top center",
@@ -215,7 +215,7 @@ def critical_difference_figure(friedman: dict, where: str) -> dict:
                                                   "color": PALETTE[j % len(PALETTE)]},
              "hovertemplate": f"{text(models[i])}: mean rank %{{x:.2f}}<extra></extra>"}
             for j, i in enumerate(order)]
-    cd = float(friedman["cd"])
+    cd = float(friedman.cd)
     best = float(ranks[order[0]])
     data.append({"type": "scatter", "mode": "lines+text", "x": [best, best + cd],
                  "y": [0.6, 0.6], "text": ["", f"CD = {cd:.2f}"], "textposition": "top left",
@@ -235,7 +235,7 @@ def critical_difference_figure(friedman: dict, where: str) -> dict:
                          "name": "not told apart", "showlegend": False, "hoverinfo": "skip"})
             level -= 0.2
     m = len(models)
-    layout = _layout(f"Mean rank in accuracy on {where} (Friedman p = {friedman['p']:.3g}); "
+    layout = _layout(f"Mean rank in accuracy on {friedman.where} (Friedman p = {friedman.p:.3g}); "
                      "models joined by a grey line are not significantly different",
                      "mean rank (1 = best)", "", height=260 + 20 * m, showlegend=False)
     layout["xaxis"].update(range=[0.5, m + 0.5], dtick=1)
@@ -243,32 +243,28 @@ def critical_difference_figure(friedman: dict, where: str) -> dict:
     return {"data": data, "layout": layout}
 
 
-def reliability_figure(run, bins: int = 15) -> dict:
-    """Calibration: accuracy against confidence per bin, held-out predictions of every
-    successful fold pooled, one line per model; the diagonal is perfect calibration."""
-    n = len(run.classes)
-    data = [{"type": "scatter", "mode": "lines", "x": [0, 1], "y": [0, 1],
-             "line": {"color": "#999", "dash": "dot"}, "name": "perfectly calibrated",
-             "hoverinfo": "skip"}]
-    for i, model in enumerate(run.models):
+def metric_figures(run) -> tuple:
+    """The figures metric plugins bring (MetricSpec.figure), and what went wrong: a list of
+    (id suffix, title, figure) and {metric: error}. Each model's held-out predictions of its
+    successful folds are pooled; model names come escaped, as Plotly shows them."""
+    predictions = {}
+    for model in run.models:
         folds = run.ok_folds(model)
-        if not folds:
+        if folds:
+            predictions[text(model)] = (np.concatenate([f.y_true for f in folds]),
+                                        np.concatenate([f.arrays["y_prob"] for f in folds]))
+    out, errors = [], {}
+    for name, spec in (getattr(run, "metrics", None) or {}).items():
+        if spec.figure is None or not predictions:
             continue
-        y = np.concatenate([f.y_true for f in folds])
-        p = np.concatenate([f.arrays["y_prob"] for f in folds])
-        conf, acc, count = metrics.reliability(y, p, n, bins)
-        used = count > 0
-        data.append({"type": "scatter", "mode": "lines+markers", "name": text(model),
-                     "x": _round(conf[used]), "y": _round(acc[used]),
-                     "customdata": count[used].tolist(),
-                     "line": {"color": PALETTE[i % len(PALETTE)]},
-                     "hovertemplate": f"{text(model)}: confidence %{{x:.3f}}, accuracy "
-                                      "%{y:.3f} (%{customdata} images)<extra></extra>"})
-    layout = _layout("Reliability (held-out folds pooled): accuracy against confidence",
-                     "mean confidence (top probability)", "accuracy")
-    layout["xaxis"]["range"] = [0, 1.02]
-    layout["yaxis"]["range"] = [0, 1.02]
-    return {"data": data, "layout": layout}
+        try:
+            fig = spec.figure(predictions, len(run.classes))
+            title = fig.get("layout", {}).get("title", {}).get("text") or spec.label or name
+            out.append((f"metric-{name}", title, fig))
+        except Exception as exc:  # a plugin's figure must never cost the report
+            errors[name] = (f"the figure of metric '{name}' (plugin {spec.plugin}) raised "
+                            f"{type(exc).__name__}: {str(exc)[:200]}")
+    return out, errors
 
 
 def learning_curve_figure(curve: dict, dataset: str) -> dict:
@@ -303,8 +299,8 @@ def learning_curve_figure(curve: dict, dataset: str) -> dict:
 
 
 def dataset_figures(run, friedman=None) -> list:
-    """(id suffix, title, figure) for every figure of one dataset's section; ``friedman``:
-    {"where": ..., result of zoo.stats.friedman} when three or more models were ranked."""
+    """(id suffix, title, figure) for every figure of one dataset's section; ``friedman``: the
+    zoo.comparisons.Ranking of the lead source when three or more models were ranked."""
     out = [
         ("roc", "ROC", roc_figure(run)),
         ("pr", "Precision-recall", pr_figure(run)),
@@ -313,11 +309,9 @@ def dataset_figures(run, friedman=None) -> list:
         ("cm", "Confusion matrices", confusion_figure(run)),
         ("f1", "F1 per class", per_class_f1_figure(run)),
     ]
-    if "ece" in (getattr(run, "metrics", None) or {}):
-        out.append(("reliability", "Reliability diagram", reliability_figure(run)))
     if friedman:
         out.insert(0, ("cd", "Critical difference",
-                       critical_difference_figure(friedman, friedman["where"])))
+                       critical_difference_figure(friedman)))
     return out
 
 

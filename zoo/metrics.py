@@ -18,7 +18,6 @@ that have both positives and negatives.
 from __future__ import annotations
 
 import numpy as np
-from sklearn import metrics as skm
 
 #: name -> (label, higher is better)
 METRICS = {
@@ -116,6 +115,8 @@ def per_class_f1(cm: np.ndarray) -> np.ndarray:
 
 
 def confusion(y_true, y_prob, n_classes: int) -> np.ndarray:
+    from sklearn import metrics as skm
+
     return skm.confusion_matrix(y_true, np.asarray(y_prob).argmax(axis=1),
                                 labels=np.arange(n_classes))
 
@@ -182,9 +183,13 @@ def pr_on_grid(y_true, y_prob, n_classes: int, grid=GRID, counts=None) -> np.nda
     return out
 
 
-# -- the metric catalogue: every metric registered through the register_metrics hook -------
+# -- the metric catalogue: zoo's core metrics, then every plugin's -------------------------
+#: the plugin name under which zoo's own core metrics are listed
+CORE_PLUGIN = "zoo"
+
+
 def core(name: str):
-    """The function of core metric ``name`` (one of :data:`METRICS`), as a plugin registers
+    """The function of core metric ``name`` (one of :data:`METRICS`) as a MetricSpec holds
     it. :func:`evaluate` computes all core metrics together from one confusion matrix."""
     def function(y_true, y_prob, n_classes):
         return scores(y_true, y_prob, n_classes)[name]
@@ -194,53 +199,18 @@ def core(name: str):
     return function
 
 
-def top_k_accuracy(y_true, y_prob, n_classes, k: int = 5) -> float:
-    """Share of images whose true class is among the k most probable (scikit-learn's
-    ``top_k_accuracy_score`` with every class listed)."""
-    prob = _columns(y_prob, n_classes)
-    y_true = np.asarray(y_true).astype(np.int64)
-    k = min(k, n_classes)
-    top = np.argpartition(-prob, k - 1, axis=1)[:, :k] if k < n_classes else \
-        np.tile(np.arange(n_classes), (len(y_true), 1))
-    return float((top == y_true[:, None]).any(axis=1).mean())
+def core_specs() -> dict:
+    """name -> MetricSpec of zoo's core metrics: scored in every run, whatever plugins load."""
+    from zoo.specs import MetricSpec
+
+    return {name: MetricSpec(name=name, function=core(name), higher_is_better=higher,
+                             label=label, plugin=CORE_PLUGIN,
+                             bounds=None if np.isinf(BOUNDS[name][1]) else BOUNDS[name])
+            for name, (label, higher) in METRICS.items()}
 
 
-def reliability(y_true, y_prob, n_classes, bins: int = 15):
-    """Calibration by confidence bin (equal widths on (0, 1]): for each bin the mean
-    confidence (top probability), the accuracy and the number of images."""
-    prob = _columns(y_prob, n_classes)
-    y_true = np.asarray(y_true).astype(np.int64)
-    confidence = prob.max(axis=1)
-    right = prob.argmax(axis=1) == y_true
-    which = np.clip(np.ceil(confidence * bins).astype(int) - 1, 0, bins - 1)
-    count = np.bincount(which, minlength=bins)
-    with np.errstate(invalid="ignore"):
-        conf = np.bincount(which, weights=confidence, minlength=bins) / count
-        acc = np.bincount(which, weights=right, minlength=bins) / count
-    return conf, acc, count
-
-
-def expected_calibration_error(y_true, y_prob, n_classes, bins: int = 15) -> float:
-    """ECE: the count-weighted mean gap between confidence and accuracy over the bins of
-    :func:`reliability` (0 for a perfectly calibrated model)."""
-    conf, acc, count = reliability(y_true, y_prob, n_classes, bins)
-    used = count > 0
-    return float(np.sum(count[used] * np.abs(conf[used] - acc[used])) / count.sum())
-
-
-def catalogue() -> dict:
-    """name -> MetricSpec of every registered metric, core metrics first."""
-    from zoo.plugins import get_registry
-
-    registered = get_registry().metrics
-    ordered = [n for n in METRICS if n in registered] + \
-        [n for n in registered if n not in METRICS]
-    return {n: registered[n] for n in ordered}
-
-
-def table(specs=None) -> dict:
+def table(specs: dict) -> dict:
     """name -> (label, higher is better), what the report's tables need."""
-    specs = catalogue() if specs is None else specs
     return {n: (s.label or n, s.higher_is_better) for n, s in specs.items()}
 
 

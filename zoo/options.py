@@ -110,28 +110,32 @@ def _kind(default) -> str:
     return f"a {type(default).__name__}"
 
 
-def _checked(value, default, who):
-    def bad():
-        raise ConfigError(f"{who}: expected {_kind(default)}, got {value!r}")
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
+
+#: (test of the default's type, test of a value for it, conversion), most specific first
+_TYPES = (
+    (lambda d: isinstance(d, bool), lambda v: isinstance(v, bool), lambda v: v),
+    (_is_int, _is_int, lambda v: v),
+    (lambda d: isinstance(d, float), lambda v: _is_int(v) or isinstance(v, float), float),
+    (lambda d: isinstance(d, (tuple, list)), lambda v: isinstance(v, (tuple, list)), tuple),
+)
+
+
+def _checked(value, default, who):
+    """``value`` as an option whose default is ``default``: of the same kind (an integer
+    for an integer, a number for a float, a sequence for a tuple, ...), else ConfigError.
+    A default of None takes any value."""
     if default is None:
         return value
-    if isinstance(default, bool):
-        if not isinstance(value, bool):
-            bad()
-    elif isinstance(default, int):
-        if isinstance(value, bool) or not isinstance(value, int):
-            bad()
-    elif isinstance(default, float):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            bad()
-        value = float(value)
-    elif isinstance(default, (tuple, list)):
-        if not isinstance(value, (tuple, list)):
-            bad()
-        value = tuple(value)
-    elif not isinstance(value, type(default)):
-        bad()
+    for is_kind, accepts, convert in _TYPES:
+        if is_kind(default):
+            if not accepts(value):
+                raise ConfigError(f"{who}: expected {_kind(default)}, got {value!r}")
+            return convert(value)
+    if not isinstance(value, type(default)):
+        raise ConfigError(f"{who}: expected {_kind(default)}, got {value!r}")
     return value
 
 

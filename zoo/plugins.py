@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import pluggy
 
-from zoo import hookspecs
+from zoo import hookspecs, metrics
 from zoo.errors import PluginError
 from zoo.specs import DatasetSpec, MetricSpec, ModelSpec
 
@@ -112,8 +112,9 @@ def _collect(registry: Registry, hook_name: str, kind, target: dict, what: str) 
                 raise PluginError(f"a {what} needs a non-empty name, got {spec.name!r}")
             if spec.name in target:
                 owner = target[spec.name].plugin
-                _info.errors.append(f"{what} '{spec.name}' is already registered by plugin "
-                                    f"'{owner}'; this one was ignored")
+                owner = "zoo itself" if owner == metrics.CORE_PLUGIN else f"plugin '{owner}'"
+                _info.errors.append(f"{what} '{spec.name}' is already registered by {owner}; "
+                                    "this one was ignored")
                 return
             spec.plugin, spec.version = _info.name, _info.version
             target[spec.name] = spec
@@ -126,9 +127,10 @@ def _collect(registry: Registry, hook_name: str, kind, target: dict, what: str) 
 
 
 def get_registry() -> Registry:
-    """Load plugins (once) and collect every model and dataset they register."""
+    """Load plugins (once) and collect every model, dataset and metric they register, after
+    zoo's core metrics (scored whatever plugins load)."""
     load_entry_points()
-    registry = Registry()
+    registry = Registry(metrics=metrics.core_specs())
     for name, error in LOAD_ERRORS.items():
         _info(registry, name).errors.append(f"failed to import: {error}")
     for name in [n for n, _ in pm.list_name_plugin()]:

@@ -16,7 +16,7 @@ from pathlib import Path
 import jinja2
 import numpy as np
 
-from zoo import __version__, galleries, verdict
+from zoo import __version__, comparisons, galleries, verdict, words
 from zoo.errors import ZooError
 from zoo.facts import load_results
 from zoo import metrics as zmetrics
@@ -30,7 +30,7 @@ EXTRA = {
 }
 
 
-_mean_std = verdict.mean_std
+_mean_std = comparisons.mean_std
 
 
 def _fmt(mean, std=None, key=""):
@@ -45,7 +45,7 @@ def _fmt(mean, std=None, key=""):
     return f"{mean:.4f}" + (f" ± {std:.4f}" if std is not None else "")
 
 
-def _summary_rows(run, source: str, said: dict, training=None) -> list:
+def _summary_rows(run, source: str, said, training=None) -> list:
     """One row per model: mean ± std of each column, and (held-out folds) whether its
     training had levelled off. The models that were compared are averaged over the folds
     they all finished (the folds the conclusion speaks of); any other model over its own
@@ -53,12 +53,12 @@ def _summary_rows(run, source: str, said: dict, training=None) -> list:
     rows = []
     scored = zmetrics.table(run.metrics)
     columns = dict(scored) if source == "test" else {**scored, **EXTRA}
-    shared = set(verdict.shared_folds(run, said["compared"]))
+    shared = set(said.shared)
     for model in run.models:
         folds = run.folds[model]
         ok = run.ok_folds(model)
         left_out = []
-        if model in said["compared"] and len(shared) >= 2:
+        if model in said.compared and len(shared) >= 2:
             left_out = [f.fold + 1 for f in ok if f.fold not in shared]
             ok = [f for f in ok if f.fold in shared]
         row = {"model": model, "folds_ok": len(ok), "folds": len(folds),
@@ -121,16 +121,16 @@ def build_context(results_dir) -> dict:
         said = verdict.conclude(run)
         datasets.append({
             "run": run, "name": run.name, "info": run.info, "has_test": has_test,
-            "summary": _summary_rows(run, "cv", said, said["training"]),
+            "summary": _summary_rows(run, "cv", said, said.training),
             "test_summary": _summary_rows(run, "test", said) if has_test else [],
             "folds": _fold_rows(run),
             "all_folds": _fold_rows(run, run.train_sizes or (1.0,)),
-            "comparisons": said["comparisons"],
-            "friedman": said["friedman"],
+            "comparisons": said.comparisons,
+            "friedman": said.rankings,
             "verdict": said,
-            "conclusion": said["conclusion"],
+            "conclusion": said.conclusion,
             "curve": verdict.learning_curve(run),
-            "trust": verdict.trust_note(run, leak),
+            "trust": words.trust_note(run, leak),
             "leakage": leak,
             "understanding": galleries.understanding(run),
             "specs": run.info.get("specs", {}),
@@ -149,8 +149,8 @@ def build_context(results_dir) -> dict:
     return {"datasets": datasets, "skipped": skipped, "facts": facts_out,
             "environment": envs[0] if envs else {}, "devices": devices,
             "metrics": zmetrics.table(runs[0].metrics) if runs else {}, "extra": EXTRA,
-            "compared": verdict.COMPARED,
-            "test_compared": verdict.TEST_COMPARED, "ceiling": verdict.CEILING,
+            "compared": comparisons.COMPARED,
+            "test_compared": comparisons.TEST_COMPARED, "ceiling": comparisons.CEILING,
             "generated": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "zoo_version": __version__}
 
 
@@ -193,13 +193,14 @@ def render(results_dir="results", out_dir="reports", context=None) -> Path:
                        "finished run; " + (f"{kept} was left as it was" if kept.exists()
                                            else "no report was written"))
     for i, d in enumerate(context["datasets"]):
-        lead = d["verdict"]["lead"]
-        ranked = d["friedman"][lead]
-        if ranked:
-            ranked = {**ranked, "where": "the official test split" if lead == "test"
-                      else "the held-out folds"}
+        ranked = d["friedman"][d["verdict"].lead]
+        plugged, errors = figures.metric_figures(d["run"])
         d["figures"] = [{"id": f"fig-{i}-{key}", "title": title, "json": figures.to_json(fig)}
-                        for key, title, fig in figures.dataset_figures(d["run"], ranked)]
+                        for key, title, fig in figures.dataset_figures(d["run"], ranked)
+                        + plugged]
+        context["skipped"] += [{"what": "metric figure", "name": name, "reason": reason}
+                               for name, reason in errors.items()
+                               if not any(s["reason"] == reason for s in context["skipped"])]
         d["curve_figure"] = ({"id": f"fig-{i}-curve", "title": "Learning curves", "json":
                               figures.to_json(figures.learning_curve_figure(d["curve"], d["name"]))}
                              if d["curve"] else None)

@@ -99,116 +99,155 @@ def page(predictor: Predictor) -> bytes:
         datasets=list(predictor.datasets.values()), skipped=predictor.skipped).encode()
 
 
-def make_handler(predictor: Predictor, bound_host: str = "127.0.0.1"):
-    html = page(predictor)
+class HttpError(Exception):
+    """A request answered with ``status`` and a JSON ``{"error": message}``; ``close``: the
+    connection cannot be reused (the end of the request body is unknown)."""
 
-    class Handler(BaseHTTPRequestHandler):
-        server_version = "zoo-serve"
+    def __init__(self, status, message: str, close: bool = False):
+        super().__init__(message)
+        self.status, self.message, self.close = status, message, close
 
-        def log_message(self, fmt, *args):  # quiet: the page polls several times a second
+
+PREDICT_SHAPE = 'expected JSON {"dataset": name, "pixels": [height*width numbers]}'
+
+
+def host_ok(host, bound_host: str) -> bool:
+    """Only requests addressed to this machine by IP or as localhost: a page on some web site
+    that rebinds its DNS name to 127.0.0.1 still sends its own name. HTTP/1.0 clients may
+    leave Host out; browsers never do."""
+    if host is None:
+        return True
+    name = urlparse(f"//{host}").hostname or ""
+    if name in ("localhost", bound_host.lower()):
+        return True
+    try:
+        ipaddress.ip_address(name)
+        return True
+    except ValueError:
+        return False
+
+
+def read_json(headers, rfile):
+    """The JSON body of a POST: its Content-Type must be application/json (a form on another
+    web site can post text/plain or form data to a local port without asking; it cannot post
+    application/json) and its Content-Length 1..MAX_BODY bytes."""
+    kind = (headers.get("Content-Type") or "").split(";")[0].strip().lower()
+    if kind != "application/json":
+        raise HttpError(HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+                        f"Content-Type: expected application/json, got {kind or 'none'!r}")
+    raw = headers.get("Content-Length")
+    try:
+        length = int(raw)
+    except (TypeError, ValueError):
+        raise HttpError(HTTPStatus.BAD_REQUEST,
+                        f"Content-Length: expected a number of bytes, got {raw!r}",
+                        close=True) from None
+    if length <= 0 or length > MAX_BODY:
+        raise HttpError(HTTPStatus.BAD_REQUEST, f"expected a JSON body of 1..{MAX_BODY} bytes",
+                        close=True)
+    try:
+        return json.loads(rfile.read(length))
+    except RecursionError:
+        raise HttpError(HTTPStatus.BAD_REQUEST, "JSON nested too deeply; expected "
+                        '{"dataset": name, "pixels": [numbers]}') from None
+    except ValueError:
+        raise HttpError(HTTPStatus.BAD_REQUEST, PREDICT_SHAPE) from None
+
+
+def predict_route(predictor: Predictor, body) -> dict:
+    """POST /api/predict: every model's top 5 for one image."""
+    if not isinstance(body, dict) or not isinstance(body.get("dataset"), str) \
+            or not isinstance(body.get("pixels"), list):
+        raise HttpError(HTTPStatus.BAD_REQUEST, PREDICT_SHAPE)
+    dataset = body["dataset"]
+    try:
+        return {"dataset": dataset, "models": predictor.predict(dataset, body["pixels"])}
+    except KeyError:
+        raise HttpError(HTTPStatus.NOT_FOUND, f"unknown dataset {dataset!r}; known: "
+                        + ", ".join(predictor.datasets)) from None
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise HttpError(HTTPStatus.BAD_REQUEST, str(exc)[:300]) from None
+
+
+class Handler(BaseHTTPRequestHandler):
+    """Answers every request from its routes (:func:`make_handler` binds them): a page, JSON,
+    or a JSON error, never a dropped connection. Requests not addressed to this machine are
+    refused."""
+
+    server_version = "zoo-serve"
+    bound_host = "127.0.0.1"
+    get_routes: dict = {}    # path -> () -> (status, body, content type)
+    post_routes: dict = {}   # path -> (JSON body) -> JSON answer
+
+    def log_message(self, fmt, *args):  # quiet: the page polls several times a second
+        pass
+
+    def _send(self, status, body: bytes, kind: str):
+        self.send_response(status)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        try:
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):  # the page went away meanwhile
             pass
 
-        def _send(self, status, body: bytes, kind: str):
-            self.send_response(status)
-            self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(len(body)))
-            self.send_header("Cache-Control", "no-store")
-            self.end_headers()
-            try:
-                self.wfile.write(body)
-            except (BrokenPipeError, ConnectionResetError):  # the page went away meanwhile
-                pass
+    def _answer(self, route):
+        try:
+            if not host_ok(self.headers.get("Host"), self.bound_host):
+                raise HttpError(HTTPStatus.FORBIDDEN, f"Host {self.headers.get('Host')!r} is "
+                                "not this machine; open the page as http://127.0.0.1:PORT/ or "
+                                "http://localhost:PORT/")
+            self._send(*route())
+        except HttpError as exc:
+            self.close_connection = self.close_connection or exc.close
+            self._send(*_json_body(exc.status, {"error": exc.message}))
+        except Exception as exc:  # never drop the connection without an answer
+            self._send(*_json_body(HTTPStatus.INTERNAL_SERVER_ERROR,
+                                   {"error": f"{type(exc).__name__}: {str(exc)[:300]}"}))
 
-        def _json(self, status, obj):
-            self._send(status, json.dumps(obj).encode(), "application/json")
+    def do_GET(self):
+        path = urlparse(self.path).path
+        self._answer(self.get_routes.get(path, _not_found(f"no such page: {path}")))
 
-        def _host_ok(self) -> bool:
-            """Only requests addressed to this machine by IP or as localhost: a page on some
-            web site that rebinds its DNS name to 127.0.0.1 still sends its own name."""
-            host = self.headers.get("Host")
-            if host is None:  # HTTP/1.0 clients may leave it out; browsers never do
-                return True
-            name = urlparse(f"//{host}").hostname or ""
-            if name in ("localhost", bound_host.lower()):
-                return True
-            try:
-                ipaddress.ip_address(name)
-                return True
-            except ValueError:
-                return False
+    def do_POST(self):
+        path = urlparse(self.path).path
+        if path not in self.post_routes:
+            return self._answer(_not_found("POST /api/predict only"))
+        route = self.post_routes[path]
+        self._answer(lambda: _json_body(HTTPStatus.OK,
+                                        route(read_json(self.headers, self.rfile))))
 
-        def _refuse_host(self):
-            self._json(HTTPStatus.FORBIDDEN, {
-                "error": f"Host {self.headers.get('Host')!r} is not this machine; open the page "
-                         "as http://127.0.0.1:PORT/ or http://localhost:PORT/"})
 
-        def do_GET(self):
-            if not self._host_ok():
-                return self._refuse_host()
-            path = urlparse(self.path).path
-            if path in ("/", "/index.html"):
-                self._send(HTTPStatus.OK, html, "text/html; charset=utf-8")
-            elif path == "/favicon.ico":
-                self._send(HTTPStatus.NO_CONTENT, b"", "image/x-icon")
-            elif path == "/api/info":
-                self._json(HTTPStatus.OK, {"datasets": list(predictor.datasets.values()),
-                                           "skipped": predictor.skipped})
-            else:
-                self._json(HTTPStatus.NOT_FOUND, {"error": f"no such page: {path}"})
+def make_handler(predictor: Predictor, bound_host: str = "127.0.0.1"):
+    """A :class:`Handler` with the routes of ``predictor``: the page, the models' info, and
+    POST /api/predict."""
+    html = page(predictor)
 
-        def do_POST(self):
-            try:
-                self._predict()
-            except Exception as exc:  # never drop the connection without an answer
-                self._json(HTTPStatus.INTERNAL_SERVER_ERROR,
-                           {"error": f"{type(exc).__name__}: {str(exc)[:300]}"})
+    def the_page():
+        return HTTPStatus.OK, html, "text/html; charset=utf-8"
 
-        def _predict(self):
-            if not self._host_ok():
-                return self._refuse_host()
-            if urlparse(self.path).path != "/api/predict":
-                return self._json(HTTPStatus.NOT_FOUND, {"error": "POST /api/predict only"})
-            kind = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
-            if kind != "application/json":
-                # a form on another web site can post text/plain or form data to a local
-                # port without asking; it cannot post application/json
-                return self._json(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, {
-                    "error": f"Content-Type: expected application/json, got {kind or 'none'!r}"})
-            raw = self.headers.get("Content-Length")
-            try:
-                length = int(raw)
-            except (TypeError, ValueError):
-                self.close_connection = True  # the body's end is unknown
-                return self._json(HTTPStatus.BAD_REQUEST, {
-                    "error": f"Content-Length: expected a number of bytes, got {raw!r}"})
-            if length <= 0 or length > MAX_BODY:
-                self.close_connection = True
-                return self._json(HTTPStatus.BAD_REQUEST,
-                                  {"error": f"expected a JSON body of 1..{MAX_BODY} bytes"})
-            try:
-                body = json.loads(self.rfile.read(length))
-                dataset, pixels = body["dataset"], body["pixels"]
-            except RecursionError:
-                return self._json(HTTPStatus.BAD_REQUEST,
-                                  {"error": "JSON nested too deeply; expected "
-                                            '{"dataset": name, "pixels": [numbers]}'})
-            except (ValueError, KeyError, TypeError):
-                return self._json(HTTPStatus.BAD_REQUEST, {
-                    "error": 'expected JSON {"dataset": name, "pixels": [height*width numbers]}'})
-            if not isinstance(dataset, str) or not isinstance(pixels, list):
-                return self._json(HTTPStatus.BAD_REQUEST, {
-                    "error": 'expected JSON {"dataset": name, "pixels": [height*width numbers]}'})
-            try:
-                result = predictor.predict(dataset, pixels)
-            except KeyError:
-                return self._json(HTTPStatus.NOT_FOUND, {
-                    "error": f"unknown dataset {dataset!r}; known: "
-                             + ", ".join(predictor.datasets)})
-            except (ValueError, TypeError, OverflowError) as exc:
-                return self._json(HTTPStatus.BAD_REQUEST, {"error": str(exc)[:300]})
-            self._json(HTTPStatus.OK, {"dataset": dataset, "models": result})
+    def info():
+        return _json_body(HTTPStatus.OK, {"datasets": list(predictor.datasets.values()),
+                                          "skipped": predictor.skipped})
 
-    return Handler
+    return type("Handler", (Handler,), {
+        "bound_host": bound_host,
+        "get_routes": {"/": the_page, "/index.html": the_page, "/api/info": info,
+                       "/favicon.ico": lambda: (HTTPStatus.NO_CONTENT, b"", "image/x-icon")},
+        "post_routes": {"/api/predict": lambda body: predict_route(predictor, body)}})
+
+
+def _json_body(status, obj) -> tuple:
+    return status, json.dumps(obj).encode(), "application/json"
+
+
+def _not_found(message: str):
+    def route():
+        raise HttpError(HTTPStatus.NOT_FOUND, message)
+
+    return route
 
 
 def make_server(predictor: Predictor, host: str = "127.0.0.1", port: int = 8765):

@@ -57,6 +57,10 @@ class MetricSpec:
     #: the range the metric can take, which bounds the intervals of its differences; None
     #: for an unbounded one
     bounds: Optional[tuple] = (0.0, 1.0)
+    #: an optional figure for the report: ``figure(predictions, num_classes)`` returns a
+    #: Plotly figure as a plain dict (``{"data": [...], "layout": {...}}``); ``predictions``
+    #: maps each model to (y_true, y_prob) of its held-out folds pooled
+    figure: Optional[Callable[[dict, int], dict]] = None
     plugin: str = ""
     version: str = ""
 
@@ -82,6 +86,27 @@ class DatasetSpec:
             return True, "bundled"
         ok, why = self.available(data_dir)
         return bool(ok), str(why)
+
+
+def _part_problem(xs, ys, part: str, num_classes: int):
+    """What is wrong with one split's images and labels, or None."""
+    if not isinstance(xs, np.ndarray) or not isinstance(ys, np.ndarray):
+        return f"{part} must be numpy arrays, got {type(xs).__name__}/{type(ys).__name__}"
+    if xs.ndim != 4:
+        return f"{part}: images must have shape (n, height, width, channels), got {xs.shape}"
+    if ys.ndim != 1 or len(ys) != len(xs):
+        return f"{part}: labels must have shape ({len(xs)},), got {ys.shape}"
+    if len(xs) == 0:
+        return f"{part}: no samples"
+    if not np.issubdtype(xs.dtype, np.floating):
+        return f"{part}: images must be floating point in [0, 1], got {xs.dtype}"
+    if not np.isfinite(xs).all():
+        return f"{part}: images contain NaN or infinity"
+    if not np.issubdtype(ys.dtype, np.integer):
+        return f"{part}: labels must be integers, got {ys.dtype}"
+    if ys.min() < 0 or ys.max() >= num_classes:
+        return f"{part}: labels must lie in 0..{num_classes - 1}, found {ys.min()}..{ys.max()}"
+    return None
 
 
 @dataclass
@@ -117,34 +142,17 @@ class Dataset:
     def validate(self, plugin: str = "") -> "Dataset":
         """Raise PluginError naming the plugin when the arrays are not what zoo expects."""
         who = f"dataset '{self.name}'" + (f" (plugin {plugin})" if plugin else "")
-
-        def fail(problem):
-            raise PluginError(f"{who}: {problem}")
-
         if not self.class_names or len(set(map(str, self.class_names))) != len(self.class_names):
-            fail("class_names must be a non-empty list of distinct names")
-        for xs, ys, part in ((self.x, self.y, "x/y"), (self.x_test, self.y_test, "x_test/y_test")):
-            if xs is None and ys is None and part != "x/y":
-                continue
-            if not isinstance(xs, np.ndarray) or not isinstance(ys, np.ndarray):
-                fail(f"{part} must be numpy arrays, got {type(xs).__name__}/{type(ys).__name__}")
-            if xs.ndim != 4:
-                fail(f"{part}: images must have shape (n, height, width, channels), got {xs.shape}")
-            if ys.ndim != 1 or len(ys) != len(xs):
-                fail(f"{part}: labels must have shape ({len(xs)},), got {ys.shape}")
-            if len(xs) == 0:
-                fail(f"{part}: no samples")
-            if not np.issubdtype(xs.dtype, np.floating):
-                fail(f"{part}: images must be floating point in [0, 1], got {xs.dtype}")
-            if not np.isfinite(xs).all():
-                fail(f"{part}: images contain NaN or infinity")
-            if not np.issubdtype(ys.dtype, np.integer):
-                fail(f"{part}: labels must be integers, got {ys.dtype}")
-            if ys.min() < 0 or ys.max() >= self.num_classes:
-                fail(f"{part}: labels must lie in 0..{self.num_classes - 1}, "
-                     f"found {ys.min()}..{ys.max()}")
-        if self.x_test is not None and self.x_test.shape[1:] != self.x.shape[1:]:
-            fail(f"x_test images are {self.x_test.shape[1:]} but x images are {self.x.shape[1:]}")
+            raise PluginError(f"{who}: class_names must be a non-empty list of distinct names")
+        problem = _part_problem(self.x, self.y, "x/y", self.num_classes)
+        if problem is None and (self.x_test is not None or self.y_test is not None):
+            problem = _part_problem(self.x_test, self.y_test, "x_test/y_test", self.num_classes)
+        if problem is None and self.x_test is not None \
+                and self.x_test.shape[1:] != self.x.shape[1:]:
+            problem = (f"x_test images are {self.x_test.shape[1:]} but x images are "
+                       f"{self.x.shape[1:]}")
+        if problem is not None:
+            raise PluginError(f"{who}: {problem}")
         return self
 
     def fingerprint(self) -> str:
