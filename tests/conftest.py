@@ -120,6 +120,17 @@ def pytest_report_header(config):
     return f"sign_data: the real Sign Language MNIST is read from {folder}"
 
 
+def pytest_runtest_setup(item):
+    """Browser tests need headless Chromium: in CI its absence fails them (tests/chrome.py),
+    elsewhere they are skipped with the reason and how to get it."""
+    if item.get_closest_marker("browser") and not os.environ.get("CI"):
+        import shutil
+
+        if not any(shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")):
+            pytest.skip("needs headless Chromium (apt-get install chromium); CI installs it "
+                        "and never skips this test")
+
+
 def pytest_collection_modifyitems(config, items):
     needs = [item for item in items if "sign_data_dir" in getattr(item, "fixturenames", ())]
     for item in needs:

@@ -21,6 +21,7 @@ def invoke(runner, *args):
     return runner.invoke(cli, list(args), catch_exceptions=False)
 
 
+@pytest.mark.slow
 def test_run_all_end_to_end(runner, tmp_path):
     results, out, empty = tmp_path / "results", tmp_path / "reports", tmp_path / "no-data"
     empty.mkdir()
@@ -153,6 +154,7 @@ def test_report_without_results(runner, tmp_path):
     assert r.exit_code == 1 and "no results in" in r.output
 
 
+@pytest.mark.slow
 def test_unwritable_report_folder_keeps_the_facts(runner, tmp_path):
     results = tmp_path / "results"
     empty = tmp_path / "empty"
@@ -178,6 +180,7 @@ class DivergingPlugin:
         register(zoo.ModelSpec(name="diverging", build=diverging))
 
 
+@pytest.mark.slow
 def test_a_diverging_model_fails_its_folds_and_the_rest_goes_on(runner, tmp_path,
                                                                 register_plugin):
     register_plugin(TinyPlugin(), "tiny")
@@ -305,6 +308,7 @@ def test_a_full_disk_stops_the_run_with_one_line_and_keeps_finished_folds(
     assert r.exit_code == 0 and store.has_fold("dense", 2)
 
 
+@pytest.mark.slow
 def test_a_full_disk_while_keeping_a_model_or_writing_the_report(
         runner, tmp_path, register_plugin, monkeypatch):
     import errno
@@ -347,6 +351,7 @@ def test_a_full_disk_while_keeping_a_model_or_writing_the_report(
     assert "the facts in" in r.output and (out / "index.html").read_text() == report
 
 
+@pytest.mark.slow
 def test_a_corrupted_facts_file_is_named_with_what_to_do(runner, tmp_path, register_plugin):
     register_plugin(TinyPlugin(), "tiny")
     register_plugin(TinyModelPlugin(), "dense")

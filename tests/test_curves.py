@@ -83,6 +83,7 @@ def _run(tmp_path, *extra):
         "--out", str(tmp_path / "out"), "--keep-models", "folds", *extra])
 
 
+@pytest.mark.slow
 def test_learning_curves_train_every_size_resume_and_render(tmp_path, register_plugin):
     register_plugin(TinyPlugin(n_per_class=20), "tiny")
     register_plugin(TinyModelPlugin(), "dense")

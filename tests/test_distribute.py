@@ -64,6 +64,7 @@ MIRRORED = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_a_fold_under_mirrored_strategy_on_two_logical_cpus():
     proc = subprocess.run([sys.executable, "-c", MIRRORED], capture_output=True, text=True,
                           cwd=ROOT, timeout=300)
@@ -84,9 +85,15 @@ def test_batch_norm_is_synchronized_only_under_several_tensorflow_replicas(monke
 
     from zoo_plugins import cnn
 
+    import tensorflow as tf
+
     model = cnn.build((28, 28, 1), 24)
     bns = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
     assert bns and not any(layer.synchronized for layer in bns)
     assert cnn.several_replicas() is False
+    # two replicas: synchronized under TensorFlow, never on another backend
+    two = type("TwoReplicas", (), {"num_replicas_in_sync": 2})()
+    monkeypatch.setattr(tf.distribute, "get_strategy", lambda: two)
+    assert cnn.several_replicas() is True
     monkeypatch.setattr(keras.backend, "backend", lambda: "jax")
     assert cnn.several_replicas() is False

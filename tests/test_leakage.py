@@ -1,5 +1,6 @@
 """The leakage check and the grouped k-fold."""
 import numpy as np
+import pytest
 from click.testing import CliRunner
 
 import zoo
@@ -90,6 +91,7 @@ class LeakyPlugin:
         register(zoo.DatasetSpec(name="leaky", load=load))
 
 
+@pytest.mark.slow
 def test_split_auto_chooses_grouped_and_the_report_warns(register_plugin, tmp_path):
     register_plugin(LeakyPlugin(), "leaky")
     register_plugin(TinyModelPlugin(), "dense")

@@ -53,6 +53,7 @@ def store_of(tmp_path, results="results"):
     return RunStore(tmp_path / results, "tiny", entry["run_id"])
 
 
+@pytest.mark.slow
 def test_variants_of_one_model_are_compared_side_by_side(plugins, tmp_path):
     r = run(tmp_path, "dense:units=4", "dense:units=64,dropout=0.2")
     assert r.exit_code == 0, r.output
@@ -89,6 +90,7 @@ def test_options_of_every_type_reach_build(plugins, tmp_path):
                                 "widths": [4, 4]}
 
 
+@pytest.mark.slow
 def test_zoo_toml_sets_defaults_and_other_options_start_a_new_run(plugins, tmp_path):
     config = tmp_path / "zoo.toml"
     config.write_text("[models.dense]\nunits = 4\n")
@@ -112,6 +114,7 @@ def test_zoo_toml_sets_defaults_and_other_options_start_a_new_run(plugins, tmp_p
         "option 'unitz'" in r.output
 
 
+@pytest.mark.slow
 def test_a_new_plugin_version_never_resumes_onto_old_facts(register_plugin, tmp_path):
     register_plugin(TinyPlugin(), "tiny")
     with_version = register_plugin(DensePlugin("1.0"), "dense")

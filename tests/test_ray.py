@@ -20,6 +20,8 @@ import ray  # noqa: E402  (the ray extra; .ci/run installs it)
 RUN = ["run", "cnn", "vit", "--dataset", "digits", "--folds", "2", "--epochs", "1",
        "--keep-models", "none"]
 
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
+
 
 def facts_of(results, sizes=(1.0,)):
     run = read_json(results / "last_run.json")["runs"][0]

@@ -108,6 +108,7 @@ def test_an_xla_compiled_fold_trains(monkeypatch):
     assert np.allclose(arrays["y_prob"].sum(axis=1), 1, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_the_vit_conv_stem_keeps_the_tokens_and_trains():
     import keras
 

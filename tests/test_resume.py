@@ -8,10 +8,13 @@ import sys
 import time
 
 import numpy as np
+import pytest
 
 from zoo.store import RunStore, read_json
 
 ARGS = ["run", "cnn", "--dataset", "digits", "--folds", "3", "--epochs", "4", "--out"]
+
+pytestmark = pytest.mark.slow
 
 
 def start(results, out):

@@ -149,6 +149,7 @@ def test_the_page_needs_nothing_from_the_internet(server):
     assert "http://" not in html and "https://" not in html
 
 
+@pytest.mark.browser
 def test_uploading_a_held_out_test_image_shows_its_letter_first(server, kaggle_csv_dir,
                                                                 tmp_path):
     predictor, url = server
@@ -178,6 +179,7 @@ def test_uploading_a_held_out_test_image_shows_its_letter_first(server, kaggle_c
         chrome.close()
 
 
+@pytest.mark.browser
 def test_the_fake_camera_gets_live_predictions(server):
     chrome = Chrome("--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream")
     try:

@@ -1,5 +1,6 @@
 """The real Sign Language MNIST, read from the exact Kaggle CSVs."""
 import numpy as np
+import pytest
 from click.testing import CliRunner
 
 from zoo.cli import cli
@@ -8,6 +9,7 @@ from zoo.store import RunStore, read_json
 from zoo_plugins import sign_mnist
 
 
+@pytest.mark.slow
 def test_the_kaggle_csvs_load_with_letters_as_classes(sign_csv_dir, sign_data_dir):
     spec = get_registry().datasets["sign-mnist"]
     assert spec.check_available(sign_csv_dir)[0]
@@ -25,6 +27,7 @@ def test_the_kaggle_csvs_load_with_letters_as_classes(sign_csv_dir, sign_data_di
     assert np.array_equal(from_npz.y_test, ds.y_test)
 
 
+@pytest.mark.slow
 def test_zoo_run_on_real_sign_mnist(sign_subset_dir, tmp_path):
     results, out = tmp_path / "results", tmp_path / "out"
     r = CliRunner().invoke(cli, ["run", "cnn", "--dataset", "sign-mnist", "--data-dir",

@@ -112,6 +112,7 @@ def venv_python(venv: Path) -> Path:
     return venv / "bin" / "python"
 
 
+@pytest.mark.slow
 def test_pip_install_a_plugin_then_uninstall_it(tmp_path):
     """A fresh virtual environment; zoo and zoo-plugin-resnet installed by pip. The heavy
     dependencies (tensorflow, ...) are borrowed from the running environment by a path entry
@@ -190,3 +191,19 @@ def test_a_dataset_whose_load_raises_is_skipped_with_the_plugin_named(register_p
             "disk on fire") in r.output
     runs = read_json(tmp_path / "results" / "last_run.json")["runs"]
     assert [x["dataset"] for x in runs] == ["tiny"]
+
+
+def test_plugins_depend_on_keras_zoo_never_on_the_unrelated_zoo():
+    """zoo's distribution is keras-zoo: `zoo` on PyPI is another project, which a plugin
+    declaring `dependencies = ["zoo"]` would pull into a fresh environment."""
+    import re
+    import tomllib
+
+    project = tomllib.loads((EXAMPLE / "pyproject.toml").read_text())["project"]
+    names = [re.split(r"[<>=!~\[ ;]", d)[0] for d in project["dependencies"]]
+    assert "keras-zoo" in names and "zoo" not in names
+    docs = (ROOT / "docs" / "plugins.md").read_text()
+    declared = re.findall(r'(?:dependencies|install_requires)\s*=\s*\[([^\]]*)\]', docs)
+    assert declared and all('"keras-zoo"' in d and '"zoo"' not in d for d in declared)
+    setup = (ROOT / "setup.py").read_text()
+    assert 'name="keras-zoo"' in setup

@@ -112,6 +112,7 @@ def test_divergence_is_recorded_as_failed_with_the_reason():
     assert facts["epochs_run"] == 1  # TerminateOnNaN stopped it
 
 
+@pytest.mark.slow
 def test_understanding_facts_gallery_and_saliency():
     from zoo_plugins import cnn, vit
 
@@ -149,6 +150,7 @@ def test_an_unknown_explanation_is_reported_not_fatal():
     assert facts["explain_errors"]["magic"].startswith("unknown explanation 'magic'")
 
 
+@pytest.mark.slow
 def test_memory_is_not_kept_from_fold_to_fold():
     import gc
 

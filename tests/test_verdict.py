@@ -107,9 +107,14 @@ def test_a_model_with_fewer_than_two_good_folds_is_named_as_not_compared():
 def test_intervals_stay_within_what_the_metric_can_take():
     # two folds and wildly different scores: the plain interval would run past +-1
     run = run_with_accuracies({"a": [0.95, 0.10], "b": [0.20, 0.60]})
-    for c in verdict.conclude(run).comparisons["cv"]:
+    rows = verdict.conclude(run).comparisons["cv"]
+    assert {c.metric for c in rows} == set(verdict.COMPARED)
+    clipped = 0
+    for c in rows:
         low, high = metrics.BOUNDS[c.metric]
         assert -(high - low) <= c.ci_low <= c.ci_high <= high - low, c.metric
+        clipped += c.ci_low == -(high - low) or c.ci_high == high - low
+    assert clipped   # the plain intervals did run past what the metrics can take
 
 
 def test_the_corrected_t_test_uses_each_folds_actual_sizes():

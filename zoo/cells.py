@@ -10,7 +10,6 @@ This module imports nothing above it: the trainers it calls come from zoo.train.
 """
 from __future__ import annotations
 
-import gc
 import time
 from dataclasses import dataclass, field
 
@@ -77,7 +76,8 @@ class Trainers:
     """The trainer of the (dataset, model) a process is working on, kept across its cells so
     that a model is compiled once, not once per fold. ``factory(spec, prepared)`` makes one
     (zoo.train.Trainers: a FoldRunner under the process's tf.distribute strategy); a trainer
-    for another (dataset, model) releases the old one first."""
+    for another (dataset, model) makes the factory release the old one first
+    (``factory.release()``, when it has one)."""
 
     def __init__(self, factory):
         self.factory = factory
@@ -94,7 +94,7 @@ class Trainers:
     def clear(self) -> None:
         if self.key is not None:
             self.current = self.key = None
-            release()
+            getattr(self.factory, "release", lambda: None)()
 
 
 def run_cell(cell: Cell, spec, prepared: Prepared, trainers: Trainers, keep: str = "folds",
@@ -128,11 +128,3 @@ def run_cell(cell: Cell, spec, prepared: Prepared, trainers: Trainers, keep: str
     if where:
         out.facts["worker"] = where
     return out
-
-
-def release() -> None:
-    """Free a finished model's graph and variables before the next one."""
-    import keras
-
-    keras.backend.clear_session()
-    gc.collect()

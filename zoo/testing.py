@@ -8,7 +8,7 @@ import numpy as np
 
 from zoo.plugin_test import PluginCheck, check_plugin, registered  # noqa: F401 (public)
 from zoo.protocol import Protocol
-from zoo.store import RunStore, write_json, write_last_run
+from zoo.store import RunStore, write_last_run
 
 
 def fake_probs(rng, y, n_classes, skill):
@@ -83,5 +83,62 @@ def make_facts(results_dir, datasets=("alpha",), models=None, folds=3, classes=5
         runs.append({"dataset": name, "run_id": store.run_id, "path": str(store.path),
                      "models": list(models)})
     write_last_run(results_dir, runs, [])
-    write_json(results_dir / "protocol.json", protocol.to_dict())
     return runs
+
+
+class FakeTrainers:
+    """Trainers that train nothing, for tests of the run loop, the store and the executors
+    that take milliseconds and no TensorFlow: each cell's facts and predictions are made up
+    at once, seeded by the cell, so the same cell always gives the same outcome.
+
+    ``skill`` maps a model name to the share of images it gets right (default 0.8);
+    ``raising`` maps (model, fold) to an exception the cell raises; ``on_cell(cell_key)`` is
+    called as each cell starts, with (model, fold, size). zoo.executors and zoo.cells call
+    it as they call zoo.train.Trainers."""
+
+    def __init__(self, devices=None, verbose: int = 0, skill=None, raising=None, on_cell=None):
+        self.skill, self.raising, self.on_cell = skill or {}, raising or {}, on_cell
+        self.made = []   # the (model) of every runner made: one per (dataset, model) switch
+
+    def __call__(self, spec, prepared):
+        self.made.append(spec.name)
+        return _FakeRunner(self, spec, prepared)
+
+    def describe(self) -> str:
+        return "fake trainers (nothing is trained)"
+
+
+class _FakeRunner:
+    def __init__(self, trainers, spec, prepared):
+        self.trainers, self.spec, self.prepared = trainers, spec, prepared
+
+    def run(self, fold, fold_of, size=1.0):
+        t, ds, name = self.trainers, self.prepared.dataset, self.spec.name
+        if t.on_cell is not None:
+            t.on_cell((name, fold, size))
+        if (name, fold) in t.raising:
+            raise t.raising[name, fold]
+        held = np.flatnonzero(fold_of == fold)
+        skill = t.skill.get(name, 0.8)
+        rng = np.random.default_rng([self.prepared.protocol.seed, fold, int(size * 1000),
+                                     sum(map(ord, name))])
+        arrays = {"held_out_index": held.astype(np.int32), "y_true": ds.y[held].astype(np.int16),
+                  "y_prob": fake_probs(rng, ds.y[held], ds.num_classes, skill)}
+        if ds.has_test:
+            arrays["test_prob"] = fake_probs(rng, ds.y_test, ds.num_classes, skill)
+        epochs = self.prepared.protocol.epochs
+        loss = [float(2.0 / (e + 1)) for e in range(epochs)]
+        facts = {"dataset": ds.name, "model": name, "fold": fold, "status": "ok", "reason": "",
+                 "folds": self.prepared.protocol.folds, "history": {
+                     "loss": loss, "val_loss": loss, "accuracy": [skill] * epochs,
+                     "val_accuracy": [skill] * epochs},
+                 "epochs": epochs, "epochs_run": epochs, "lr": self.prepared.protocol.lr,
+                 "train_samples": int(round(size * int((fold_of != fold).sum()))),
+                 "held_out_samples": int(len(held)), "train_size": float(size),
+                 "fit_seconds": 0.0, "predict_seconds": 0.0, "predict_images_per_second": 0.0,
+                 "params": 0, "options": dict(self.spec.options), "model_file": ""}
+        return facts, arrays, None
+
+    def fit_final(self):
+        return {"model": self.spec.name, "status": "ok", "history": {}, "fit_seconds": 0.0,
+                "model_file": "", "train_samples": int(len(self.prepared.dataset.y))}, None

@@ -86,6 +86,16 @@ class Trainers:
     def describe(self) -> str:
         return where_line(self.strategy)
 
+    @staticmethod
+    def release() -> None:
+        """Free a finished model's graph and variables before the next one."""
+        import gc
+
+        import keras
+
+        keras.backend.clear_session()
+        gc.collect()
+
 
 class FoldRunner:
     """Trains one model on one dataset, fold after fold.

@@ -1,0 +1,239 @@
+"""The run loop, written once for every executor: plan, resume, failures, Ctrl-C and the
+executor contract, with trainers that train nothing (zoo.testing.FakeTrainers): milliseconds,
+no TensorFlow."""
+import numpy as np
+import pytest
+
+import zoo
+from conftest import make_images
+from zoo import engine, interrupt
+from zoo.cells import Cell, Prepared
+from zoo.errors import PluginError, WriteError, ZooError
+from zoo.executors import LocalExecutor
+from zoo.protocol import Protocol, make_splits
+from zoo.store import RunStore, read_json
+from zoo.testing import FakeTrainers
+
+PROTOCOL = Protocol(folds=3, epochs=2, batch_size=8)
+
+
+def dataset_spec(name="tiny", test=True):
+    def load(data_dir=None):
+        x, y, xt, yt = make_images(12, 3, test_per_class=4 if test else 0)
+        return zoo.Dataset(name=name, x=x, y=y, x_test=xt, y_test=yt,
+                           class_names=["a", "b", "c"], source="made in the test")
+
+    return zoo.DatasetSpec(name=name, load=load, plugin="test")
+
+
+def model_spec(name):
+    return zoo.ModelSpec(name=name, build=lambda shape, classes: None, plugin="test",
+                         version="1")
+
+
+def no_check(specs, shapes):
+    return {}
+
+
+def run(tmp_path, trainers, models=("a", "b"), datasets=None, check=no_check, **kwargs):
+    lines = []
+    result = engine.run([model_spec(m) for m in models], datasets or [dataset_spec()],
+                        kwargs.pop("protocol", PROTOCOL), tmp_path / "results",
+                        echo=lines.append, executor=LocalExecutor(trainers=trainers),
+                        check=check, **kwargs)
+    return result, lines
+
+
+def store_of(tmp_path, dataset="tiny"):
+    entry = next(r for r in read_json(tmp_path / "results" / "last_run.json")["runs"]
+                 if r["dataset"] == dataset)
+    return RunStore(tmp_path / "results", dataset, entry["run_id"])
+
+
+def test_every_cell_is_run_once_and_a_rerun_resumes(tmp_path):
+    seen = []
+    result, lines = run(tmp_path, FakeTrainers(on_cell=seen.append))
+    assert result.trained == 6 and result.resumed == 0 and result.failed == 0
+    assert sorted(seen) == [(m, k, 1.0) for m in "ab" for k in range(3)]
+    store = store_of(tmp_path)
+    fold_of = store.read_splits()
+    for m in "ab":
+        for k in range(3):
+            facts, arrays = store.read_fold(m, k)
+            assert facts["status"] == "ok" and facts["environment"]["zoo"] == zoo.__version__
+            assert (arrays["held_out_index"] == np.flatnonzero(fold_of == k)).all()
+    assert any(line.startswith("[done] tiny / b / fold 3/3") for line in lines)
+    seen.clear()
+    again, lines = run(tmp_path, FakeTrainers(on_cell=seen.append))
+    assert again.trained == 0 and again.resumed == 6 and seen == []
+    assert "[skip] tiny / a / fold 1/3: already done" in lines
+
+
+def test_one_trainer_per_dataset_and_model_not_per_fold(tmp_path):
+    trainers = FakeTrainers()
+    run(tmp_path, trainers)
+    assert trainers.made == ["a", "b"]
+
+
+def test_a_cell_that_raises_is_a_failed_fold_and_the_rest_goes_on(tmp_path):
+    trainers = FakeTrainers(raising={("a", 1): RuntimeError("out of memory")})
+    result, lines = run(tmp_path, trainers)
+    assert result.trained == 6 and result.failed == 1 and not result.errors
+    assert "[failed] tiny / a / fold 2/3: error: RuntimeError: out of memory" in lines
+    facts, arrays = store_of(tmp_path).read_fold("a", 1)
+    assert facts["status"] == "error" and arrays == {}
+    # a failed fold is not a result: the next run trains it again, and only it
+    seen = []
+    again, _ = run(tmp_path, FakeTrainers(on_cell=seen.append))
+    assert seen == [("a", 1, 1.0)] and again.resumed == 5
+
+
+def test_a_plugin_error_drops_that_model_on_that_dataset(tmp_path):
+    seen = []
+    trainers = FakeTrainers(raising={("a", 0): PluginError("model 'a' (plugin test): bad")},
+                            on_cell=seen.append)
+    result, lines = run(tmp_path, trainers)
+    assert [c for c in seen if c[0] == "a"] == [("a", 0, 1.0)]   # its other folds never ran
+    assert result.trained == 3 and [s["name"] for s in result.errors] == ["a"]
+    assert "error: model 'a' (plugin test): bad" in lines
+
+
+def test_a_model_failing_its_check_never_trains_and_the_others_do(tmp_path):
+    seen = []
+
+    def check(specs, shapes):
+        return {("b", shapes[0]): "model 'b' (plugin test): build failed: no"}
+
+    result, lines = run(tmp_path, FakeTrainers(on_cell=seen.append), check=check)
+    assert {c[0] for c in seen} == {"a"} and result.trained == 3
+    assert "error: model 'b' (plugin test): build failed: no (on tiny; nothing of it was " \
+           "trained)" in lines
+
+
+def test_a_write_error_where_the_cell_ran_stops_the_run_keeping_what_finished(tmp_path):
+    trainers = FakeTrainers(raising={("a", 2): WriteError("/tmp/x.keras", "No space left")})
+    with pytest.raises(ZooError, match="cannot write /tmp/x.keras: No space left"):
+        run(tmp_path, trainers)
+    store = store_of(tmp_path)
+    assert store.has_fold("a", 0) and store.has_fold("a", 1) and not store.has_fold("a", 2)
+    assert not store.has_fold("b", 0)
+
+
+def test_ctrl_c_during_a_cell_keeps_that_cell_and_stops(tmp_path):
+    seen = []
+
+    def press_ctrl_c(cell):
+        seen.append(cell)
+        if cell == ("a", 1, 1.0):
+            interrupt.CTRL_C.set()   # what the SIGINT handler does
+
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path, FakeTrainers(on_cell=press_ctrl_c))
+    assert seen == [("a", 0, 1.0), ("a", 1, 1.0)]
+    store = store_of(tmp_path)
+    assert store.has_fold("a", 1) and not store.has_fold("a", 2)
+    assert not interrupt.CTRL_C.is_set()   # cleared on the way out
+
+
+def test_last_run_points_at_a_run_only_once_it_has_results(tmp_path):
+    run(tmp_path, FakeTrainers())
+    first = read_json(tmp_path / "results" / "last_run.json")
+
+    def everything_broken(specs, shapes):
+        return {(s.name, shape): f"model '{s.name}': broken" for s in specs for shape in shapes}
+
+    result, _ = run(tmp_path, FakeTrainers(), protocol=Protocol(folds=2, epochs=1),
+                    check=everything_broken)
+    assert result.runs == [] and len(result.errors) == 2
+    assert read_json(tmp_path / "results" / "last_run.json") == first
+
+
+def test_learning_curve_cells_and_a_final_model(tmp_path):
+    seen = []
+    protocol = Protocol(folds=2, epochs=1, train_sizes=(0.5, 1.0))
+    result, lines = run(tmp_path, FakeTrainers(on_cell=seen.append), models=("a",),
+                        protocol=protocol, keep="final")
+    assert sorted(seen) == [("a", k, s) for k in range(2) for s in (0.5, 1.0)]
+    assert result.trained == 4
+    assert any(line.startswith("[final] tiny / a / final model") for line in lines)
+    assert store_of(tmp_path).has_final("a")
+
+
+def test_a_dataset_that_fails_to_load_is_skipped_and_the_rest_runs(tmp_path):
+    def broken(data_dir=None):
+        raise zoo.DataError("/data/x.csv", "unknown label 99", line=7)
+
+    bad = zoo.DatasetSpec(name="bad", load=broken, plugin="test")
+    result, lines = run(tmp_path, FakeTrainers(), datasets=[bad, dataset_spec()])
+    assert [r["dataset"] for r in result.runs] == ["tiny"] and result.trained == 6
+    assert "error: dataset bad: /data/x.csv, line 7: unknown label 99" in lines
+
+
+# -- the executor contract -------------------------------------------------------------------
+def prepared():
+    spec = dataset_spec()
+    ds = spec.load()
+    return {"tiny": Prepared(ds, PROTOCOL, make_splits(ds.y, PROTOCOL))}
+
+
+def check_contract(executor):
+    """What the engine relies on: outcomes of every cell handed over, each once, cells handed
+    over while iterating included, never more outstanding than the slots."""
+    specs = {"cnn": model_spec("cnn")}
+    cells = [Cell("tiny", "cnn", k, 3) for k in range(3)]
+    with executor.session(prepared(), specs, "none", 0, expected=len(cells), say=print):
+        assert executor.slots >= 1 and executor.describe()
+        assert executor.outstanding() == 0
+        queue = list(cells)
+        while queue and executor.outstanding() < executor.slots:
+            executor.submit(queue.pop(0))
+        assert 1 <= executor.outstanding() <= executor.slots
+        got = []
+        for outcome in executor.as_completed():
+            got.append(outcome)
+            while queue and executor.outstanding() < executor.slots:
+                executor.submit(queue.pop(0))
+        assert executor.outstanding() == 0
+    assert sorted(o.cell.fold for o in got) == [0, 1, 2]
+    for o in got:
+        assert o.facts["status"] == "ok" and not o.error and not o.stop
+        assert (o.arrays["held_out_index"] == np.flatnonzero(
+            prepared()["tiny"].fold_of == o.cell.fold)).all()
+    return got
+
+
+def test_the_local_executor_keeps_the_contract():
+    got = check_contract(LocalExecutor(trainers=FakeTrainers()))
+    assert [o.cell.fold for o in got] == [0, 1, 2] and all(o.where == "" for o in got)
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_the_ray_executor_keeps_the_contract():
+    from zoo.executors.ray import RayExecutor
+
+    got = check_contract(RayExecutor(cpus_per_task=1, trainers=FakeTrainers))
+    assert all(o.where.startswith("127.0.0.1 pid ") for o in got)
+    # the same cells give the same facts wherever they run
+    local = {o.cell.fold: o for o in check_contract(LocalExecutor(trainers=FakeTrainers()))}
+    for o in got:
+        assert np.array_equal(o.arrays["y_prob"], local[o.cell.fold].arrays["y_prob"])
+
+
+def test_the_run_loop_needs_no_tensorflow(tmp_path):
+    """The engine, the plan, the store and the local executor import no TensorFlow: the run
+    loop's tests take milliseconds, and a driver that hands every cell to Ray stays light."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    code = ("import sys, pathlib; sys.path.insert(0, 'tests')\n"
+            "import test_engine as t\n"
+            f"result, _ = t.run(pathlib.Path({str(tmp_path)!r}), t.FakeTrainers())\n"
+            "assert result.trained == 6, result\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]"
