@@ -421,3 +421,36 @@ def test_a_broken_model_fails_in_seconds_before_any_fold_trains(runner, tmp_path
     assert "[start] tiny / wrong" not in r.output
     store = RunStore(results, "tiny", read_json(results / "last_run.json")["runs"][0]["run_id"])
     assert store.has_fold("dense", 1) and not store.has_fold("wrong", 0)
+
+
+def logits(input_shape, num_classes):
+    import keras
+
+    inputs = keras.Input(input_shape)
+    x = keras.layers.Flatten()(inputs)
+    return keras.Model(inputs, keras.layers.Dense(num_classes)(x))   # no softmax
+
+
+class LogitsPlugin:
+    @zoo.hookimpl
+    def register_models(self, register):
+        register(zoo.ModelSpec(name="logits", build=logits))
+
+
+def test_a_model_that_outputs_logits_is_stopped_before_training(runner, tmp_path,
+                                                                register_plugin):
+    """It passed the checks and trained (log loss 13.9); now the early check says what to
+    do, and check_plugin says the same."""
+    from zoo.testing import check_plugin
+
+    with pytest.raises(AssertionError, match="apply softmax"):
+        check_plugin(LogitsPlugin())
+    register_plugin(TinyPlugin(), "tiny")
+    register_plugin(LogitsPlugin(), "logits-plugin")
+    r = runner.invoke(cli, ["run", "logits", "cnn:dense=8", "--dataset", "tiny", "--folds", "2",
+                            "--epochs", "1", "--batch-size", "8", "--results",
+                            str(tmp_path / "r"), "--out", str(tmp_path / "o"), "--quiet"])
+    assert r.exit_code == 1, r.output
+    assert "error: model 'logits' (plugin logits-plugin): its outputs are not class " \
+        "probabilities" in r.output and "apply softmax" in r.output
+    assert "nothing of it was trained" in r.output

@@ -112,7 +112,8 @@ def test_learning_curves_train_every_size_resume_and_render(tmp_path, register_p
     html = (tmp_path / "out" / "index.html").read_text()
     assert "<h3>Learning curves" in html and 'id="fig-0-curve"' in html
     assert "learning curves at 0.5, 1.0 of each fold's training part" in html
-    assert "tiny: Learning curves (accuracy on the official test split, paired bootstrap" \
+    assert "tiny: Learning curves (accuracy on the official test split, t test over images " \
+        "and fold models" \
         in r.output
 
     # the same command resumes every cell; a new size adds only its own cells to the run
@@ -168,8 +169,10 @@ def test_curves_that_do_not_cross_name_the_leader(tmp_path):
 def test_a_crossing_within_the_noise_is_not_called_a_change_of_ranking(tmp_path):
     _, said = _curve(tmp_path, {"cnn": 0.70, "vit": 0.71},
                      {"cnn": {0.5: 0.71}, "vit": {0.5: 0.70}}, folds=3, samples=90)
-    assert "The curves of cnn and vit cross between 30 images (cnn ahead) and 60 images " \
-        "(vit ahead)" in said["sentence"]
+    assert "The mean curves of cnn and vit swap places between 30 images (cnn ahead) and 60 " \
+        "images (vit ahead), but not with a significant difference on both sides" \
+        in said["sentence"]
+    assert "cross" not in said["sentence"].replace("do not cross", "")
     assert "no difference is significant at any size" in said["sentence"]
     assert "do not show that the ranking changes" in said["sentence"]
     assert not any(c.significant for r in said["rows"] for c in r["comparisons"])

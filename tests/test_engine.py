@@ -237,3 +237,26 @@ def test_the_run_loop_needs_no_tensorflow(tmp_path):
                           cwd=ROOT, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "[]"
+
+
+def test_the_default_split_groups_near_copies_when_the_leakage_check_fires(tmp_path):
+    """#21: the default was 'stratified', so a run warned of leaky folds and then trained on
+    them. 'auto' groups near-copies when the check fires, and says so."""
+    assert Protocol().split == "auto"
+
+    def leaky(data_dir=None):
+        x, y, _, _ = make_images(8, 3)
+        x = np.concatenate([x, x + 0.001, x - 0.001]).clip(0, 1)   # near-copies
+        return zoo.Dataset(name="leaky", x=x, y=np.tile(y, 3), class_names=["a", "b", "c"])
+
+    result, lines = run(tmp_path, FakeTrainers(), datasets=[zoo.DatasetSpec(
+        name="leaky", load=leaky, plugin="test")], protocol=Protocol(folds=3, epochs=1))
+    store = store_of(tmp_path, "leaky")
+    info = store.read_run()
+    assert info["leakage"]["used"] == "grouped" and info["protocol"]["split"] == "grouped"
+    assert "leaky: split chosen automatically: grouped, since the leakage check flagged a " \
+           "stratified split" in lines
+    assert not any(line.startswith("warning: leaky: held-out folds leak") for line in lines)
+    # copies of one image never straddle two folds
+    fold_of = store.read_splits()
+    assert all(len(set(fold_of[[i, i + 24, i + 48]])) == 1 for i in range(24))

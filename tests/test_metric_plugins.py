@@ -140,3 +140,72 @@ def test_a_metric_that_raises_is_reported_for_its_plugin_and_the_rest_renders(
     assert 'data-metric="accuracy"' in html and "Conclusion." in html
     context = report.build_context(tmp_path)
     assert all(c.metric != "boom" for c in context["datasets"][0]["comparisons"]["cv"])
+
+
+def test_top_5_accuracy_breaks_ties_as_scikit_learn_does():
+    # every class equally likely: scikit-learn puts the higher class indices first
+    p = np.full((1, 8), 1 / 8)
+    assert builtin.top_k_accuracy(np.array([0]), p, 8) == skm.top_k_accuracy_score(
+        [0], p, k=5, labels=np.arange(8)) == 0.0
+    assert builtin.top_k_accuracy(np.array([7]), p, 8) == 1.0
+    rng = np.random.default_rng(2)
+    y = rng.integers(0, 8, 2000)
+    p = rng.integers(0, 4, (2000, 8)).astype(float)   # many ties at the 5th place
+    p /= p.sum(axis=1, keepdims=True) + (p.sum(axis=1, keepdims=True) == 0)
+    assert builtin.top_k_accuracy(y, p, 8) == pytest.approx(
+        skm.top_k_accuracy_score(y, p, k=5, labels=np.arange(8)))
+
+
+class Wrong:
+    """Metrics that go wrong in every way a plugin's can."""
+
+    @zoo.hookimpl
+    def register_metrics(self, register):
+        register(zoo.MetricSpec(name="text", function=lambda y, p, n: "0.5"))
+        register(zoo.MetricSpec(name="nothing", function=lambda y, p, n: None))
+        register(zoo.MetricSpec(name="infinite", function=lambda y, p, n: float("inf")))
+        register(zoo.MetricSpec(name="fine", function=lambda y, p, n: np.float32(0.25)))
+
+
+def test_a_metric_must_return_a_finite_number(register_plugin, tmp_path):
+    register_plugin(Wrong(), "wrong")
+    make_facts(tmp_path, models={"cnn": 0.9, "vit": 0.6}, folds=3)
+    context = report.build_context(tmp_path)
+    fold = context["datasets"][0]["run"].ok_folds("cnn")[0]
+    assert np.isnan(fold.scores["text"]) and np.isnan(fold.scores["nothing"])
+    assert np.isnan(fold.scores["infinite"]) and fold.scores["fine"] == 0.25
+    reasons = {s["name"]: s["reason"] for s in context["skipped"] if s["what"] == "metric"}
+    assert reasons == {
+        "text": "metric 'text' (plugin wrong) returned '0.5' (str); expected a finite number",
+        "nothing": "metric 'nothing' (plugin wrong) returned None (NoneType); expected a "
+                   "finite number",
+        "infinite": "metric 'infinite' (plugin wrong) returned inf; expected a finite number"}
+
+
+def test_the_cli_names_every_failing_metric_and_its_plugin(register_plugin, tmp_path):
+    from click.testing import CliRunner
+
+    from zoo.cli import cli
+
+    register_plugin(Broken(), "boom-plugin")
+    make_facts(tmp_path, models={"cnn": 0.9, "vit": 0.6}, folds=3)
+    r = CliRunner().invoke(cli, ["report", "--results", str(tmp_path), "--out",
+                                 str(tmp_path / "out")])
+    assert r.exit_code == 1, r.output
+    assert "error: metric 'boom' (plugin boom-plugin) raised ZeroDivisionError: no" in r.output
+    assert (tmp_path / "out" / "index.html").exists()
+
+
+def test_check_plugin_exercises_a_plugins_metrics(register_plugin):
+    from zoo.testing import check_plugin
+
+    with pytest.raises(AssertionError) as failed:
+        check_plugin(Wrong())
+    text = str(failed.value)
+    assert "metric text on good predictions returned '0.5' (str); expected a finite number" \
+        in text
+    assert "metric nothing on good predictions returned None" in text
+    assert "metric fine" not in text
+    check = check_plugin(BrierPlugin())
+    assert check.passed == ["metric brier: a finite number on good, poor and perfect "
+                            "predictions"]

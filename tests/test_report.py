@@ -93,7 +93,8 @@ def test_statistics_in_the_report_match_the_tests(rendered):
     assert c.p == pytest.approx(expected["p"]) and c.mean_diff == pytest.approx(
         np.mean(a) - np.mean(b))
     # the written conclusion leads with the official test split
-    assert alpha["conclusion"].startswith("On the official test split, ranked by accuracy:")
+    assert alpha["conclusion"].startswith("On the official test split, the models differ "
+                                          "(Cochran's Q")
 
 
 def test_a_failed_fold_is_shown_as_failed_not_as_a_smaller_mean(rendered):
@@ -135,8 +136,8 @@ def test_ceiling_conclusion(tmp_path):
     make_facts(results, models={"cnn": 1.01, "vit": 1.01}, folds=3)
     context = report.build_context(results)
     text = context["datasets"][0]["conclusion"]
-    assert "the difference in accuracy between cnn and vit (+0.00 points) is not significant" \
-        in text
+    assert "the difference in accuracy between cnn and vit (+0.00 points, 95% CI +0.00 to " \
+        "+0.00 points" in text and "is not significant" in text
     ceiling = next(s for s in text.split(". ") if "ceiling" in s)
     assert "ahead" not in ceiling and "significant" not in ceiling
 

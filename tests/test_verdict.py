@@ -5,6 +5,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from scipy import stats as sps
+
 from zoo import metrics, report, stats, verdict
 from zoo.facts import DatasetRun, Fold, load_results
 from zoo.testing import make_facts
@@ -136,7 +138,8 @@ def test_few_folds_say_that_wilcoxon_cannot_reach_significance():
     acc = next(c for c in said.comparisons["cv"] if c.metric == "accuracy")
     assert acc.second_p == pytest.approx(0.25)  # exact: 2 / 2^3
     assert "cannot reach p < 0.05" in acc.second_note
-    assert "With 3 folds, Wilcoxon's signed-rank test cannot reach p < 0.05" in said.conclusion
+    assert "With 3 folds of non-zero difference, Wilcoxon's signed-rank test cannot reach " \
+        "p < 0.05" in said.conclusion
 
 
 def test_pairwise_tests_are_holm_adjusted_over_the_family():
@@ -149,24 +152,28 @@ def test_pairwise_tests_are_holm_adjusted_over_the_family():
     assert all(r.significant == (r.p_holm < 0.05) for r in rows)
 
 
-def test_three_models_get_friedman_nemenyi_and_a_ranked_conclusion(tmp_path):
+def test_three_models_get_an_omnibus_test_and_an_ordered_conclusion(tmp_path):
     make_facts(tmp_path, models={"cnn": 0.95, "vit": 0.85, "mlp": 0.5}, folds=6, samples=600,
                test_samples=300)
     context = report.build_context(tmp_path)
     d = context["datasets"][0]
-    f = d["friedman"]["test"]
-    assert f.models == ["cnn", "vit", "mlp"] and f.p < 0.05
+    f = d["friedman"]["test"]   # on the test split the unit is the image: Cochran's Q
+    assert f.models == ["cnn", "vit", "mlp"] and f.p < 0.05 and f.test == "Cochran's Q"
+    assert f.images == 300
+    cv = d["friedman"]["cv"]
+    assert cv.test == "Friedman's test" and cv.method == "exact"   # 3!^6 arrangements
     text = d["conclusion"]
-    assert text.startswith("On the official test split, ranked by accuracy: cnn")
-    assert "Friedman's test over 6 folds: the models differ" in text
-    assert "Nemenyi's critical difference is" in text
+    assert text.startswith("On the official test split, the models differ (Cochran's Q over "
+                           "300 test images, on the fold ensembles")
+    assert "by mean accuracy: cnn" in text and "ranked" not in text
     surviving = [c for c in d["comparisons"]["test"] if c.metric == "accuracy"
                  and c.significant]
+    assert surviving
     for c in surviving:
         assert f"{c.better} ahead of" in text
     html = report.render(tmp_path, tmp_path / "out").read_text()
-    assert '<table class="friedman">' in html and "Critical difference" in html
-    assert "Nemenyi" in html
+    assert '<table class="friedman">' in html and "Which models differ" in html
+    assert "Cochran&#39;s Q" in html or "Cochran's Q" in html
 
 
 def test_the_official_test_split_uses_a_test_made_for_it(tmp_path):
@@ -174,19 +181,21 @@ def test_the_official_test_split_uses_a_test_made_for_it(tmp_path):
     d = report.build_context(tmp_path)["datasets"][0]
     rows = d["comparisons"]["test"]
     assert {r.metric for r in rows} == set(verdict.TEST_COMPARED)
-    assert all(r.test == "paired bootstrap" for r in rows)
+    assert all(r.test == "t test over images and fold models" for r in rows)
     acc = next(r for r in rows if r.metric == "accuracy")
     run = d["run"]
     pa = np.stack([f.arrays["test_prob"].argmax(1) for f in run.ok_folds("cnn")])
     pb = np.stack([f.arrays["test_prob"].argmax(1) for f in run.ok_folds("vit")])
     ref = stats.paired_bootstrap(run.y_test, pa, pb, "accuracy", 5, seed=0)
     assert acc.p == pytest.approx(ref["p"]) and acc.ci_low == pytest.approx(ref["ci_low"])
+    assert acc.se == pytest.approx(ref["se"]) and acc.df == pytest.approx(ref["df"])
     ens_a = np.mean([f.arrays["test_prob"] for f in run.ok_folds("cnn")], 0).argmax(1)
     ens_b = np.mean([f.arrays["test_prob"] for f in run.ok_folds("vit")], 0).argmax(1)
     assert acc.second == "McNemar"
     assert acc.second_p == pytest.approx(stats.mcnemar_exact(run.y_test, ens_a, ens_b)["p"])
     html = report.render(tmp_path, tmp_path / "out").read_text()
-    assert "paired bootstrap" in html and "McNemar's exact test" in html
+    assert "bootstrap of 2000 resamples of the test images" in html
+    assert "McNemar's exact test" in html
 
 
 def test_an_under_trained_model_is_named_in_the_tables_and_the_conclusion(tmp_path):
@@ -195,8 +204,12 @@ def test_an_under_trained_model_is_named_in_the_tables_and_the_conclusion(tmp_pa
     d = report.build_context(tmp_path)["datasets"][0]
     assert d["verdict"].training["vit"]["state"] == "still improving"
     assert d["verdict"].training["cnn"]["state"] == "levelled off"
-    assert ("vit was still improving when training stopped" in d["conclusion"]
-            and "a longer budget may change this ranking" in d["conclusion"])
+    assert "vit was still improving when training stopped" in d["conclusion"]
+    # no difference is claimed (3 folds): a longer budget may change the results, not a
+    # ranking that was never made
+    assert not any(c.significant for c in d["comparisons"]["cv"] if c.metric == "accuracy")
+    assert "a longer budget may change these results" in d["conclusion"]
+    assert "this ranking" not in d["conclusion"]
     assert "cnn was still improving" not in d["conclusion"]
     html = report.render(tmp_path, tmp_path / "out").read_text()
     assert 'data-training="still improving">still improving (3 of 3 folds)' in html
@@ -235,3 +248,129 @@ def r_cli():
     from zoo.cli import cli
 
     return cli
+
+
+FIVE = {"A": [.800, .790, .795, .805, .812], "B": [.812, .800, .821, .815, .810],
+        "C": [.818, .822, .810, .825, .814], "D": [.829, .821, .835, .826, .825],
+        "E": [.838, .844, .832, .841, .840]}
+
+
+def test_the_figure_joins_exactly_the_pairs_the_words_do_not_separate():
+    """The issue's five models: Nemenyi's diagram joined E and C while the words said E is
+    ahead of C, and separated A and E while the words found no difference. Now both come
+    from the same Holm-adjusted pairwise tests."""
+    from zoo import comparisons
+
+    said = verdict.conclude(run_with_accuracies(FIVE, n=2000))
+    ranking, rows = said.rankings["cv"], said.comparisons["cv"]
+    assert ranking.significant
+    groups = [{ranking.models[i] for i in g} for g in comparisons.groups(ranking, rows)]
+    main = {frozenset((c.a, c.b)): c for c in rows if c.metric == "accuracy"}
+    assert len(main) == 10
+    for pair, c in main.items():
+        joined = any(pair <= g for g in groups)
+        assert joined == (not c.significant), (sorted(pair), c.p_holm, groups)
+        said_ahead = any(f"{x} ahead of {y} by" in said.conclusion
+                         for x, y in ((c.a, c.b), (c.b, c.a)))
+        assert said_ahead == c.significant, sorted(pair)
+
+
+def test_no_grouping_is_drawn_when_the_omnibus_test_finds_nothing(tmp_path):
+    from zoo import comparisons, figures
+
+    said = verdict.conclude(run_with_accuracies({"A": [.8, .81, .79], "B": [.81, .8, .8],
+                                                 "C": [.79, .8, .81]}))
+    ranking = said.rankings["cv"]
+    assert not ranking.significant
+    assert comparisons.groups(ranking, said.comparisons["cv"]) == [ranking.order()]
+    title = figures.critical_difference_figure(ranking, said.comparisons["cv"])[
+        "layout"]["title"]["text"]
+    assert "finds no difference" in title and "every model is joined" in title
+
+
+def test_models_are_ordered_by_their_mean_and_ranked_only_when_they_differ():
+    said = verdict.conclude(run_with_accuracies({"A": [.8, .8, .5], "B": [.79] * 3,
+                                                 "C": [.78] * 3}))
+    assert not said.rankings["cv"].significant
+    text = said.conclusion
+    assert "ranked" not in text and "no significant difference among the models" in text
+    assert "mean accuracy: B 0.7900, C 0.7800, A 0.7000" in text   # by the metric, not rank
+
+
+def test_models_that_share_no_fold_are_not_compared():
+    failed = {("a", 0), ("a", 1), ("b", 2), ("b", 3)}
+    said = verdict.conclude(run_with_accuracies({"a": [.9, .9, .9, .9], "b": [.8, .8, .8, .8]},
+                                                failed=failed))
+    assert said.comparisons["cv"] == []
+    assert "Compared on the 0 of 4 folds" not in said.conclusion
+    assert "No comparison is possible: the models finished different folds (failed: a fold 1, " \
+        "a fold 2, b fold 3, b fold 4)" in said.conclusion
+
+
+def test_holm_counts_only_the_tests_that_gave_a_p():
+    # accuracy differs by exactly one image in each fold (undecidable); the other metrics vary
+    said = verdict.conclude(run_with_accuracies({"A": [0.902, 0.904, 0.9], "B": [0.900, 0.902,
+                                                                               0.898]}))
+    rows = said.comparisons["cv"]
+    tested = [r for r in rows if np.isfinite(r.p)]
+    assert len(tested) < len(rows) and all(r.family == len(tested) for r in rows)
+    assert f"Holm-adjusted over {len(tested)} tests" in " ".join(r.verdict for r in tested)
+
+
+def test_wilcoxons_limit_counts_only_non_zero_differences():
+    # six folds, one of them without a difference: Wilcoxon drops it, 2 / 2^5 = 0.0625
+    said = verdict.conclude(run_with_accuracies({"a": [.90, .91, .92, .90, .93, .88],
+                                                 "b": [.80, .82, .83, .81, .85, .88]}))
+    acc = next(c for c in said.comparisons["cv"] if c.metric == "accuracy")
+    assert acc.nonzero == 5 and acc.second_p >= 0.0625 - 1e-12
+    assert "with 5 folds of non-zero difference (1 of 6 gave none) Wilcoxon's test cannot " \
+        "reach p < 0.05 (its smallest p is 0.062)" in acc.second_note
+
+
+def test_not_significant_says_what_these_folds_could_have_found():
+    """sign-mnist-small, 3 folds: a 57-point gap 'not significant'. The words now say how
+    large a difference 3 folds can find, and how many folds would find this one."""
+    run = run_with_accuracies({"cnn": [.80, .45, .65], "vit": [.066, .07, .0635]}, n=2400,
+                              classes=24)
+    said = verdict.conclude(run)
+    acc = next(c for c in said.comparisons["cv"] if c.metric == "accuracy")
+    assert not acc.significant
+    d = np.array([f.scores["accuracy"] for f in run.ok_folds("cnn")]) - \
+        np.array([f.scores["accuracy"] for f in run.ok_folds("vit")])
+    se = np.sqrt((1 / 3 + 1 / 2) * d.var(ddof=1))
+    assert acc.detectable == pytest.approx((sps.t.ppf(0.975, 2) + sps.t.ppf(0.8, 2)) * se)
+    assert acc.folds_needed > 3
+    needed = acc.folds_needed   # the first k with enough power, and k - 1 too few
+    for k, enough in ((needed, True), (needed - 1, False)):
+        se_k = np.sqrt((1 / k + 1 / (k - 1)) * d.var(ddof=1))
+        power_ok = (sps.t.ppf(0.975, k - 1) + sps.t.ppf(0.8, k - 1)) * se_k <= d.mean()
+        assert power_ok == enough or k < 3
+    assert (f"with 3 folds only a difference of about {acc.detectable * 100:.2f} points or more "
+            "is found with 80% power") in said.conclusion
+    assert f"about {needed} folds would find the observed one" in said.conclusion
+
+
+def test_a_model_at_chance_level_is_named_as_untrained():
+    run = run_with_accuracies({"cnn": [.63, .60, .67], "vit": [.066, .07, .0635]}, n=2400,
+                              classes=24)
+    said = verdict.conclude(run)
+    assert list(said.near_chance) == ["vit"]
+    assert said.near_chance["vit"]["baseline"] == pytest.approx(1 / 24)
+    mean = np.mean([f.scores["accuracy"] for f in run.ok_folds("vit")])
+    assert f"vit scores {mean:.4f} in accuracy, within noise of chance with 24 classes " \
+        "(0.0417): " \
+        "its recipe did not train it, so its result says nothing about its architecture" \
+        in said.conclusion
+
+
+def test_a_crossing_needs_a_significant_difference_on_both_sides(tmp_path):
+    """The issue's reproducer: vit's lead at 160 images had Holm p = 0.994, and the sentence
+    still said the curves cross."""
+    make_facts(tmp_path, models={"cnn": .70, "vit": .71},
+               curves={"cnn": {.25: .95, .5: .70}, "vit": {.25: .40, .5: .71}}, folds=5,
+               samples=400, test_samples=300, seed=3)
+    curve = report.build_context(tmp_path)["datasets"][0]["curve"]
+    sentence = curve["sentence"]
+    assert "cross" not in sentence.replace("do not cross", "")
+    assert "swap places" in sentence and "not with a significant difference on both sides" \
+        in sentence

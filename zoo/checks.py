@@ -23,7 +23,42 @@ def build_checked(spec, input_shape, num_classes: int):
     if shape is None or shape[1:] != (num_classes,):
         raise PluginError(f"{who}: output shape {model.output_shape}, expected (None, "
                           f"{num_classes}) class probabilities")
+    problem = probability_problem(_outputs(model, input_shape))
+    if problem:
+        raise PluginError(f"{who}: its outputs are not class probabilities ({problem}): "
+                          "apply softmax as the last layer (Dense(num_classes, "
+                          "activation='softmax'))")
     return model
+
+
+#: how far a row of probabilities may sum from 1 (float16 and float32 rounding)
+TOLERANCE = 1e-3
+
+
+def _outputs(model, input_shape):
+    """The model's outputs for a few made-up images: black, white and noise."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    x = np.concatenate([np.zeros((1, *input_shape)), np.ones((1, *input_shape)),
+                        rng.random((2, *input_shape))]).astype("float32")
+    return np.asarray(model(x, training=False), dtype="float64")
+
+
+def probability_problem(prob) -> str:
+    """What is wrong with rows that should be class probabilities, or ''. Rows with NaN or
+    infinity are left to training, which reports a model that diverges as a failed fold."""
+    import numpy as np
+
+    prob = prob[np.isfinite(prob).all(axis=1)]
+    if not len(prob):
+        return ""
+    sums = prob.sum(axis=1)
+    if prob.min() < -TOLERANCE:
+        return f"values from {prob.min():.3g} to {prob.max():.3g}; probabilities are >= 0"
+    if np.abs(sums - 1).max() > TOLERANCE:
+        return f"rows sum to {sums.min():.4g}..{sums.max():.4g}, not 1"
+    return ""
 
 
 def check_models(specs, shapes) -> dict:

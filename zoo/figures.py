@@ -10,7 +10,7 @@ import warnings
 
 import numpy as np
 
-from zoo import metrics
+from zoo import comparisons, metrics, stats
 
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2",
            "#17becf", "#7f7f7f", "#bcbd22"]
@@ -202,43 +202,40 @@ def per_class_f1_figure(run) -> dict:
     return {"data": data, "layout": layout}
 
 
-def critical_difference_figure(friedman) -> dict:
-    """Demsar's critical-difference diagram: each model at its mean rank (1 = best), a bar as
-    long as Nemenyi's critical difference, and a line joining every group of models whose
-    ranks lie within it of each other (those are not told apart)."""
-    ranks = np.asarray(friedman.ranks)
-    models = friedman.models
-    order = np.argsort(ranks, kind="stable")
-    data = [{"type": "scatter", "mode": "markers+text", "x": [round(float(ranks[i]), 3)],
+def critical_difference_figure(ranking, rows) -> dict:
+    """Each model at its mean score, and below them a line per group of models that are not
+    significantly different, dots on its members (a group need not be neighbours): the
+    groups come from the same Holm-adjusted pairwise tests as the written conclusion
+    (zoo.comparisons.groups), so the figure and the words agree. When the omnibus test finds
+    no difference, one line joins every model."""
+    models, means = ranking.models, ranking.means
+    order = ranking.order()
+    data = [{"type": "scatter", "mode": "markers+text", "x": [round(float(means[i]), 4)],
              "y": [0], "text": [text(models[i])], "textposition": "top center",
              "name": text(models[i]), "marker": {"size": 12,
                                                   "color": PALETTE[j % len(PALETTE)]},
-             "hovertemplate": f"{text(models[i])}: mean rank %{{x:.2f}}<extra></extra>"}
+             "hovertemplate": f"{text(models[i])}: mean %{{x:.4f}}<extra></extra>"}
             for j, i in enumerate(order)]
-    cd = float(friedman.cd)
-    best = float(ranks[order[0]])
-    data.append({"type": "scatter", "mode": "lines+text", "x": [best, best + cd],
-                 "y": [0.6, 0.6], "text": ["", f"CD = {cd:.2f}"], "textposition": "top left",
-                 "line": {"color": "#333", "width": 3}, "name": "critical difference",
-                 "hoverinfo": "skip"})
     level = -0.25
-    sorted_ranks = ranks[order]
-    for start in range(len(order)):  # maximal groups within one CD: not told apart
-        end = start
-        while end + 1 < len(order) and sorted_ranks[end + 1] - sorted_ranks[start] <= cd:
-            end += 1
-        covered = start > 0 and sorted_ranks[end] - sorted_ranks[start - 1] <= cd
-        if end > start and not covered:
-            data.append({"type": "scatter", "mode": "lines",
-                         "x": [float(sorted_ranks[start]) - 0.03, float(sorted_ranks[end]) + 0.03],
-                         "y": [level, level], "line": {"color": "#999", "width": 5},
-                         "name": "not told apart", "showlegend": False, "hoverinfo": "skip"})
-            level -= 0.2
-    m = len(models)
-    layout = _layout(f"Mean rank in accuracy on {friedman.where} (Friedman p = {friedman.p:.3g}); "
-                     "models joined by a grey line are not significantly different",
-                     "mean rank (1 = best)", "", height=260 + 20 * m, showlegend=False)
-    layout["xaxis"].update(range=[0.5, m + 0.5], dtick=1)
+    for group in comparisons.groups(ranking, rows):   # a row per group: its members dotted
+        data.append({"type": "scatter", "mode": "lines+markers",
+                     "x": [round(float(means[i]), 4) for i in group], "y": [level] * len(group),
+                     "line": {"color": "#999", "width": 4},
+                     "marker": {"color": "#666", "size": 9},
+                     "name": "not significantly different", "showlegend": False,
+                     "hovertemplate": ", ".join(text(models[i]) for i in group)
+                                      + ": not significantly different<extra></extra>"})
+        level -= 0.2
+    pairwise = next((c.test for c in rows if c.metric == ranking.metric), "pairwise tests")
+    title = (f"Mean {ranking.metric} on {ranking.where}: the models dotted on one grey line "
+             f"are not significantly different ({pairwise}, Holm-adjusted)"
+             if ranking.significant
+             else f"Mean {ranking.metric} on {ranking.where}: {ranking.test} finds no "
+                  f"difference ({stats.format_p(ranking.p)}), so every model is joined")
+    spread = max(means) - min(means) or 0.01
+    layout = _layout(title, f"mean {ranking.metric}", "", height=260 + 20 * len(models),
+                     showlegend=False)
+    layout["xaxis"].update(range=[min(means) - 0.15 * spread, max(means) + 0.15 * spread])
     layout["yaxis"].update(visible=False, range=[level - 0.2, 1.0])
     return {"data": data, "layout": layout}
 
@@ -298,9 +295,10 @@ def learning_curve_figure(curve: dict, dataset: str) -> dict:
     return {"data": data, "layout": layout}
 
 
-def dataset_figures(run, friedman=None) -> list:
-    """(id suffix, title, figure) for every figure of one dataset's section; ``friedman``: the
-    zoo.comparisons.Ranking of the lead source when three or more models were ranked."""
+def dataset_figures(run, ranking=None, rows=()) -> list:
+    """(id suffix, title, figure) for every figure of one dataset's section; ``ranking``: the
+    omnibus test of the lead source (zoo.comparisons.Ranking) when three or more models were
+    compared, ``rows`` that source's pairwise comparisons."""
     out = [
         ("roc", "ROC", roc_figure(run)),
         ("pr", "Precision-recall", pr_figure(run)),
@@ -309,9 +307,8 @@ def dataset_figures(run, friedman=None) -> list:
         ("cm", "Confusion matrices", confusion_figure(run)),
         ("f1", "F1 per class", per_class_f1_figure(run)),
     ]
-    if friedman:
-        out.insert(0, ("cd", "Critical difference",
-                       critical_difference_figure(friedman)))
+    if ranking:
+        out.insert(0, ("cd", "Which models differ", critical_difference_figure(ranking, rows)))
     return out
 
 

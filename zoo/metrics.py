@@ -226,11 +226,25 @@ def evaluate(y_true, y_prob, n_classes: int, specs: dict, counts=None, errors=No
         if core_name:
             out[name] = computed[core_name]
             continue
-        try:
-            out[name] = float(spec.function(np.asarray(y_true), np.asarray(y_prob), n_classes))
-        except Exception as exc:
-            out[name] = float("nan")
-            if errors is not None:
-                errors.setdefault(name, f"metric '{name}' (plugin {spec.plugin}) raised "
-                                        f"{type(exc).__name__}: {str(exc)[:200]}")
+        value, problem = _plugin_value(spec, y_true, y_prob, n_classes)
+        out[name] = value
+        if problem and errors is not None:
+            errors.setdefault(name, f"metric '{name}' (plugin {spec.plugin}) {problem}")
     return out
+
+
+def _plugin_value(spec, y_true, y_prob, n_classes) -> tuple:
+    """(value, problem) of a plugin's metric: a finite real number, or NaN and what went
+    wrong (it raised, or returned something else: a string, None, NaN, an array)."""
+    try:
+        value = spec.function(np.asarray(y_true), np.asarray(y_prob), n_classes)
+    except Exception as exc:
+        return float("nan"), f"raised {type(exc).__name__}: {str(exc)[:200]}"
+    if isinstance(value, np.ndarray) and value.shape == ():
+        value = value[()]
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
+        return float("nan"), (f"returned {value!r:.80} ({type(value).__name__}); expected a "
+                              "finite number")
+    if not np.isfinite(value):
+        return float("nan"), f"returned {value}; expected a finite number"
+    return float(value), ""

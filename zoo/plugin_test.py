@@ -29,6 +29,7 @@ class PluginCheck:
     plugin: str
     models: list = field(default_factory=list)
     datasets: list = field(default_factory=list)
+    metrics: list = field(default_factory=list)
     passed: list = field(default_factory=list)
     problems: list = field(default_factory=list)
 
@@ -90,8 +91,11 @@ def check_plugin(plugin, data_dir=None, shapes=(((8, 8, 1), 3),)) -> PluginCheck
         check.problems += [f"plugin {name}: {e}" for e in info.errors]
         check.models = [registry.models[m] for m in info.models]
         check.datasets = [registry.datasets[d] for d in info.datasets]
-        if not check.models and not check.datasets and not check.problems:
-            check.problems.append(f"plugin {name} registers no model and no dataset")
+        check.metrics = [registry.metrics[m] for m in info.metrics]
+        if not (check.models or check.datasets or check.metrics or check.problems):
+            check.problems.append(f"plugin {name} registers no model, dataset or metric")
+        for spec in check.metrics:
+            _check_metric(spec, check)
         found_shapes = []
         for spec in check.datasets:
             ok, why = spec.check_available(data_dir)
@@ -112,6 +116,32 @@ def check_plugin(plugin, data_dir=None, shapes=(((8, 8, 1), 3),)) -> PluginCheck
     if check.problems:
         raise AssertionError(f"plugin {name}: " + "; ".join(check.problems))
     return check
+
+
+def fake_probs(rng, y, n_classes, skill):
+    """Probabilities whose argmax is right with probability ``skill``."""
+    logits = rng.normal(0, 1, (len(y), n_classes))
+    right = rng.random(len(y)) < skill
+    logits[np.arange(len(y)), np.where(right, y, rng.integers(0, n_classes, len(y)))] += 8
+    e = np.exp(logits - logits.max(1, keepdims=True))
+    return (e / e.sum(1, keepdims=True)).astype(np.float32)
+
+
+def _check_metric(spec, check: PluginCheck) -> None:
+    """A plugin's metric on made-up predictions (5 classes, 60 images; good, poor and
+    perfect): each must give a finite number."""
+    from zoo.metrics import _plugin_value
+
+    rng = np.random.default_rng(0)
+    y = np.arange(60) % 5
+    for what, prob in (("good", fake_probs(rng, y, 5, 0.9)), ("poor", fake_probs(rng, y, 5, 0.3)),
+                       ("perfect", np.eye(5, dtype=np.float32)[y])):
+        value, problem = _plugin_value(spec, y, prob, 5)
+        if problem:
+            check.problems.append(f"metric {spec.name} on {what} predictions {problem}")
+            return
+    check.passed.append(f"metric {spec.name}: a finite number on good, poor and perfect "
+                        "predictions")
 
 
 def _check_model(spec, input_shape, num_classes, check: PluginCheck) -> None:

@@ -72,9 +72,10 @@ class Protocol:
     seed: int = setting(0, "int", f"an integer 0..{MAX_SEED}", lambda v, p: 0 <= v <= MAX_SEED,
                         help="Seed for splits, weights, shuffling and augmentation.")
     split: str = setting(
-        "stratified", "choice", "one of " + ", ".join(SPLIT_KINDS), choices=SPLIT_KINDS,
-        help="stratified k-fold (default); grouped: near-copies of an image stay in one "
-             "fold; auto: grouped when the leakage check finds near-copies across folds.")
+        "auto", "choice", "one of " + ", ".join(SPLIT_KINDS), choices=SPLIT_KINDS,
+        help="auto (default): a stratified k-fold split, or a grouped one when the leakage "
+             "check finds near-copies across its folds (and says so); stratified: always "
+             "stratified; grouped: near-copies of an image always stay in one fold.")
     #: patience in epochs; 0 turns early stopping off. It watches an inner validation split
     #: carved from the training folds, never the held-out fold.
     early_stopping: int = setting(

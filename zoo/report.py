@@ -193,10 +193,11 @@ def render(results_dir="results", out_dir="reports", context=None) -> Path:
                        "finished run; " + (f"{kept} was left as it was" if kept.exists()
                                            else "no report was written"))
     for i, d in enumerate(context["datasets"]):
-        ranked = d["friedman"][d["verdict"].lead]
+        lead = d["verdict"].lead
+        ranked, rows = d["friedman"][lead], d["comparisons"][lead]
         plugged, errors = figures.metric_figures(d["run"])
         d["figures"] = [{"id": f"fig-{i}-{key}", "title": title, "json": figures.to_json(fig)}
-                        for key, title, fig in figures.dataset_figures(d["run"], ranked)
+                        for key, title, fig in figures.dataset_figures(d["run"], ranked, rows)
                         + plugged]
         context["skipped"] += [{"what": "metric figure", "name": name, "reason": reason}
                                for name, reason in errors.items()

@@ -6,18 +6,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from zoo.plugin_test import PluginCheck, check_plugin, registered  # noqa: F401 (public)
+from zoo.plugin_test import PluginCheck, check_plugin, fake_probs, registered  # noqa: F401
 from zoo.protocol import Protocol
 from zoo.store import RunStore, write_last_run
-
-
-def fake_probs(rng, y, n_classes, skill):
-    """Probabilities whose argmax is right with probability ``skill``."""
-    logits = rng.normal(0, 1, (len(y), n_classes))
-    right = rng.random(len(y)) < skill
-    logits[np.arange(len(y)), np.where(right, y, rng.integers(0, n_classes, len(y)))] += 8
-    e = np.exp(logits - logits.max(1, keepdims=True))
-    return (e / e.sum(1, keepdims=True)).astype(np.float32)
 
 
 def make_facts(results_dir, datasets=("alpha",), models=None, folds=3, classes=5,

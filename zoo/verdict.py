@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy import stats as sps
 
 from zoo import comparisons as cmp, stats, words
 from zoo.comparisons import (CEILING, COMPARED, MAIN, N_BOOT, TEST_COMPARED,  # noqa: F401
@@ -80,6 +81,7 @@ class Verdict:
     comparisons: dict                   # "cv" / "test" -> [Comparison]
     rankings: dict                      # "cv" / "test" -> Ranking or None
     training: dict                      # model -> training state
+    near_chance: dict = field(default_factory=dict)   # model -> what its accuracy is near
     conclusion: str = ""
     extra: dict = field(default_factory=dict)
 
@@ -103,8 +105,66 @@ def conclude(run) -> Verdict:
         rankings={"cv": cmp.ranking(run, compared, "cv"),
                   "test": cmp.ranking(run, compared, "test") if test else None},
         training=training_states(run))
+    v.near_chance = near_chance(run, compared, v.lead)
     v.conclusion = words.conclusion(v, run)
     return v
+
+
+#: a model that recovers less than this share of the way from the baseline (chance, or the
+#: most frequent class) to perfect accuracy was not trained, whatever a test says
+RECOVERED = 0.10
+
+
+def baseline(run, source: str) -> tuple:
+    """(accuracy, what) of guessing without looking: uniform chance, or always the most
+    frequent class of the labels scored on, whichever is higher."""
+    classes = len(run.classes)
+    if source == "test":
+        y = np.asarray(run.y_test)
+    else:
+        folds = next((run.ok_folds(m) for m in run.models if run.ok_folds(m)), [])
+        y = np.concatenate([f.y_true for f in folds]) if folds else np.zeros(0, int)
+    majority = float(np.bincount(y, minlength=classes).max() / len(y)) if len(y) else 0.0
+    if majority > 1 / classes + 1e-9:
+        return majority, "always predicting the most frequent class"
+    return 1 / classes, f"chance with {classes} classes"
+
+
+def near_chance(run, models, source: str) -> dict:
+    """model -> {"accuracy", "baseline", "what", "p"} for every model whose accuracy on
+    ``source`` is within noise of the baseline (one-sided t test over its folds, corrected
+    on held-out folds, p >= 0.05) or recovers less than :data:`RECOVERED` of the way from it
+    to 1: its result says that its recipe did not train it, not that its architecture is
+    worse."""
+    base, what = baseline(run, source)
+    out = {}
+    for m in models:
+        folds = run.ok_folds(m)
+        scores = [(f.test_scores if source == "test" else f.scores).get(MAIN) for f in folds]
+        scores = np.asarray([s for s in scores if s is not None and np.isfinite(s)])
+        if len(scores) == 0:
+            continue
+        mean = float(scores.mean())
+        p = _above(scores - base, run, folds, source)
+        barely = (mean - base) / max(1e-12, 1 - base) < RECOVERED
+        if barely or p >= stats.ALPHA:
+            out[m] = {"accuracy": mean, "baseline": base, "what": what, "p": p,
+                      "barely": barely, "low": float(scores.min()), "high": float(scores.max())}
+    return out
+
+
+def _above(d, run, folds, source) -> float:
+    """One-sided p that the mean of ``d`` (accuracy minus the baseline, per fold) is above 0:
+    a t test over the folds, corrected for overlapping training sets on held-out folds."""
+    k = len(d)
+    if k < 2 or np.var(d) == 0:
+        return 0.0 if d.mean() > 0 else 1.0
+    rho = 0.0
+    if source == "cv":
+        n_train, n_test = cmp.fold_sizes(run, folds)
+        rho = n_test / n_train
+    se = math.sqrt((1 / k + rho) * float(np.var(d, ddof=1)))
+    return float(sps.t.sf(d.mean() / se, k - 1))
 
 
 # -- what the report says about trusting the numbers -----------------------------------------
@@ -127,7 +187,8 @@ def learning_curve(run, n_boot: int = N_BOOT) -> dict | None:
     """The learning curves of a run with --train-sizes: for every training size, each model's
     accuracy (mean and std over its successful folds) on the held-out folds and the official
     test split, the number of training images, and every pair's difference tested at that
-    size (on the test split with the paired bootstrap when the dataset has one, else on the
+    size (on the test split with the t test over images and fold models when the dataset
+    has one, else on the
     held-out folds with the corrected t-test; Holm-adjusted over all pairs and sizes); then a
     sentence on whether and where the curves cross. None without learning curves."""
     sizes = run.train_sizes

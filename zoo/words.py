@@ -21,7 +21,8 @@ def names(items) -> str:
 
 
 def comparison_verdict(c) -> str:
-    """The verdict column of one comparison, from its Holm-adjusted p."""
+    """The verdict column of one comparison, from its Holm-adjusted p; beside a difference
+    that is not significant, what these data could have detected."""
     amount = size(c.mean_diff, c.metric)
     if c.undecidable:
         return (f"undecided: every shared fold gives the same difference ({amount}), so the "
@@ -30,14 +31,40 @@ def comparison_verdict(c) -> str:
     adjusted = f"{stats.format_p(c.p_holm)}, Holm-adjusted over {c.family} tests"
     if c.significant:
         return f"{c.better} ahead of {c.worse} by {amount.lstrip('+-')} ({adjusted})"
-    return f"no significant difference ({amount}; {adjusted})"
+    return f"no significant difference ({amount}; {adjusted}){power(c)}"
+
+
+def power(c) -> str:
+    """'; these 3 folds could only detect ...': what a comparison that found nothing could
+    have found, so that 'not significant' is not read as 'no difference'."""
+    if not (c.detectable == c.detectable) or c.significant or c.undecidable:
+        return ""
+    unit = f"{c.k} fold{'s' * (c.k != 1)}" if c.source == "cv" else \
+        f"these {c.k} fold model{'s' * (c.k != 1)} on this test split"
+    span = c.bounds[1] - c.bounds[0] if c.bounds else float("inf")
+    if c.detectable >= span:
+        text = (f"; with {unit} the scores vary so much that no difference the metric can "
+                "take would be found with 80% power")
+    else:
+        text = (f"; with {unit} only a difference of about "
+                f"{size(c.detectable, c.metric).lstrip('+')} or more is found with 80% power "
+                "(at the 5% level, before adjustment)")
+    if abs(c.mean_diff) < 1e-12:
+        return text
+    if c.folds_needed:
+        return text + f", and about {c.folds_needed} folds would find the observed one"
+    return text + (", and no number of folds up to 100 would find the observed one"
+                   + (" (the test split itself is too small)" if c.source == "test" else ""))
 
 
 def second_note(c) -> str:
     """Why a second opinion could not confirm anything, when that is certain in advance."""
-    if c.second == "Wilcoxon" and stats.smallest_wilcoxon_p(c.k) >= stats.ALPHA:
-        return (f"with {c.k} folds Wilcoxon's test cannot reach p < 0.05 (its smallest p is "
-                f"{stats.smallest_wilcoxon_p(c.k):.3f})")
+    if c.second == "Wilcoxon" and stats.smallest_wilcoxon_p(c.nonzero) >= stats.ALPHA:
+        zeros = c.k - c.nonzero
+        return (f"with {c.nonzero} folds of non-zero difference"
+                + (f" ({zeros} of {c.k} gave none)" if zeros else "")
+                + " Wilcoxon's test cannot reach p < 0.05 (its smallest p is "
+                f"{stats.smallest_wilcoxon_p(c.nonzero):.3f})")
     return ""
 
 
@@ -63,18 +90,27 @@ def conclusion(v, run) -> str:
             parts.append("Too few successful folds to compare models.")
         return " ".join(parts)
     main = [c for c in v.comparisons[v.lead] if c.metric == MAIN]
-    for sentence in (_shared_folds(v, run), _ranked(v, main), _ceiling(main),
-                     _still_improving(v), _too_short(v), _few_folds(v, main)):
+    claimed = any(c.significant for c in main)
+    for sentence in (_shared_folds(v, run, main), _ranked(v, main), _near_chance(v),
+                     _ceiling(main), _still_improving(v, claimed), _too_short(v),
+                     _few_folds(v, main)):
         if sentence:
             parts.append(sentence)
     return " ".join(parts)
 
 
-def _shared_folds(v, run) -> str:
+def _shared_folds(v, run, main) -> str:
     all_folds = run.info["protocol"]["folds"]
     if len(v.shared) >= all_folds:
         return ""
     failed = [f"{m} fold {f.fold + 1}" for m in v.compared for f in run.folds[m] if not f.ok]
+    if not main:
+        return (f"No comparison is possible: the models finished different folds (failed: "
+                f"{', '.join(failed)}), and no pair shares enough of them.")
+    if len(v.shared) < (1 if v.lead == "test" else 2):
+        return (f"The models did not all finish the same folds (failed: {', '.join(failed)}): "
+                "no comparison of all of them is possible, and each pair below is compared "
+                "on the folds both finished.")
     return (f"Compared on the {len(v.shared)} of {all_folds} folds where every model "
             f"succeeded (failed: {', '.join(failed)}); the means here and in the summary "
             "tables are over those folds.")
@@ -100,6 +136,25 @@ def _ranked(v, main) -> str:
     return " ".join(sentences)
 
 
+def _near_chance(v) -> str:
+    if not v.near_chance:
+        return ""
+    out = []
+    advice = "give it more epochs or another learning rate before comparing it."
+    for m, c in v.near_chance.items():
+        if c["barely"]:
+            out.append(f"{m} scores {c['accuracy']:.4f} in accuracy, within noise of "
+                       f"{c['what']} ({c['baseline']:.4f}): its recipe did not train it, so "
+                       f"its result says nothing about its architecture; {advice}")
+        else:
+            out.append(f"{m} scores {c['accuracy']:.4f} in accuracy on average, but its folds "
+                       f"({c['low']:.4f} to {c['high']:.4f}) are too unequal to show that it "
+                       f"beats {c['what']} ({c['baseline']:.4f}): its recipe trained it in "
+                       f"some folds and not in others, so its result says little about its "
+                       f"architecture; {advice}")
+    return " ".join(out)
+
+
 def _ceiling(main) -> str:
     if main and all(c.at_ceiling for c in main):
         return (f"Every model scores at least {CEILING} in accuracy here: at this ceiling the "
@@ -107,7 +162,7 @@ def _ceiling(main) -> str:
     return ""
 
 
-def _still_improving(v) -> str:
+def _still_improving(v, claimed: bool) -> str:
     improving = [m for m in v.compared if v.training[m]["state"] == "still improving"]
     if not improving:
         return ""
@@ -115,7 +170,8 @@ def _still_improving(v) -> str:
                       for m in improving)
     return (f"{names(improving)} {'was' if len(improving) == 1 else 'were'} still improving "
             f"when training stopped (validation loss still falling in the last epochs; "
-            f"{which}); a longer budget may change this ranking.")
+            f"{which}); a longer budget may change "
+            + ("this ranking." if claimed else "these results."))
 
 
 def _too_short(v) -> str:
@@ -126,10 +182,11 @@ def _too_short(v) -> str:
 def _few_folds(v, main) -> str:
     if v.lead != "cv" or not main:
         return ""
-    k = main[0].k
+    k = main[0].nonzero
     if stats.smallest_wilcoxon_p(k) >= stats.ALPHA:
-        return (f"With {k} folds, Wilcoxon's signed-rank test cannot reach p < 0.05 whatever "
-                "the scores; more folds are needed for it to confirm a difference.")
+        return (f"With {k} folds of non-zero difference, Wilcoxon's signed-rank test cannot "
+                "reach p < 0.05 whatever the scores; more folds are needed for it to confirm "
+                "a difference.")
     return ""
 
 
@@ -140,62 +197,77 @@ def pair_sentence(c) -> str:
         return (f"{c.a} and {c.b} cannot be told apart by the test: every fold gives the same "
                 f"difference in accuracy ({size(c.mean_diff, MAIN)}), so its variance is zero "
                 f"and the t statistic is undefined ({how}).")
+    interval = (f"95% CI {c.ci_low * 100:+.2f} to {c.ci_high * 100:+.2f} points for "
+                f"{c.a} − {c.b}" + (", before Holm's adjustment" if c.family > 1 else ""))
     if c.significant:
         return (f"{c.better} is ahead of {c.worse} by {size(c.mean_diff, MAIN).lstrip('+-')} "
-                f"in accuracy (95% CI {c.ci_low * 100:+.2f} to {c.ci_high * 100:+.2f} points "
-                f"for {c.a} − {c.b}; {stats.format_p(c.p_holm)}, {how}).")
+                f"in accuracy ({interval}; {stats.format_p(c.p_holm)}, {how}).")
     return (f"the difference in accuracy between {c.a} and {c.b} "
-            f"({size(c.mean_diff, MAIN)}) is not significant "
-            f"({stats.format_p(c.p_holm)}, {how}).")
+            f"({size(c.mean_diff, MAIN)}, {interval}) is not significant "
+            f"({stats.format_p(c.p_holm)}, {how}){power(c)}.")
 
 
 def ranking_sentence(r) -> str:
-    order = sorted(range(len(r.models)), key=lambda i: r.ranks[i])
-    ranked = ", ".join(f"{r.models[i]} ({r.means[i]:.4f}, mean rank {r.ranks[i]:.2f})"
-                       for i in order)
-    verdict = ("the models differ" if r.significant
-               else "no significant difference among the models")
-    return (f"On {r.where}, ranked by accuracy: {ranked}. Friedman's test over "
-            f"{len(r.folds)} folds: {verdict} ({stats.format_p(r.p)}); Nemenyi's critical "
-            f"difference is {r.cd:.2f} ranks.")
+    """The omnibus test, and the models in order of their mean score only when it finds that
+    they differ."""
+    listed = ", ".join(f"{r.models[i]} {r.means[i]:.4f}" for i in r.order())
+    over = (f"over {len(r.folds)} folds" if r.test == "Friedman's test"
+            else f"over {r.images:,} test images, on the fold ensembles")
+    test = f"{r.test} {over}, {r.method}: {stats.format_p(r.p)}"
+    if r.significant:
+        return (f"On {r.where}, the models differ ({test}); by mean accuracy: {listed}.")
+    text = (f"On {r.where}, no significant difference among the models ({test}); mean "
+            f"accuracy: {listed}.")
+    if r.smallest_p >= stats.ALPHA:
+        text += (f" With {len(r.folds)} folds and {len(r.models)} models {r.test} cannot "
+                 f"reach p < 0.05 at all (its smallest p is {r.smallest_p:.3f}).")
+    return text
 
 
 # -- learning curves ----------------------------------------------------------------------------
 def crossing_sentence(a: str, b: str, points: list) -> str:
-    """Whether and where the mean curves of ``a`` and ``b`` cross, and which of their
-    differences the tests support (``points``: the pair's comparisons, by size)."""
+    """Whether and where the curves of ``a`` and ``b`` cross, and which of their differences
+    the tests support (``points``: the pair's comparisons, by size). The curves are said to
+    cross only between a significant difference one way and a significant difference the
+    other way; point estimates that swap within the noise are named as such."""
     if not points:
         return f"{a} and {b} share no training size with results on both."
-
-    def at(c):
-        return f"{c.images:,.0f} images"
-
-    def ahead(c):
-        return a if c.mean_diff > 0 else b if c.mean_diff < 0 else ""
-
     significant = [c for c in points if c.significant]
-    support = ("; significant at " + ", ".join(f"{at(c)} ({c.better} ahead, "
+    support = ("; significant at " + ", ".join(f"{_at(c)} ({c.better} ahead, "
                                               f"{stats.format_p(c.p_holm)})"
                                               for c in significant)
                if significant else "; no difference is significant at any size")
-    crossings = [(c, d) for c, d in zip(points, points[1:], strict=False)
-                 if ahead(c) and ahead(d) and ahead(c) != ahead(d)]
-    gap = (f"{a} − {b}: {size(points[0].mean_diff, MAIN)} at {at(points[0])}, "
-           f"{size(points[-1].mean_diff, MAIN)} at {at(points[-1])}")
-    if crossings:
-        where = ", and again ".join(f"between {at(c)} ({ahead(c)} ahead) and {at(d)} "
-                                    f"({ahead(d)} ahead)" for c, d in crossings)
-        text = f"the curves of {a} and {b} cross {where} ({gap}{support})."
-        if not any(c.significant for pair in crossings for c in pair):
-            text += (" Neither side of the crossing is a significant difference, so the data "
-                     "do not show that the ranking changes with the amount of training data.")
-        return text[0].upper() + text[1:]
-    leaders = {ahead(c) for c in points if ahead(c)}
+    gap = (f"{a} − {b}: {size(points[0].mean_diff, MAIN)} at {_at(points[0])}, "
+           f"{size(points[-1].mean_diff, MAIN)} at {_at(points[-1])}")
+    real = [(c, d) for c, d in zip(significant, significant[1:], strict=False)
+            if c.better != d.better]
+    if real:
+        where = ", and again ".join(f"between {_at(c)} ({c.better} ahead) and {_at(d)} "
+                                    f"({d.better} ahead)" for c, d in real)
+        return f"The curves of {a} and {b} cross {where} ({gap}{support})."
+    swaps = [(c, d) for c, d in zip(points, points[1:], strict=False)
+             if _ahead(a, b, c) and _ahead(a, b, d) and _ahead(a, b, c) != _ahead(a, b, d)]
+    if swaps:
+        where = ", and again ".join(f"between {_at(c)} ({_ahead(a, b, c)} ahead) and "
+                                    f"{_at(d)} ({_ahead(a, b, d)} ahead)" for c, d in swaps)
+        return (f"The mean curves of {a} and {b} swap places {where}, but not with a "
+                f"significant difference on both sides ({gap}{support}): within the noise, "
+                "the data do not show that the ranking changes with the amount of training "
+                "data.")
+    leaders = {_ahead(a, b, c) for c in points if _ahead(a, b, c)}
     if len(leaders) == 1:
         (leader,) = leaders
         return (f"The curves of {a} and {b} do not cross: {leader} is ahead at every training "
                 f"size ({gap}{support}).")
     return f"The curves of {a} and {b} do not cross ({gap}{support})."
+
+
+def _at(c) -> str:
+    return f"{c.images:,.0f} images"
+
+
+def _ahead(a, b, c) -> str:
+    return a if c.mean_diff > 0 else b if c.mean_diff < 0 else ""
 
 
 # -- trust --------------------------------------------------------------------------------------
