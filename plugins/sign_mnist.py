@@ -92,13 +92,16 @@ def load_small(data_dir=None) -> zoo.Dataset:
 
 @zoo.hookimpl
 def register_datasets(register):
+    # small rotations, shifts and zooms keep an ASL letter what it is; a flip would not (a
+    # mirrored hand can be another letter), and zoo never flips
     register(zoo.DatasetSpec(
-        name="sign-mnist", load=load, available=available,
+        name="sign-mnist", load=load, available=available, augment=("rotate", "shift", "zoom"),
         description="Sign Language MNIST: ASL letters A-Y without J, 28x28 grayscale, "
                     "24 classes, official test split",
     ))
     register(zoo.DatasetSpec(
         name="sign-mnist-small", load=load_small, available=available,
+        augment=("rotate", "shift", "zoom"),
         description="the study's small dataset: Sign MNIST's 7,172 test-CSV images alone, "
                     "cross-validated, no official test split",
     ))

@@ -51,19 +51,33 @@ def patch_size_for(input_shape):
             return p
 
 
-def build(input_shape, num_classes, patch_size=None, dim=64, depth=4, heads=4, mlp_ratio=2,
-          dropout=0.1, stem="patch"):
-    """``stem``: "patch", the plain ViT's linear patch embedding; "conv", two 3x3
-    convolutions at full resolution before it (early convolutions, Xiao et al. 2021), which
-    give the patches local features and the same number of tokens."""
+def check_patch_size(patch_size: int, input_shape) -> None:
+    """A patch size must tile the image exactly: no edge pixels are dropped."""
+    h, w = input_shape[:2]
+    fits = [p for p in range(1, min(h, w) + 1) if h % p == 0 and w % p == 0]
+    if patch_size not in fits:
+        raise zoo.ConfigError(
+            f"vit: patch_size {patch_size} does not tile {h}x{w} images"
+            + (" (it must be at least 1)" if patch_size < 1 else "")
+            + f"; use one of {', '.join(map(str, fits))}, or leave it out for a 4x4 grid")
+
+
+def build(input_shape, num_classes, patch_size: int | None = None, dim=64, depth=4, heads=4,
+          mlp_ratio=2, dropout=0.1, stem="patch"):
+    """``patch_size``: the side of the square patches, which must tile the image exactly;
+    None (the default) picks a 4x4 grid of patches where the image allows it. ``stem``:
+    "patch", the plain ViT's linear patch embedding; "conv", two 3x3 convolutions at full
+    resolution before it (early convolutions, Xiao et al. 2021), which give the patches
+    local features and the same number of tokens."""
     import keras
     from keras import layers
 
     ClassTokenAndPosition, ClassToken = _layers()
-    p = patch_size or patch_size_for(input_shape)
-    inputs = keras.Input(shape=input_shape, name="image")
+    p = patch_size_for(input_shape) if patch_size is None else patch_size
+    check_patch_size(p, input_shape)
     if stem not in ("patch", "conv"):
-        raise ValueError(f"stem: expected 'patch' or 'conv', got {stem!r}")
+        raise zoo.ConfigError(f"vit: stem: expected 'patch' or 'conv', got {stem!r}")
+    inputs = keras.Input(shape=input_shape, name="image")
     x = inputs
     if stem == "conv":
         for i, width in enumerate((dim // 2, dim // 2)):

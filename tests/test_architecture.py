@@ -31,7 +31,7 @@ FLOORS = {
     # the run loop; judging and showing (from facts only)
     "comparisons": 3, "words": 4,
     "engine": 5, "facts": 5, "verdict": 5, "figures": 5, "galleries": 5,
-    "report": 6, "serve": 7,
+    "report": 6, "serve": 7, "listing": 6,
     # the plugin authors' test kit, and the command line on top
     "plugin_test": 6, "testing": 7, "cli": 8,
 }

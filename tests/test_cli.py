@@ -1,5 +1,6 @@
 """The `zoo` command end to end, and its errors."""
 
+import json
 import re
 
 import numpy as np
@@ -454,3 +455,49 @@ def test_a_model_that_outputs_logits_is_stopped_before_training(runner, tmp_path
     assert "error: model 'logits' (plugin logits-plugin): its outputs are not class " \
         "probabilities" in r.output and "apply softmax" in r.output
     assert "nothing of it was trained" in r.output
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--executor", "ray", "--address", "garbage"],
+     "--address: expected 'auto' or HOST:PORT of a running Ray head (e.g. 192.168.1.10:6379), "
+     "got 'garbage'"),
+    (["--executor", "ray", "--address", "127.0.0.1:1"],   # loopback, nothing listens there
+     "--address 127.0.0.1:1: no Ray head answers there (Connection refused)"),
+    (["--executor", "ray", "--cpus-per-task", "nan"], "--cpus-per-task: expected a number > 0, "
+                                                      "got nan"),
+    (["--executor", "ray", "--cpus-per-task", "inf"], "--cpus-per-task: expected a number > 0"),
+    (["--executor", "ray", "--cpus-per-task", "1000"], "--cpus-per-task 1000: this machine has"),
+    (["--executor", "ray", "--gpus-per-task", "0.25"], "--gpus-per-task 0.25: no GPU found on "
+                                                       "this machine"),
+    (["--config", "/dev/zero"], "/dev/zero: not a file; expected a zoo.toml"),
+])
+def test_hostile_settings_get_one_line_before_ray_starts(runner, tmp_path, monkeypatch, args,
+                                                        message):
+    import time
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")   # no GPU, whatever this machine has
+    t0 = time.monotonic()
+    r = runner.invoke(cli, ["run", "cnn", "-d", "digits", "--results", str(tmp_path), *args])
+    assert r.exit_code == 2, r.output
+    assert message in r.output and "Traceback" not in r.output
+    assert time.monotonic() - t0 < 15   # refused before Ray starts (which took 17-25 s)
+
+
+def test_a_huge_config_is_refused_not_read_into_memory(runner, tmp_path):
+    big = tmp_path / "zoo.toml"
+    big.write_text("# " + "x" * (2 * 1024 * 1024))
+    r = runner.invoke(cli, ["run", "cnn", "--config", str(big)])
+    assert r.exit_code == 2 and "larger than 1024 KiB" in r.output
+
+
+def test_a_facts_file_with_an_absurd_number_is_named(runner, tmp_path):
+    from zoo.testing import make_facts
+
+    make_facts(tmp_path, folds=2)
+    path = next(tmp_path.rglob("cnn/fold-01.json"))
+    facts = read_json(path)
+    facts["params"] = 10 ** 400
+    path.write_text(json.dumps(facts))
+    r = runner.invoke(cli, ["report", "--results", str(tmp_path), "--out", str(tmp_path / "o")])
+    assert r.exit_code == 1 and "Traceback" not in r.output
+    assert f"{path}: 'params' is 100000" in r.output and "expected a finite number" in r.output

@@ -204,3 +204,9 @@ def test_the_report_draws_the_curve_on_a_log_axis(tmp_path):
     assert len(rows) == 2 * 2 * 3   # models x sizes x folds, held-out rows only
     facts = json.loads((tmp_path / "out" / "facts.json").read_text())["folds"]
     assert sorted({f["train_size"] for f in facts}) == [0.2, 1.0]
+
+
+def test_hundreds_of_sizes_are_refused():
+    with pytest.raises(ConfigError, match="--train-sizes: 200 training sizes; at most 20"):
+        proto.parse_sizes(",".join(str(i / 200) for i in range(1, 201)), "--train-sizes")
+    assert len(proto.parse_sizes([i / 20 for i in range(1, 20)])) == 20

@@ -1,6 +1,8 @@
 """The run loop, written once for every executor: plan, resume, failures, Ctrl-C and the
 executor contract, with trainers that train nothing (zoo.testing.FakeTrainers): milliseconds,
 no TensorFlow."""
+import os
+
 import numpy as np
 import pytest
 
@@ -260,3 +262,109 @@ def test_the_default_split_groups_near_copies_when_the_leakage_check_fires(tmp_p
     # copies of one image never straddle two folds
     fold_of = store.read_splits()
     assert all(len(set(fold_of[[i, i + 24, i + 48]])) == 1 for i in range(24))
+
+
+def test_an_interrupted_run_with_results_renders_as_partial(tmp_path):
+    """zoo report died on a run interrupted after its first cell ('dict object' has no
+    attribute 'finished_at'); now it renders what the run has and says it is partial."""
+    from zoo import report
+
+    run(tmp_path, FakeTrainers(), protocol=Protocol(folds=3, epochs=1))
+
+    def stop_after_one(cell):
+        if cell == ("a", 1, 1.0):
+            interrupt.CTRL_C.set()
+
+    with pytest.raises(KeyboardInterrupt):   # new settings: a new run, stopped early
+        run(tmp_path, FakeTrainers(on_cell=stop_after_one), protocol=Protocol(folds=3,
+                                                                              epochs=2))
+    context = report.build_context(tmp_path / "results")
+    d = context["datasets"][0]
+    assert d["info"]["protocol"]["epochs"] == 2          # the pointer moved: it has results
+    assert d["partial"].startswith("2 of 6 cells have results: this run was interrupted")
+    html = report.render(tmp_path / "results", tmp_path / "out", context=context).read_text()
+    assert "Partial run." in html and "not finished" in html
+
+
+def test_a_second_run_of_the_same_run_folder_is_refused_while_the_first_trains(tmp_path):
+    """Two identical `zoo run`s at once both trained everything."""
+    run(tmp_path, FakeTrainers(), models=("a",))
+    store = store_of(tmp_path)
+    seen = []
+    with store.lock():   # as if another `zoo run` were training it now
+        with pytest.raises(ZooError, match=rf"{store.path}: another `zoo run` \(pid "
+                                           rf"{os.getpid()}\) is training this run now"):
+            run(tmp_path, FakeTrainers(on_cell=seen.append), models=("a",))
+    assert seen == []
+    again, _ = run(tmp_path, FakeTrainers(), models=("a",))   # free again
+    assert again.resumed == 3
+
+
+def test_every_cell_records_its_tensorflow_threads(tmp_path):
+    """TensorFlow's reductions depend on the thread count: Ray and local runs are
+    bit-identical only at equal threads per cell, so each cell's facts say how many."""
+    from zoo.cells import Trainers, run_cell
+
+    trainers = FakeTrainers()
+    trainers.threads = 3
+    p = prepared()["tiny"]
+    out = run_cell(Cell("tiny", "a", 0, 3), model_spec("a"), p, Trainers(trainers))
+    assert out.facts["threads"] == 3
+    plain = run_cell(Cell("tiny", "a", 1, 3), model_spec("a"), p, Trainers(FakeTrainers()))
+    assert "threads" not in plain.facts
+
+
+class Recording(FakeTrainers):
+    """Fake trainers that note the augmentations each (dataset, model) was given."""
+
+    def __call__(self, spec, prepared):
+        self.made.append((spec.name, prepared.transforms))
+        return super().__call__(spec, prepared)
+
+
+def test_a_dataset_says_which_augmentations_keep_its_labels(tmp_path):
+    from zoo import report
+
+    def spec(name, allowed):
+        s = dataset_spec(name)
+        s.augment = allowed
+        return s
+
+    trainers = Recording()
+    run(tmp_path, trainers, models=("a",), datasets=[spec("fixed", False),
+                                                      spec("tiny", ("shift",))])
+    assert [m[1] for m in trainers.made if isinstance(m, tuple)] == [(), ("shift",)]
+    context = report.build_context(tmp_path / "results")
+    recipes = {d["name"]: d["recipe"] for d in context["datasets"]}
+    assert recipes["fixed"].endswith("(none applied: the dataset's labels do not survive it)")
+    assert recipes["tiny"].endswith("augmentation 1 (shift)")
+    # what an 8x8 dataset gets anyway does not change the run's id; narrowing it does
+    ids = {}
+    for allowed in (True, ("shift",), False):
+        res, _ = run(tmp_path / str(allowed), FakeTrainers(), models=("a",),
+                     datasets=[spec("tiny", allowed)])
+        ids[allowed] = res.runs[0]["run_id"]
+    assert ids[True] == ids[("shift",)] != ids[False]
+
+
+def test_an_unknown_augmentation_names_the_dataset_and_its_plugin(tmp_path):
+    bad = dataset_spec("tiny")
+    bad.augment = ("flip",)
+    result, lines = run(tmp_path, FakeTrainers(), datasets=[bad])
+    assert result.runs == []
+    assert "error: dataset tiny: dataset 'tiny' (plugin test): augment: unknown transform(s) " \
+           "'flip'; expected True, False or names among rotate, shift, zoom" in lines
+
+
+def test_a_loader_that_takes_a_seed_gets_the_runs_seed(tmp_path):
+    seeds = []
+
+    def load(data_dir, seed):
+        seeds.append(seed)
+        return dataset_spec().load(data_dir)
+
+    spec = zoo.DatasetSpec(name="tiny", load=load, plugin="test")
+    run(tmp_path, FakeTrainers(), models=("a",), datasets=[spec],
+        protocol=Protocol(folds=3, epochs=1, seed=42))
+    assert seeds == [42]
+    run(tmp_path / "one", FakeTrainers(), models=("a",))   # load(data_dir) still works

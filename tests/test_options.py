@@ -134,7 +134,7 @@ def test_zoo_list_shows_each_models_options():
     models = r.output.split("Models:")[1].split("Datasets")[0]
     assert "options: filters=(32,64,128), dense=128, dropout=0.4, " \
         "head='flatten'" in models
-    assert "options: patch_size=None, dim=64, depth=4, heads=4" in models
+    assert "options: patch_size=None (an integer or None), dim=64, depth=4, heads=4" in models
 
 
 def test_a_variant_binds_its_options():
@@ -144,3 +144,41 @@ def test_a_variant_binds_its_options():
     assert v.options == {"dense": 32, "head": "gap"}
     assert v.build.keywords == {"dense": 32, "head": "gap"}
     assert options.resolve("cnn", models) is models["cnn"]
+
+
+@pytest.mark.parametrize("model, toml, says", [
+    ("vit:patch_size=0", "", "patch_size 0 does not tile 8x8 images (it must be at least 1); "
+                             "use one of 1, 2, 4, 8"),
+    ("vit:patch_size=-3", "", "patch_size -3 does not tile 8x8 images (it must be at least 1)"),
+    ("vit:patch_size=100", "", "patch_size 100 does not tile 8x8 images"),
+    ("vit:patch_size=3", "", "patch_size 3 does not tile 8x8 images; use one of 1, 2, 4, 8"),
+    ("vit", '[models.vit]\npatch_size = "7"\n',
+     "zoo.toml [models.vit]: model 'vit' (plugin vit) option 'patch_size': expected an "
+     "integer or None, got '7'"),
+    ("vit:patch_size=2.5", "", "option 'patch_size': expected an integer or None, got 2.5"),
+])
+def test_option_values_a_model_cannot_use_are_option_errors(tmp_path, model, toml, says):
+    """They trained the default ViT under another name (0), or failed inside the plugin's
+    build with exit 1; a patch size that does not tile the image dropped its edge pixels."""
+    from click.testing import CliRunner
+
+    from zoo.cli import cli
+
+    args = ["run", model, "-d", "digits", "--folds", "2", "--epochs", "1", "--results",
+            str(tmp_path / "r"), "--out", str(tmp_path / "o")]
+    if toml:
+        (tmp_path / "zoo.toml").write_text(toml)
+        args += ["--config", str(tmp_path / "zoo.toml")]
+    r = CliRunner().invoke(cli, args)
+    assert r.exit_code == 2, r.output
+    assert says in r.output and "Traceback" not in r.output
+    assert "[start]" not in r.output     # nothing trained
+
+
+def test_none_is_a_value_of_an_option_that_may_be_none():
+    from zoo import options
+    from zoo.plugins import get_registry
+
+    vit = get_registry().models["vit"]
+    assert options.resolve("vit:patch_size=None", {"vit": vit}).options == {"patch_size": None}
+    assert options.resolve("vit:patch_size=4", {"vit": vit}).options == {"patch_size": 4}

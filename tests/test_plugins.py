@@ -171,3 +171,37 @@ def test_the_wheel_installs_no_top_level_plugins_package(tmp_path):
         next(n for n in names if n.endswith("entry_points.txt"))).decode()
     assert "[zoo]" in entry_points and "cnn = zoo_plugins.cnn" in entry_points
     assert "zoo = zoo.cli:main" in entry_points
+
+
+class Loud:
+    """A plugin whose texts carry terminal escape codes."""
+
+    @zoo.hookimpl
+    def register_models(self, register):
+        register(zoo.ModelSpec(name="loud\x1b[2J", build=lambda s, n: None,
+                               description="clears \x1b[31mthe screen\x1b]0;owned\x07\x07"))
+
+
+def test_zoo_list_prints_no_control_characters_from_plugins(register_plugin):
+    from click.testing import CliRunner
+
+    from zoo.cli import cli
+
+    register_plugin(Loud(), "loud")
+    out = CliRunner().invoke(cli, ["list"]).output
+    assert "\x1b" not in out and "\x07" not in out
+    assert "loud [loud] clears the screen" in out
+
+
+def test_zoo_list_shows_effective_defaults_and_every_metric(tmp_path):
+    from click.testing import CliRunner
+
+    from zoo.cli import cli
+
+    (tmp_path / "zoo.toml").write_text("[models.vit]\npatch_size = 4\ndepth = 2\n")
+    out = CliRunner().invoke(cli, ["list", "--config", str(tmp_path / "zoo.toml")]).output
+    assert "options: patch_size=4 (zoo.toml) (an integer or None), dim=64, depth=2 (zoo.toml), " \
+        "heads=4" in out
+    assert "Metrics:" in out and "accuracy" in out
+    assert "top_5_accuracy    [metrics] Top-5 accuracy, higher is better" in out
+    assert "ece               [metrics] ECE (calibration), lower is better, draws a figure" in out

@@ -69,6 +69,8 @@ def test_a_two_node_cluster_gives_the_local_executors_facts(two_nodes, tmp_path)
         for name in ("y_prob", "held_out_index"):
             assert np.array_equal(xa[name], xb[name]), (key, name)
         assert fb["worker"].startswith("127.0.0.1 pid ")
+        # bit-identical at equal threads per cell (2 here: --cpus-per-task 2, 2 cores)
+        assert fa["threads"] == fb["threads"] == 2
     workers = {b[key][0]["worker"] for key in b}
     assert len(workers) == 2   # both slots were used
     html = (tmp_path / "r2" / "index.html").read_text()

@@ -90,15 +90,25 @@ def test_kill_9_mid_fold_then_resume_matches_an_uninterrupted_run(tmp_path):
     assert no_partial_files(killed)
 
 
-def test_ctrl_c_keeps_finished_folds_and_says_how_to_resume(tmp_path):
+@pytest.mark.parametrize("sig, code, said", [
+    (signal.SIGINT, 130, "interrupted"),   # Ctrl-C
+    (signal.SIGTERM, 143, "terminated"),   # kill, a job scheduler's stop
+])
+def test_ctrl_c_or_sigterm_keep_finished_folds_and_say_how_to_resume(tmp_path, sig, code,
+                                                                      said):
+    """Both stop training at the end of the current batch and leave through the same doors:
+    the finished fold is kept, the run folder's lock released, and the same command
+    resumes."""
     results = tmp_path / "results"
     proc = start(results, tmp_path / "r")
     run_until(proc, "[start] digits / cnn / fold 2/3")
     run_until(proc, "Epoch 2/4")
-    proc.send_signal(signal.SIGINT)
-    rest = proc.communicate(timeout=60)[0]
-    assert proc.returncode == 130, rest
-    assert "interrupted: finished folds are saved" in rest and "Traceback" not in rest
+    proc.send_signal(sig)
+    rest = proc.communicate(timeout=120)[0]
+    assert proc.returncode == code, rest
+    assert f"{said}: finished folds are saved" in rest and "Traceback" not in rest
     store = store_of(results)
     assert store.has_fold("cnn", 0) and not store.has_fold("cnn", 1)
     assert no_partial_files(results)
+    out = finish(results, tmp_path / "r")
+    assert "another `zoo run`" not in out and "[skip] digits / cnn / fold 1/3" in out

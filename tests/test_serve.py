@@ -242,3 +242,131 @@ def test_final_model_is_trained_on_everything_and_kept(register_plugin, tmp_path
     facts = json.loads(finals[0].with_suffix(".json").read_text())
     assert facts["train_samples"] == 36 and facts["status"] == "ok"
     assert Predictor(tmp_path).models["tiny"][0][2] == finals[0]
+
+
+@pytest.mark.slow
+def test_variants_of_a_model_with_custom_layers_are_served(register_plugin, tmp_path):
+    """vit:depth=1 could not be loaded: its custom layers were looked up by the variant's
+    name. Served beside the plain vit, both answer."""
+    register_plugin(TinyPlugin(), "tiny")
+    train(tmp_path, "vit", "vit:depth=1", "--dataset", "tiny", "--folds", "2", "--epochs", "1",
+          "--batch-size", "8")
+    predictor = Predictor(tmp_path)
+    assert predictor.skipped == []
+    assert [m for m, _, _ in predictor.models["tiny"]] == ["vit", "vit:depth=1"]
+    answer = predictor.predict("tiny", np.zeros(64))
+    assert [a["model"] for a in answer] == ["vit", "vit:depth=1"]
+
+
+def test_bursts_of_concurrent_predictions_are_all_answered(server):
+    """4 bursts of 50 concurrent POSTs lost 35 of 200 to connection resets (a listen backlog
+    of 5)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    _, url = server
+    body = json.dumps({"dataset": "sign-mnist", "pixels": [0.5] * 784}).encode()
+    for _ in range(4):
+        with ThreadPoolExecutor(50) as pool:
+            statuses = list(pool.map(lambda _: post(url, body)[0], range(50)))
+        assert statuses == [200] * 50
+
+
+def test_idle_clients_are_timed_out_and_connections_are_capped(register_plugin, tmp_path):
+    import socket
+    import time
+
+    register_plugin(TinyPlugin(), "tiny")
+    register_plugin(TinyModelPlugin(), "dense")
+    train(tmp_path, "dense", "--dataset", "tiny", "--folds", "2", "--epochs", "1",
+          "--batch-size", "8")
+    srv, url = serve_in_thread(Predictor(tmp_path), timeout=0.5, max_connections=4)
+    host, port = srv.server_address
+    try:
+        idle = [socket.create_connection((host, port)) for _ in range(12)]
+        time.sleep(0.3)
+        # past the cap: an immediate 503, not another thread
+        over = [s.recv(200) for s in idle[4:]]
+        assert all(b.startswith(b"HTTP/1.1 503") for b in over)
+        time.sleep(0.6)   # the idle ones within the cap are closed after the timeout
+        for s in idle[:4]:
+            s.settimeout(2)
+            assert s.recv(100) == b""   # closed by the server
+        with urllib.request.urlopen(url + "api/info", timeout=5) as r:   # still serving
+            assert r.status == 200
+    finally:
+        for s in idle:
+            s.close()
+        srv.shutdown()
+        srv.server_close()
+
+
+def test_serving_beyond_this_machine_is_said_out_loud(tmp_path):
+    from zoo.serve import is_loopback
+
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
+    assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.5")
+    # no kept models here: zoo stops before listening anywhere, after the warning
+    r = CliRunner().invoke(cli, ["serve", "--results", str(tmp_path), "--host", "0.0.0.0"])
+    assert "warning: serving on 0.0.0.0, not only this machine: the models answer anyone " \
+        "who can reach it" in r.output
+    assert r.exit_code == 1
+
+
+def test_a_random_test_image_with_its_true_class_through_the_api(server):
+    predictor, url = server
+    with urllib.request.urlopen(url + "api/example?dataset=sign-mnist&index=3",
+                                timeout=30) as r:
+        answer = json.loads(r.read())
+    images, labels, source, fold = predictor.examples["sign-mnist"]
+    assert source == "the official test split" and fold is None
+    assert answer["source"] == source and answer["index"] == 3
+    assert answer["label"] == predictor.datasets["sign-mnist"]["classes"][int(labels[3])]
+    assert len(answer["pixels"]) == 28 * 28 and answer["shape"] == [28, 28, 1]
+    for m in answer["models"]:
+        assert len(m["top"]) == 5 and m["right"] == (m["top"][0][0] == answer["label"])
+        assert m["seen"] is False   # no served model trained on the test split
+    # the same image posted as pixels gets the same answer
+    status, posted = post(url, json.dumps({"dataset": "sign-mnist",
+                                           "pixels": answer["pixels"]}).encode())
+    assert status == 200
+    assert [m["top"][0][0] for m in posted["models"]] == \
+        [m["top"][0][0] for m in answer["models"]]
+    for bad, code in (("index=9999", 400), ("index=x", 400), ("dataset=nope", 404)):
+        try:
+            urllib.request.urlopen(url + "api/example?" + bad, timeout=30)
+            raise AssertionError(bad)
+        except urllib.error.HTTPError as e:
+            assert e.code == code and "error" in json.loads(e.read())
+
+
+def test_without_a_test_split_the_examples_come_from_a_held_out_fold(register_plugin,
+                                                                    tmp_path):
+    register_plugin(TinyPlugin(test_per_class=0), "tiny")
+    register_plugin(TinyModelPlugin(), "dense")
+    train(tmp_path, "dense", "--dataset", "tiny", "--folds", "2", "--epochs", "1",
+          "--batch-size", "8")
+    predictor = Predictor(tmp_path)
+    answer = predictor.example("tiny", 0)
+    assert answer["source"] == "held-out fold 1"
+    assert answer["models"][0]["seen"] is False   # fold 1's model never trained on it
+
+
+@pytest.mark.browser
+def test_the_page_opens_on_a_real_test_image_with_right_and_wrong_marks(server):
+    _, url = server
+    chrome = Chrome()
+    try:
+        chrome.goto(url)
+        chrome.wait("document.body.dataset.truth !== undefined")
+        truth = chrome.js("document.body.dataset.truth")
+        assert chrome.js("document.getElementById('truth-label').textContent") == truth
+        assert "of the official test split" in chrome.js(
+            "document.getElementById('truth-source').textContent")
+        marks = chrome.js("Array.from(document.querySelectorAll('.mark')).map(function (m) "
+                          "{ return m.textContent; })")
+        assert marks and all(m in ("✓ right", "✗ wrong") for m in marks)
+        chrome.js("document.getElementById('example').click()")   # another one
+        chrome.wait("document.body.dataset.predictions >= '2'")
+        assert chrome.errors == []
+    finally:
+        chrome.close()

@@ -42,7 +42,8 @@ def test_fold_round_trip_and_done_marker(tmp_path):
     assert s.has_fold("cnn", 0) and not s.has_fold("cnn", 1)
     facts, arrays = s.read_fold("cnn", 0)
     assert facts["status"] == "ok" and (arrays["y_prob"] == np.eye(3)).all()
-    assert s.path == tmp_path / "my_data" / "abc"
+    assert s.path == tmp_path / store.safe_name("my data") / "abc"
+    assert s.path.parent.name.startswith("my_data-")
 
 
 def test_npz_is_read_without_pickle(tmp_path):
@@ -53,5 +54,51 @@ def test_npz_is_read_without_pickle(tmp_path):
 
 
 def test_safe_name():
-    assert store.safe_name("../<b>x</b>") == "__b_x__b_"
-    assert store.safe_name("..") == "_"
+    assert store.safe_name("cnn") == "cnn" and store.safe_name("sign-mnist") == "sign-mnist"
+    for name in ("../<b>x</b>", "..", "vit:patch_size=4", "a/b"):
+        folder = store.safe_name(name)
+        assert "/" not in folder and ".." not in folder and folder.strip(".") == folder
+    assert store.safe_name("../<b>x</b>").startswith("__b_x__b_-")
+
+
+def test_distinct_names_and_sizes_never_share_a_folder(tmp_path):
+    """cnn:filters=(1,6,8) and cnn:filters=(1_6,8) cleaned to one folder and overwrote each
+    other's facts; so did training sizes 0.1000001 and 0.1000002."""
+    a, b = "cnn:filters=(1,6,8)", "cnn:filters=(1_6,8)"
+    assert store.safe_name(a) != store.safe_name(b)
+    s = store.RunStore(tmp_path, "d", "run")
+    s.write_fold(a, 0, {"status": "ok", "who": a}, {})
+    s.write_fold(b, 0, {"status": "ok", "who": b}, {})
+    assert s.read_fold(a, 0)[0]["who"] == a and s.read_fold(b, 0)[0]["who"] == b
+    s.write_fold("cnn", 0, {"status": "ok", "size": 1}, {}, size=0.1000001)
+    s.write_fold("cnn", 0, {"status": "ok", "size": 2}, {}, size=0.1000002)
+    assert s.read_fold("cnn", 0, 0.1000001)[0]["size"] == 1
+    assert s.read_fold("cnn", 0, 0.1000002)[0]["size"] == 2
+
+
+def test_runs_made_with_the_old_folder_names_still_read(tmp_path):
+    s = store.RunStore(tmp_path, "d", "run")
+    old = s.path / "vit_patch_size_4"              # how zoo named the folder before
+    store.write_json(old / "fold-01.json", {"status": "ok"})
+    store.write_json(old / "size-0.25" / "fold-01.json", {"status": "diverged"})
+    assert s.fold_status("vit:patch_size=4", 0) == "ok"
+    assert s.fold_status("vit:patch_size=4", 0, 0.25) == "diverged"
+    assert s.model_file("vit:patch_size=4", 0) == "vit_patch_size_4/fold-01.keras"
+
+
+def test_temporaries_left_by_a_killed_writer_are_removed_at_the_next_write(tmp_path):
+    """A SIGKILL while the report was written left .index.html*.tmp files for good."""
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()
+    orphan = tmp_path / f".index.html.{dead}.x1y2.tmp"
+    orphan.write_text("half a report")
+    live = tmp_path / f".index.html.{os.getpid()}.abcd.tmp"   # a writer still at work
+    live.write_text("being written")
+    other = tmp_path / f".facts.json.{dead}.zz.tmp"           # another file's: not ours to touch
+    other.write_text("x")
+    store.atomic_write_bytes(tmp_path / "index.html", b"<html>")
+    assert not orphan.exists() and live.exists() and other.exists()
+    assert (tmp_path / "index.html").read_bytes() == b"<html>"

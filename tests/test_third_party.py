@@ -207,3 +207,51 @@ def test_plugins_depend_on_keras_zoo_never_on_the_unrelated_zoo():
     assert declared and all('"keras-zoo"' in d and '"zoo"' not in d for d in declared)
     setup = (ROOT / "setup.py").read_text()
     assert 'name="keras-zoo"' in setup
+
+
+PUBLIC_MODULES = {"zoo", "zoo.testing"}
+
+
+def zoo_names_used(code: str) -> list:
+    """Every zoo module and attribute a piece of Python code uses."""
+    import ast
+
+    used = []
+    for node in ast.walk(ast.parse(code)):
+        if isinstance(node, ast.ImportFrom) and node.module and (
+                node.module == "zoo" or node.module.startswith("zoo.")):
+            used += [node.module] if node.module != "zoo" else \
+                [f"zoo.{a.name}" for a in node.names]
+        elif isinstance(node, ast.Import):
+            used += [a.name for a in node.names if a.name.startswith("zoo.")]
+        elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) \
+                and node.value.id == "zoo":
+            used.append(f"zoo.{node.attr}")
+    return used
+
+
+def test_the_plugin_guide_and_the_example_use_only_public_names():
+    """docs/plugins.md called zoo.plugins.get_registry internal and used it in its own test
+    example; plugin authors copy examples."""
+    public = PUBLIC_MODULES | {f"zoo.{n}" for n in zoo.__all__}
+    docs = (ROOT / "docs" / "plugins.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", docs, flags=re.S)
+    files = [p.read_text() for p in EXAMPLE.rglob("*.py")]
+    assert len(blocks) >= 3 and len(files) >= 4
+    used = [n for code in blocks + files for n in zoo_names_used(code)]
+    assert used and [n for n in used if n not in public] == []
+
+
+def test_check_plugin_names_each_problem_once():
+    from zoo.testing import check_plugin
+
+    class Typo:
+        @zoo.hookimpl
+        def register_model(self, register):   # not a zoo hook
+            pass
+
+    with pytest.raises(AssertionError) as failed:
+        check_plugin(Typo(), )
+    text = str(failed.value)
+    assert text.startswith("plugin Typo: implements 'register_model', which is not a zoo hook")
+    assert text.count("plugin Typo:") == 1

@@ -66,10 +66,11 @@ class Outcome:
 @dataclass
 class Prepared:
     """One dataset loaded, checked and split once: what every cell of it needs. Sent to Ray's
-    object store once per dataset."""
+    object store once per dataset. ``transforms``: the augmentations its labels survive."""
     dataset: object
     protocol: object
     fold_of: np.ndarray
+    transforms: tuple = ("rotate", "shift", "zoom")
 
 
 class Trainers:
@@ -125,6 +126,9 @@ def run_cell(cell: Cell, spec, prepared: Prepared, trainers: Trainers, keep: str
     out.seconds = time.monotonic() - t0
     out.facts["wall_seconds"] = out.seconds
     out.facts["environment"] = dict(environment())
+    threads = getattr(trainers.factory, "threads", None)
+    if threads:   # TensorFlow's reductions depend on it: results match only at equal threads
+        out.facts["threads"] = int(threads)
     if where:
         out.facts["worker"] = where
     return out

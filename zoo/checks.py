@@ -3,7 +3,7 @@ output is one probability vector per image. A plugin's mistake costs seconds, no
 the other models would train first."""
 from __future__ import annotations
 
-from zoo.errors import PluginError
+from zoo.errors import ConfigError, PluginError
 
 
 def build_checked(spec, input_shape, num_classes: int):
@@ -14,6 +14,8 @@ def build_checked(spec, input_shape, num_classes: int):
     who = f"model '{spec.name}' (plugin {spec.plugin})"
     try:
         model = spec.build(tuple(input_shape), int(num_classes))
+    except ConfigError as exc:   # an option value the model cannot use: the user's to fix
+        raise ConfigError(f"{who}: {exc}") from None
     except Exception as exc:
         raise PluginError(f"{who}: build failed: {type(exc).__name__}: {exc}") from exc
     if not isinstance(model, keras.Model):

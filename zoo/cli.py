@@ -1,8 +1,11 @@
 """The `zoo` command: thin click wrappers that parse, call and print."""
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 
 import click
@@ -42,50 +45,19 @@ def cli(debug):
 @cli.command(name="list")
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None,
               help="Folder with dataset files (default: $ZOO_DATA_DIR or ~/.zoo/data).")
-def list_(data_dir):
-    """Models, datasets and plugins: what each registers, and what is available."""
+@click.option("--config", type=click.Path(dir_okay=False), default=None,
+              help="A zoo.toml whose [models.NAME] defaults to show (default: ./zoo.toml).")
+def list_(data_dir, config):
+    """Models, datasets, metrics and plugins: what each registers, and what is available."""
+    from zoo import listing, protocol as proto
     from zoo.plugins import get_registry
 
     registry = get_registry()
     data_dir = data_dir_from(data_dir)
-    plugins = list(registry.plugins.values())
-    rows = [(p.name, f"{p.distribution} {p.version}".strip()
-             or "(not installed from a distribution)",
-             f"hooks: {', '.join(p.hooks) or '-'}; registers: "
-             + (", ".join([f"model {m}" for m in p.models]
-                          + [f"dataset {d}" for d in p.datasets]
-                          + [f"metric {m}" for m in p.metrics]) or "-")) for p in plugins]
-    click.echo("Plugins:")
-    for (name, dist, rest), p in zip(_aligned(rows), plugins, strict=True):
-        click.echo(f"  {name} {dist} {rest}".rstrip())
-        for error in p.errors:
-            click.echo(f"  {'':<{len(name)}} ERROR: {error}")
-    click.echo("Models:")
-    from zoo import options
-
-    models = list(registry.models.values())
-    for (name, rest), m in zip(_aligned([(m.name, f"[{m.plugin}] {m.description}")
-                                         for m in models]), models, strict=True):
-        click.echo(f"  {name} {rest}".rstrip())
-        click.echo(f"  {'':<{len(name)}} options: {options.describe(m)}")
-    click.echo(f"Datasets (data folder: {data_dir}):")
-    datasets = list(registry.datasets.values())
-    found = [d.check_available(data_dir) for d in datasets]
-    rows = [(d.name, "available" if ok else "unavailable", f"[{d.plugin}] {d.description}")
-            for d, (ok, _) in zip(datasets, found, strict=True)]
-    for (name, state, rest), (ok, why) in zip(_aligned(rows), found, strict=True):
-        click.echo(f"  {name} {state} {rest}".rstrip())
-        click.echo(f"  {'':<{len(name)}} {'from' if ok else 'how to get'}: {why}")
-
-
-def _aligned(rows: list) -> list:
-    """Pad every column but the last to its widest cell, so columns line up whatever the
-    length of a plugin's or distribution's name."""
-    if not rows:
-        return []
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
-    return [tuple(c.ljust(w) for c, w in zip(r, widths, strict=False)) + (r[-1],)
-            for r in rows]
+    defaults = proto.load_config(config).get("models", {})
+    available = {d.name: d.check_available(data_dir) for d in registry.datasets.values()}
+    for line in listing.lines(registry, data_dir, defaults, available):
+        click.echo(line)
 
 
 def protocol_options(command):
@@ -169,9 +141,10 @@ def run(models, all_, dataset_names, data_dir, preset, config, devices, keep, ex
     skipped = chosen.skipped + [{"what": "plugin", "name": p, "reason": e}
                                 for p, e in registry.errors]
     try:
-        result = engine.run(chosen.models, chosen.datasets, protocol, results_dir,
-                            data_dir=data_dir, echo=click.echo, quiet=quiet, keep=keep,
-                            executor=runner, skipped=skipped)
+        with _terminate_cleanly():
+            result = engine.run(chosen.models, chosen.datasets, protocol, results_dir,
+                                data_dir=data_dir, echo=click.echo, quiet=quiet, keep=keep,
+                                executor=runner, skipped=skipped)
     except KeyboardInterrupt:
         _interrupted(results_dir)
     broken = []
@@ -199,15 +172,33 @@ def _protocol_line(protocol, chosen) -> str:
             f"datasets: {', '.join(d.name for d in chosen.datasets)}")
 
 
+@contextlib.contextmanager
+def _terminate_cleanly():
+    """SIGTERM (kill, a job scheduler's stop) leaves through the same doors as Ctrl-C: the
+    executor's session closes (a local Ray instance is shut down, its agents with it) and
+    the run folder's lock is released. A SIGKILL cannot be caught: see the README."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(143))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def _interrupted(results_dir):
-    click.echo(f"\ninterrupted: finished folds are saved in {results_dir}; run the same "
+    from zoo.interrupt import RECEIVED
+
+    how = "terminated" if RECEIVED["signal"] == signal.SIGTERM else "interrupted"
+    click.echo(f"\n{how}: finished folds are saved in {results_dir}; run the same "
                "command again to resume at the first unfinished fold", err=True)
     # Every finished fold is on disk already (atomic writes). Leave at once: tearing the
     # interpreter down while an interrupted fit's TensorFlow threads still run crashed it
     # once in CI (free(): invalid next size) instead of exiting with 130.
     sys.stdout.flush()
     sys.stderr.flush()
-    os._exit(130)
+    os._exit(128 + int(RECEIVED["signal"]))
 
 
 def _render(results_dir, out_dir, quiet):
@@ -224,6 +215,8 @@ def _render(results_dir, out_dir, quiet):
         click.echo(f"error: {s['reason']}", err=True)
     if not quiet:
         for d in context["datasets"]:
+            if d["partial"]:
+                click.echo(f"{d['name']}: partial run: {d['partial']}")
             click.echo(f"{d['name']}: {d['conclusion']}")
             if d["curve"]:
                 click.echo(f"{d['name']}: {d['curve']['sentence']}")
@@ -250,8 +243,11 @@ def report(results_dir, out_dir):
 @click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True)
 def serve(results_dir, host, port):
     """Try the kept models live: draw, upload or use the webcam in a local web page."""
-    from zoo.serve import Predictor, make_server
+    from zoo.serve import Predictor, is_loopback, make_server
 
+    if not is_loopback(host):
+        click.echo(f"warning: serving on {host}, not only this machine: the models answer "
+                   "anyone who can reach it on this port", err=True)
     predictor = Predictor(results_dir)
     for line in predictor.skipped:
         click.echo(f"warning: {line}", err=True)

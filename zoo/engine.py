@@ -8,6 +8,7 @@ store, so workers need no shared filesystem. No metric is computed here, no mode
 """
 from __future__ import annotations
 
+import contextlib
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +17,7 @@ from zoo import interrupt, plan
 from zoo.environment import environment
 from zoo.errors import ConfigError, WriteError, ZooError
 from zoo.progress import Progress, clock
-from zoo.store import write_last_run
+from zoo.store import RunLocked, write_last_run
 
 
 @dataclass
@@ -50,10 +51,16 @@ def run(models: list, datasets: list, protocol, results_dir, data_dir=None, echo
     first cell, leaves the earlier results in view."""
     if keep not in plan.KEEP:
         raise ConfigError(f"--keep-models: expected one of {', '.join(plan.KEEP)}, got {keep!r}")
+    state = _Run(models, Path(results_dir), echo, quiet, list(skipped))
+    with contextlib.ExitStack() as locks:   # one `zoo run` per run folder at a time
+        state.open(datasets, protocol, data_dir, locks)
+        _loop(state, models, keep, executor, verbose, quiet, check)
+    return state.result
+
+
+def _loop(state, models, keep, executor, verbose, quiet, check) -> None:
     from zoo.executors import LocalExecutor
 
-    state = _Run(models, Path(results_dir), echo, quiet, list(skipped))
-    state.open(datasets, protocol, data_dir)
     todo, done = plan.cells(state.opened, models, keep)
     state.resumed(done)
     executor = executor or LocalExecutor()
@@ -70,7 +77,6 @@ def run(models: list, datasets: list, protocol, results_dir, data_dir=None, echo
         with interrupt.ctrl_c_stops_at_a_batch_end():
             state.drive(executor, todo)
     state.finish()
-    return state.result
 
 
 class _Run:
@@ -86,13 +92,13 @@ class _Run:
         self.shown = set()        # datasets with results to show
 
     # -- before the cells ------------------------------------------------------------------
-    def open(self, datasets, protocol, data_dir) -> None:
+    def open(self, datasets, protocol, data_dir, locks=None) -> None:
         env = environment()
         for dspec in datasets:
             try:
                 opened = plan.prepare(dspec, list(self.specs.values()), protocol,
-                                      self.results_dir, data_dir, env)
-            except (ConfigError, WriteError):  # the user's to fix, for every dataset alike
+                                      self.results_dir, data_dir, env, locks)
+            except (ConfigError, WriteError, RunLocked):  # the user's, for every dataset alike
                 raise
             except Exception as exc:  # bad data or a plugin bug: report it, go on
                 reason = str(exc) if isinstance(exc, ZooError) else \

@@ -12,8 +12,11 @@ import contextlib
 import signal
 import threading
 
-#: set when the user presses Ctrl-C inside :func:`ctrl_c_stops_at_a_batch_end`
+#: set when the user presses Ctrl-C (or the process gets SIGTERM) inside
+#: :func:`ctrl_c_stops_at_a_batch_end`
 CTRL_C = threading.Event()
+#: the signal that set CTRL_C last: SIGINT (Ctrl-C) or SIGTERM
+RECEIVED = {"signal": signal.SIGINT}
 
 
 def stop_on_ctrl_c():
@@ -36,21 +39,24 @@ def raise_if_interrupted() -> None:
 
 @contextlib.contextmanager
 def ctrl_c_stops_at_a_batch_end():
-    """Within the block, Ctrl-C only sets :data:`CTRL_C` (a second one raises at once). Only
-    in the main thread, where signals arrive; elsewhere Ctrl-C behaves as usual."""
+    """Within the block, Ctrl-C and SIGTERM only set :data:`CTRL_C` (a second one raises at
+    once); :data:`RECEIVED` says which came. Only in the main thread, where signals arrive;
+    elsewhere they behave as usual."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     CTRL_C.clear()
 
     def handler(signum, frame):
+        RECEIVED["signal"] = signum
         if CTRL_C.is_set():
             raise KeyboardInterrupt
         CTRL_C.set()
 
-    previous = signal.signal(signal.SIGINT, handler)
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for s, handler_before in previous.items():
+            signal.signal(s, handler_before)
         CTRL_C.clear()

@@ -1,11 +1,14 @@
 """Model options and variants: ``vit:patch_size=4`` is the ViT built with ``patch_size=4``.
 
 A model's options are the keyword arguments of its ``build(input_shape, num_classes, ...)``
-that have defaults; a value is checked against the default's type. ``[models.vit]`` tables in
-zoo.toml change the defaults of every variant of ``vit``. A variant is a ModelSpec of its
-own, named as the user wrote it, whose ``build`` has the options bound; its options and its
-plugin's version are part of what identifies a run (zoo.engine), so facts made with other
-ones are never resumed onto.
+that have defaults; a value is checked against the option's annotation when it has one
+(``patch_size: int | None = None``), else against the default's type (a default of None with
+no annotation takes any literal). A plugin raises zoo.ConfigError from ``build`` for a value
+of the right type it cannot use (zoo.checks turns that into a one-line error before
+training). ``[models.vit]`` tables in zoo.toml change the defaults of every variant of
+``vit``. A variant is a ModelSpec of its own, named as the user wrote it, whose ``build`` has
+the options bound; its options and its plugin's version are part of what identifies a run
+(zoo.plan), so facts made with other ones are never resumed onto.
 """
 from __future__ import annotations
 
@@ -13,30 +16,109 @@ import ast
 import dataclasses
 import functools
 import inspect
+import types
+import typing
 
 from zoo.errors import ConfigError
 
 
+def _build(spec):
+    return spec.build.func if isinstance(spec.build, functools.partial) else spec.build
+
+
+def _parameters(spec) -> list:
+    try:
+        params = list(inspect.signature(_build(spec)).parameters.values())
+    except (TypeError, ValueError):  # a builtin or C callable: no options to offer
+        return []
+    return [p for p in params[2:] if p.default is not inspect.Parameter.empty
+            and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+
+
 def accepted(spec) -> dict:
     """name -> default of every option ``spec.build`` takes (after input_shape, classes)."""
-    build = spec.build.func if isinstance(spec.build, functools.partial) else spec.build
+    return {p.name: p.default for p in _parameters(spec)}
+
+
+@dataclasses.dataclass(frozen=True)
+class Kind:
+    """The values an option takes: from its annotation (``patch_size: int | None = None``)
+    when it has one, else from its default's type. ``types`` empty: any literal."""
+    types: tuple
+    none: bool = False
+    example: tuple = (16, 32)   # shown for a sequence: the default, when it is one
+
+    def text(self) -> str:
+        names = {bool: "true or false", int: "an integer", float: "a number",
+                 str: "a string", tuple: f"a sequence like {show(tuple(self.example))}"}
+        parts = [names.get(t, f"a {t.__name__}") for t in self.types] or ["any literal"]
+        return " or ".join(parts + (["None"] if self.none and self.types else []))
+
+    def check(self, value, who: str):
+        if value is None and (self.none or not self.types):
+            return value
+        if not self.types:
+            return value
+        for t in self.types:
+            if t is bool and isinstance(value, bool):
+                return value
+            if t is int and isinstance(value, int) and not isinstance(value, bool):
+                return value
+            if t is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+                return float(value)
+            if t is tuple and isinstance(value, (tuple, list)):
+                return tuple(value)
+            if t not in (bool, int, float, tuple) and isinstance(value, t):
+                return value
+        raise ConfigError(f"{who}: expected {self.text()}, got {value!r}")
+
+
+def kinds(spec) -> dict:
+    """name -> Kind of every option of ``spec``."""
     try:
-        params = list(inspect.signature(build).parameters.values())
-    except (TypeError, ValueError):  # a builtin or C callable: no options to offer
-        return {}
-    return {p.name: p.default for p in params[2:]
-            if p.default is not inspect.Parameter.empty
-            and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+        hints = typing.get_type_hints(_build(spec))
+    except Exception:  # an annotation that does not resolve: fall back on the defaults
+        hints = {}
+    return {p.name: _kind_of(hints.get(p.name), p.default) for p in _parameters(spec)}
 
 
-def describe(spec) -> str:
-    """'patch_size=None, dim=64, ...' for `zoo list`."""
-    return ", ".join(f"{k}={_show(v)}" for k, v in accepted(spec).items()) or "-"
+def _kind_of(annotation, default) -> Kind:
+    if annotation is not None:
+        members = typing.get_args(annotation) if typing.get_origin(annotation) in (
+            typing.Union, types.UnionType) else (annotation,)
+        simple = tuple(typing.get_origin(m) or m for m in members if m is not type(None))
+        simple = tuple(tuple if t is list else t for t in simple)
+        if all(isinstance(t, type) for t in simple):
+            example = tuple(default) if isinstance(default, (tuple, list)) and default \
+                else (16, 32)
+            return Kind(simple, type(None) in members, example)
+    if default is None:
+        return Kind((), True)
+    if isinstance(default, (tuple, list)):
+        return Kind((tuple,), example=tuple(default) or (16, 32))
+    return Kind((type(default),))
 
 
-def _show(value) -> str:
+def describe(spec, overrides=None) -> str:
+    """'patch_size=None (an integer or None), dim=64, ...' for `zoo list`: every option with
+    its effective default (``overrides``, zoo.toml's [models.NAME], marked as such, over the
+    code's), and what it takes where the default alone does not say."""
+    hinted, overrides = kinds(spec), overrides or {}
+    out = []
+    for name, default in accepted(spec).items():
+        kind = hinted[name]
+        text = f"{name}={show(overrides.get(name, default))}"
+        if name in overrides:
+            text += " (zoo.toml)"
+        if kind != _kind_of(None, default) or default is None:
+            text += f" ({kind.text()})"
+        out.append(text)
+    return ", ".join(out) or "-"
+
+
+def show(value) -> str:
     if isinstance(value, tuple):
-        return "(" + ",".join(map(_show, value)) + ("," if len(value) == 1 else "") + ")"
+        return "(" + ",".join(map(show, value)) + ("," if len(value) == 1 else "") + ")"
     return str(value).lower() if isinstance(value, bool) else repr(value) \
         if isinstance(value, str) else str(value)
 
@@ -71,79 +153,36 @@ def _split(text: str) -> list:
     return items
 
 
-def convert(spec, key: str, value, where: str):
-    """``value`` (text from the command line, or a TOML value) as the type of the option's
-    default; ConfigError naming the model and its accepted options otherwise."""
-    options = accepted(spec)
+def convert(spec, key: str, value, where: str, text: bool = True):
+    """``value`` checked against the option's kind (its annotation, else its default's type);
+    ConfigError naming the model and its accepted options otherwise. ``text``: the value is
+    text from the command line, read as a Python literal ('4', '(16,32)', 'None', 'true');
+    values from zoo.toml are already typed and are taken as they are (``"7"`` is a string)."""
+    options = kinds(spec)
     who = f"model '{spec.name}' (plugin {spec.plugin})"
     if key not in options:
         raise ConfigError(f"{where}: {who} has no option '{key}'; accepted options: "
                           + (describe(spec) if options else "none"))
-    default = options[key]
-    if isinstance(value, str) and not isinstance(default, str):
-        text = value
-        if isinstance(default, bool):
-            lowered = text.lower()
-            if lowered not in ("true", "false"):
-                raise ConfigError(f"{where}: {who} option '{key}': expected true or false, "
-                                  f"got {text!r}")
-            return lowered == "true"
-        try:
-            value = ast.literal_eval(text)
-        except (ValueError, SyntaxError):
-            raise ConfigError(f"{where}: {who} option '{key}': expected "
-                              f"{_kind(default)}, got {text!r}") from None
-    return _checked(value, default, f"{where}: {who} option '{key}'")
+    kind = options[key]
+    if text and isinstance(value, str) and str not in kind.types:
+        value = _literal(value, kind, f"{where}: {who} option '{key}'")
+    return kind.check(value, f"{where}: {who} option '{key}'")
 
 
-def _kind(default) -> str:
-    if default is None:
-        return "a value"
-    if isinstance(default, bool):
-        return "true or false"
-    if isinstance(default, int):
-        return "an integer"
-    if isinstance(default, float):
-        return "a number"
-    if isinstance(default, (tuple, list)):
-        return f"a sequence like {_show(tuple(default))}"
-    return f"a {type(default).__name__}"
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-#: (test of the default's type, test of a value for it, conversion), most specific first
-_TYPES = (
-    (lambda d: isinstance(d, bool), lambda v: isinstance(v, bool), lambda v: v),
-    (_is_int, _is_int, lambda v: v),
-    (lambda d: isinstance(d, float), lambda v: _is_int(v) or isinstance(v, float), float),
-    (lambda d: isinstance(d, (tuple, list)), lambda v: isinstance(v, (tuple, list)), tuple),
-)
-
-
-def _checked(value, default, who):
-    """``value`` as an option whose default is ``default``: of the same kind (an integer
-    for an integer, a number for a float, a sequence for a tuple, ...), else ConfigError.
-    A default of None takes any value."""
-    if default is None:
-        return value
-    for is_kind, accepts, convert in _TYPES:
-        if is_kind(default):
-            if not accepts(value):
-                raise ConfigError(f"{who}: expected {_kind(default)}, got {value!r}")
-            return convert(value)
-    if not isinstance(value, type(default)):
-        raise ConfigError(f"{who}: expected {_kind(default)}, got {value!r}")
-    return value
+def _literal(text: str, kind: Kind, who: str):
+    if bool in kind.types and text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        raise ConfigError(f"{who}: expected {kind.text()}, got {text!r}") from None
 
 
 def variant(spec, raw: dict, defaults: dict | None = None, name: str | None = None,
             where: str = "model"):
     """A ModelSpec for ``spec`` with options ``raw`` (over ``defaults`` from zoo.toml),
     every one checked; named ``name`` (what the user wrote)."""
-    chosen = {k: convert(spec, k, v, "zoo.toml [models." + spec.name + "]")
+    chosen = {k: convert(spec, k, v, "zoo.toml [models." + spec.name + "]", text=False)
               for k, v in (defaults or {}).items()}
     chosen.update({k: convert(spec, k, v, where) for k, v in raw.items()})
     if not chosen:

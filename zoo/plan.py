@@ -19,9 +19,9 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from zoo import leakage, options
+from zoo import augment, leakage, options
 from zoo.cells import Cell, Prepared
-from zoo.errors import ConfigError, ZooError
+from zoo.errors import ConfigError, PluginError, ZooError
 from zoo.protocol import make_splits
 from zoo.store import RunStore
 
@@ -116,41 +116,92 @@ class Opened:
         return self.prepared.protocol
 
 
-def prepare(dspec, models, protocol, results_dir, data_dir, env) -> Opened:
+def prepare(dspec, models, protocol, results_dir, data_dir, env, locks=None) -> Opened:
     """Load, validate, leakage-check and split one dataset; write its run.json and splits.
-    Raises for a dataset that cannot be used."""
-    dataset = dspec.load(data_dir)
+    Raises for a dataset that cannot be used. ``locks`` (a contextlib.ExitStack) takes the
+    run folder's lock before anything is written there, and holds it until it closes."""
+    dataset = load(dspec, data_dir, protocol.seed)
     dataset.validate(plugin=dspec.plugin)
+    transforms = _transforms(dspec, dataset.input_shape)
     dprotocol, fold_of, groups, leak = split_dataset(dataset, protocol)
     summary = dataset.summary()
-    store = RunStore(results_dir, dataset.name,
-                     dprotocol.run_id(summary["fingerprint"] + "|" + identity(models)))
+    narrowed = "" if transforms == augment.effective(dataset.input_shape) else \
+        "|augment=" + ",".join(transforms)   # only then: earlier runs keep their ids
+    store = RunStore(results_dir, dataset.name, dprotocol.run_id(
+        summary["fingerprint"] + "|" + identity(models) + narrowed))
+    if locks is not None:
+        locks.enter_context(store.lock())
     saved = store.read_splits()
     if saved is not None and (saved != fold_of).any():
         raise ZooError(f"{store.path}: saved splits differ from the ones computed now; "
                        "remove that folder to start afresh")
     info = _run_info(store, summary, dprotocol, leak, env, models)
+    info["augment"] = list(transforms)
     store.write_splits(fold_of, groups)
     if dataset.has_test:
         store.write_test_labels(dataset.y_test)
+    _keep_examples(store, dataset, fold_of, dprotocol.seed)
     store.write_run(info)
-    return Opened(Prepared(dataset, dprotocol, fold_of), store, info)
+    return Opened(Prepared(dataset, dprotocol, fold_of, transforms), store, info)
+
+
+def load(dspec, data_dir, seed: int):
+    """``dspec.load(data_dir)``, or ``dspec.load(data_dir, seed)`` for a loader that takes
+    the run's seed."""
+    import inspect
+
+    try:
+        params = inspect.signature(dspec.load).parameters.values()
+    except (TypeError, ValueError):
+        params = []
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    takes_seed = len(positional) >= 2 or any(p.kind == p.VAR_POSITIONAL for p in params)
+    return dspec.load(data_dir, seed) if takes_seed else dspec.load(data_dir)
+
+
+def _transforms(dspec, input_shape) -> tuple:
+    """The augmentations applied to this dataset: what it allows, as its image size allows."""
+    try:
+        return augment.effective(input_shape, augment.allowed(dspec.augment))
+    except ValueError as exc:
+        raise PluginError(f"dataset '{dspec.name}' (plugin {dspec.plugin}): {exc}") from None
 
 
 def _run_info(store, summary, protocol, leak, env, models) -> dict:
     """run.json: what an earlier run of the same id saved, updated with this one's models,
     training sizes and settings."""
     info = store.read_run() if store.has_run() else {}
+    info.pop("finished_at", None)   # this invocation has not finished yet
     known = list(info.get("models", []))
     sizes = sorted(set(info.get("train_sizes", [])) | set(protocol.train_sizes))
     specs = {m.name: {"plugin": m.plugin, "version": m.version, "description": m.description,
-                      "explain": list(m.explain)} for m in models}
+                      "explain": list(m.explain), "base": m.base or m.name,
+                      "options": m.options} for m in models}
     info.update({"dataset": summary, "protocol": protocol.to_dict(), "leakage": leak,
                  "train_sizes": sizes, "run_id": store.run_id, "environment": env,
                  "models": known + [m.name for m in models if m.name not in known],
                  "specs": {**info.get("specs", {}), **specs}})
     info.setdefault("started_at", time.strftime("%Y-%m-%dT%H:%M:%S%z"))
     return info
+
+
+#: images kept for `zoo serve`'s "random test image"
+EXAMPLES = 64
+
+
+def _keep_examples(store, dataset, fold_of, seed: int) -> None:
+    """A seeded sample of images for `zoo serve` to show: the official test split's, or
+    the first held-out fold's (which that fold's models never trained on)."""
+    from zoo.train import to_uint8
+
+    rng = np.random.default_rng(seed)
+    if dataset.has_test:
+        x, y, source, fold = dataset.x_test, dataset.y_test, "the official test split", None
+    else:
+        held = np.flatnonzero(fold_of == 0)
+        x, y, source, fold = dataset.x[held], dataset.y[held], "held-out fold 1", 0
+    take = np.sort(rng.choice(len(y), min(EXAMPLES, len(y)), replace=False))
+    store.write_examples(to_uint8(x[take]), np.asarray(y)[take].astype(np.int16), source, fold)
 
 
 def identity(models) -> str:

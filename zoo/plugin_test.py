@@ -34,6 +34,15 @@ class PluginCheck:
     problems: list = field(default_factory=list)
 
 
+def registry():
+    """What the plugins registered right now: ``.models``, ``.datasets`` and ``.metrics``
+    map names to the specs (zoo's own and every loaded or ``registered`` plugin's). The
+    public way for a plugin's tests to look up what it registered."""
+    from zoo.plugins import get_registry
+
+    return get_registry()
+
+
 @contextlib.contextmanager
 def registered(plugin, name: str | None = None):
     """``plugin`` (an object, a module, or an entry-point name of the ``zoo`` group)
@@ -76,9 +85,14 @@ def _tiny(input_shape, num_classes, seed=0):
 
 
 def check_plugin(plugin, data_dir=None, shapes=(((8, 8, 1), 3),)) -> PluginCheck:
-    """Check every model and dataset ``plugin`` registers (see the module docstring).
-    ``data_dir``: where its datasets look for files; ``shapes``: (input shape, classes)
-    pairs to build the models for when the plugin has no dataset available."""
+    """Check every model, dataset and metric ``plugin`` registers (see the module docstring).
+
+    ``plugin``: a plugin object or module, or an entry-point name of the ``zoo`` group.
+    ``data_dir``: where its datasets look for files. ``shapes``: the (input shape, number of
+    classes) pairs its models are built and trained for when none of its own datasets is
+    available; the default is one small synthetic dataset of 8x8 grayscale images, 3 classes
+    (``(((8, 8, 1), 3),)``). Pass e.g. ``(((28, 28, 1), 24), ((32, 32, 3), 10))`` for models
+    meant for larger or colour images. Raises AssertionError listing every problem."""
     from zoo.errors import ZooError
     from zoo.plugins import get_registry
 
@@ -88,7 +102,7 @@ def check_plugin(plugin, data_dir=None, shapes=(((8, 8, 1), 3),)) -> PluginCheck
         check = PluginCheck(plugin=name)
         if info is None:
             raise AssertionError(f"plugin {name!r} is not registered with zoo")
-        check.problems += [f"plugin {name}: {e}" for e in info.errors]
+        check.problems += list(info.errors)
         check.models = [registry.models[m] for m in info.models]
         check.datasets = [registry.datasets[d] for d in info.datasets]
         check.metrics = [registry.metrics[m] for m in info.metrics]

@@ -180,7 +180,15 @@ def parse_sizes(value, option: str = "train_sizes") -> tuple:
             raise ConfigError(f"{option}: {item!r} is not a fraction above 0 and up to 1 "
                               "(1.0 = the whole training part of a fold)")
         sizes.append(v)
-    return tuple(sorted(set(sizes) | {1.0}))
+    sizes = tuple(sorted(set(sizes) | {1.0}))
+    if len(sizes) > MAX_SIZES:
+        raise ConfigError(f"{option}: {len(sizes)} training sizes; at most {MAX_SIZES} (each "
+                          "one trains every model on every fold again)")
+    return sizes
+
+
+#: learning-curve points at most: each trains every model on every fold once more
+MAX_SIZES = 20
 
 
 PRESETS = {
@@ -197,13 +205,33 @@ EXECUTION_KEYS = {"executor", "address", "cpus_per_task", "gpus_per_task"}
 TOML_KEYS = set(FIELDS) | {"preset", "models"} | EXECUTION_KEYS
 
 
+#: the largest zoo.toml zoo reads
+MAX_CONFIG = 1024 * 1024
+
+
+def _config_text(path: Path) -> str:
+    """The text of a config file: a regular file of at most MAX_CONFIG bytes of UTF-8 (a
+    device such as /dev/zero was read until memory ran out)."""
+    try:
+        if not path.is_file():
+            raise ConfigError(f"{path}: not a file; expected a zoo.toml")
+        with open(path, "rb") as f:
+            raw = f.read(MAX_CONFIG + 1)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+    if len(raw) > MAX_CONFIG:
+        raise ConfigError(f"{path}: larger than {MAX_CONFIG // 1024} KiB; expected a zoo.toml "
+                          "of settings")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text; expected a zoo.toml") from None
+
+
 def read_toml(path) -> dict:
     """Read protocol settings from a zoo.toml; errors name the file, line and key."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+    text = _config_text(path)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -83,12 +83,18 @@ def _summary_rows(run, source: str, said, training=None) -> list:
     return rows
 
 
-def _recipe(saved: dict) -> str:
+def _recipe(saved: dict, transforms=None) -> str:
     """The training recipe of a saved protocol in words (settings a run made before they
-    existed take their defaults, which is what it ran with)."""
+    existed take their defaults, which is what it ran with), with the augmentations the
+    dataset allowed (runs made before datasets declared them: not said)."""
     from zoo.protocol import FIELDS, Protocol
 
-    return Protocol(**{k: v for k, v in saved.items() if k in FIELDS}).recipe()
+    protocol = Protocol(**{k: v for k, v in saved.items() if k in FIELDS})
+    text = protocol.recipe()
+    if transforms is not None and protocol.augment:
+        text += (f" ({', '.join(transforms)})" if transforms else
+                 " (none applied: the dataset's labels do not survive it)")
+    return text
 
 
 def _fold_rows(run, sizes=(1.0,)) -> list:
@@ -104,6 +110,19 @@ def _fold_rows(run, sizes=(1.0,)) -> list:
                              "fit_seconds": f.facts.get("fit_seconds"),
                              "scores": f.scores, "test_scores": f.test_scores})
     return rows
+
+
+def partial(run) -> str:
+    """What is missing from a run that did not finish (interrupted, or still running), in
+    words; '' for a finished run."""
+    sizes = len(run.info.get("train_sizes") or [1.0])
+    expected = len(run.info.get("models", [])) * run.info["protocol"]["folds"] * sizes
+    have = len(run.all_folds())
+    if run.info.get("finished_at") and have >= expected:
+        return ""
+    return (f"{have} of {expected} cells have results: this run was interrupted or is still "
+            "running, and everything below is about the cells that finished. Run the same "
+            "command again to finish it.")
 
 
 def build_context(results_dir) -> dict:
@@ -135,8 +154,11 @@ def build_context(results_dir) -> dict:
             "understanding": galleries.understanding(run),
             "specs": run.info.get("specs", {}),
             "params": {m: run.folds[m][0].facts.get("params") for m in run.models},
-            "recipe": _recipe(run.info["protocol"]),
+            "recipe": _recipe(run.info["protocol"], run.info.get("augment")),
             "wall_seconds": sum(f.facts.get("wall_seconds", 0) for f in run.all_folds()),
+            "partial": partial(run),
+            "threads": sorted({int(f.facts["threads"]) for f in run.all_folds()
+                               if f.facts.get("threads")}),
         })
         for f in run.all_folds():
             facts_out.append({"dataset": run.name, "run_id": run.store.run_id,

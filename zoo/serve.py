@@ -13,7 +13,7 @@ import threading
 import time
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import urlparse
+from urllib.parse import parse_qs, urlparse
 
 import numpy as np
 
@@ -34,18 +34,19 @@ class Predictor:
 
             registry = get_registry()
         runs, _ = load_results(results_dir)
-        self.datasets, self.models, self.skipped = {}, {}, []
+        self.datasets, self.models, self.skipped, self.examples = {}, {}, [], {}
+        self.rng = np.random.default_rng()
         self._lock = threading.Lock()
         for run in runs:
             info = run.info["dataset"]
             loaded = []
             for model in run.models:
-                path = run.store.kept_model(model, [f.fold for f in run.ok_folds(model)])
+                path = run.store.kept_model(model, sorted(f.fold for f in run.ok_folds(model)))
                 if path is None:
                     self.skipped.append(f"{run.name} / {model}: no kept model (run with "
                                         "--keep-models folds or final)")
                     continue
-                spec = registry.models.get(model)
+                spec = registry.models.get(_base(run, model))
                 custom = spec.custom_objects() if spec and spec.custom_objects else None
                 try:
                     keras_model = load_model(path, custom_objects=custom)
@@ -55,13 +56,41 @@ class Predictor:
                     continue
                 loaded.append((model, keras_model, path))
             if loaded:
+                examples = run.store.read_examples()
                 self.datasets[run.name] = {"name": run.name, "classes": info["classes"],
                                            "input_shape": info["input_shape"],
-                                           "models": [m for m, _, _ in loaded]}
+                                           "models": [m for m, _, _ in loaded],
+                                           "examples": examples[2] if examples else ""}
                 self.models[run.name] = loaded
+                if examples is not None:
+                    self.examples[run.name] = examples
         if not self.datasets:
             raise ZooError(f"no kept models in {results_dir}: run `zoo run` first"
                            + ("; " + "; ".join(self.skipped) if self.skipped else ""))
+
+    def example(self, dataset: str, index: int | None = None) -> dict:
+        """One of the run's kept images that no served model trained on, or that says which
+        one did (a random one when ``index`` is None): its true class, every model's top 5,
+        and whether each model got it right."""
+        if dataset not in self.datasets:
+            raise KeyError(dataset)
+        if dataset not in self.examples:
+            raise ValueError(f"{dataset}: this run kept no example images (made before zoo "
+                             "kept them); run it again to have some")
+        images, labels, source, fold = self.examples[dataset]
+        if index is None:
+            index = int(self.rng.integers(len(labels)))
+        if not 0 <= index < len(labels):
+            raise ValueError(f"index: expected 0..{len(labels) - 1}, got {index}")
+        image = images[index].astype(np.float32) / 255
+        truth = self.datasets[dataset]["classes"][int(labels[index])]
+        answers = self._predict(dataset, image[None])
+        for a, (_, _, path) in zip(answers, self.models[dataset], strict=True):
+            a["right"] = bool(a["top"][0][0] == truth)
+            a["seen"] = fold is not None and path.stem != f"fold-{fold + 1:02d}"
+        return {"dataset": dataset, "index": index, "source": source, "label": truth,
+                "pixels": np.round(image, 3).ravel().tolist(),
+                "shape": list(image.shape), "models": answers}
 
     def predict(self, dataset: str, pixels, top: int = 5) -> list:
         """Top classes of every model for one image given as height*width values in [0, 1]."""
@@ -81,6 +110,10 @@ class Predictor:
         if not np.isfinite(x).all():
             raise ValueError("pixel values must be finite numbers in [0, 1]")
         x = np.repeat(np.clip(x, 0, 1).reshape(1, h, w, 1), c, axis=-1)
+        return self._predict(dataset, x, top)
+
+    def _predict(self, dataset: str, x: np.ndarray, top: int = 5) -> list:
+        info = self.datasets[dataset]
         out = []
         for name, model, _ in self.models[dataset]:
             start = time.perf_counter()
@@ -90,6 +123,14 @@ class Predictor:
             out.append({"model": name, "ms": (time.perf_counter() - start) * 1000,
                         "top": [[info["classes"][i], float(probs[i])] for i in order]})
         return out
+
+
+def _base(run, model: str) -> str:
+    """The name a model's plugin registered it under: 'vit' for the variant 'vit:depth=1'
+    (runs made before zoo recorded it: read from the variant's name)."""
+    from zoo import options
+
+    return run.info.get("specs", {}).get(model, {}).get("base") or options.parse(model)[0]
 
 
 def page(predictor: Predictor) -> bytes:
@@ -177,6 +218,7 @@ class Handler(BaseHTTPRequestHandler):
     server_version = "zoo-serve"
     bound_host = "127.0.0.1"
     get_routes: dict = {}    # path -> () -> (status, body, content type)
+    query_routes: dict = {}  # path -> (query parameters) -> (status, body, content type)
     post_routes: dict = {}   # path -> (JSON body) -> JSON answer
 
     def log_message(self, fmt, *args):  # quiet: the page polls several times a second
@@ -208,8 +250,11 @@ class Handler(BaseHTTPRequestHandler):
                                    {"error": f"{type(exc).__name__}: {str(exc)[:300]}"}))
 
     def do_GET(self):
-        path = urlparse(self.path).path
-        self._answer(self.get_routes.get(path, _not_found(f"no such page: {path}")))
+        url = urlparse(self.path)
+        if url.path in self.query_routes:
+            route = self.query_routes[url.path]
+            return self._answer(lambda: route(parse_qs(url.query)))
+        self._answer(self.get_routes.get(url.path, _not_found(f"no such page: {url.path}")))
 
     def do_POST(self):
         path = urlparse(self.path).path
@@ -218,6 +263,25 @@ class Handler(BaseHTTPRequestHandler):
         route = self.post_routes[path]
         self._answer(lambda: _json_body(HTTPStatus.OK,
                                         route(read_json(self.headers, self.rfile))))
+
+
+def example_route(predictor: Predictor, query: dict) -> dict:
+    """GET /api/example?dataset=NAME[&index=I]: a kept image, its true class and every
+    model's answer."""
+    names = query.get("dataset") or [next(iter(predictor.datasets))]
+    index = query.get("index")
+    try:
+        index = int(index[0]) if index else None
+    except ValueError:
+        raise HttpError(HTTPStatus.BAD_REQUEST, f"index: expected an integer, got "
+                        f"{index[0]!r}") from None
+    try:
+        return predictor.example(names[0], index)
+    except KeyError:
+        raise HttpError(HTTPStatus.NOT_FOUND, f"unknown dataset {names[0]!r}; known: "
+                        + ", ".join(predictor.datasets)) from None
+    except ValueError as exc:
+        raise HttpError(HTTPStatus.BAD_REQUEST, str(exc)) from None
 
 
 def make_handler(predictor: Predictor, bound_host: str = "127.0.0.1"):
@@ -232,8 +296,12 @@ def make_handler(predictor: Predictor, bound_host: str = "127.0.0.1"):
         return _json_body(HTTPStatus.OK, {"datasets": list(predictor.datasets.values()),
                                           "skipped": predictor.skipped})
 
+    def example(query):
+        return _json_body(HTTPStatus.OK, example_route(predictor, query))
+
     return type("Handler", (Handler,), {
         "bound_host": bound_host,
+        "query_routes": {"/api/example": example},
         "get_routes": {"/": the_page, "/index.html": the_page, "/api/info": info,
                        "/favicon.ico": lambda: (HTTPStatus.NO_CONTENT, b"", "image/x-icon")},
         "post_routes": {"/api/predict": lambda body: predict_route(predictor, body)}})
@@ -250,15 +318,62 @@ def _not_found(message: str):
     return route
 
 
-def make_server(predictor: Predictor, host: str = "127.0.0.1", port: int = 8765):
+class Server(ThreadingHTTPServer):
+    """A thread per connection, within limits: a listen backlog for bursts (socketserver's 5
+    dropped connections under 50 concurrent posts), at most ``max_connections`` served at
+    once (the next get a quick 503), and a read timeout so that an idle or slow client does
+    not hold a thread for good."""
+
+    request_queue_size = 128
+    daemon_threads = True
+    max_connections = 64
+
+    def __init__(self, address, handler, max_connections: int | None = None):
+        super().__init__(address, handler)
+        self.slots = threading.BoundedSemaphore(max_connections or self.max_connections)
+
+    def process_request(self, request, client_address):
+        if not self.slots.acquire(blocking=False):
+            try:
+                request.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n"
+                                b"Retry-After: 1\r\nConnection: close\r\n\r\n")
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request, client_address):
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
+
+
+def make_server(predictor: Predictor, host: str = "127.0.0.1", port: int = 8765,
+                timeout: float = 10.0, max_connections: int | None = None):
+    """The server of ``predictor``'s page and API; ``timeout``: seconds a connection may wait
+    for a client's request before it is closed."""
+    handler = make_handler(predictor, host)
+    handler.timeout = timeout
     try:
-        return ThreadingHTTPServer((host, port), make_handler(predictor, host))
+        return Server((host, port), handler, max_connections)
     except OSError as exc:
         raise ZooError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
 
 
-def serve_in_thread(predictor, host="127.0.0.1", port=0):
+def is_loopback(host: str) -> bool:
+    """True for addresses only this machine can reach (127.0.0.0/8, ::1, localhost)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def serve_in_thread(predictor, host="127.0.0.1", port=0, **kwargs):
     """Start a server in a daemon thread (for tests); returns (server, url)."""
-    server = make_server(predictor, host, port)
+    server = make_server(predictor, host, port, **kwargs)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, f"http://{host}:{server.server_address[1]}/"

@@ -4,7 +4,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Callable, Optional, Sequence, Union
 
 import numpy as np
 
@@ -70,14 +70,20 @@ class DatasetSpec:
     """A dataset a plugin offers.
 
     ``load(data_dir)`` returns a :class:`Dataset`; ``data_dir`` is the folder the user named
-    (``--data-dir`` / ``ZOO_DATA_DIR``) or zoo's default. ``available(data_dir)`` returns
-    ``(True, where)`` or ``(False, how to get it)``; leave it out for data that ships with code.
+    (``--data-dir`` / ``ZOO_DATA_DIR``) or zoo's default. A loader that takes a second
+    argument, ``load(data_dir, seed)``, gets the run's seed (for a subsample, say).
+    ``available(data_dir)`` returns ``(True, where)`` or ``(False, how to get it)``; leave it
+    out for data that ships with code.
     """
 
     name: str
     load: Callable[[Optional[Path]], "Dataset"]
     description: str = ""
     available: Optional[Callable[[Optional[Path]], tuple]] = None
+    #: which of zoo's augmentations keep this dataset's labels: True (every one: rotations,
+    #: shifts and zooms; zoo never flips), False (none: classes defined by position or
+    #: orientation), or names among "rotate", "shift", "zoom"
+    augment: Union[bool, Sequence[str]] = True
     plugin: str = ""
     version: str = ""
 

@@ -20,8 +20,12 @@ the only one that knows a path.
 """
 from __future__ import annotations
 
+import contextlib
+import glob
+import hashlib
 import io
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -35,11 +39,20 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
+class RunLocked(ZooError):
+    """Another `zoo run` holds the run folder's lock."""
+
+
 def atomic_write_bytes(path, data: bytes) -> None:
+    """Write ``path`` atomically: a temporary file beside it (named after the writing
+    process), then a rename. Temporaries of the same file left by a process that no longer
+    exists (killed mid-write) are removed first."""
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name, suffix=".tmp")
+        _remove_orphans(path)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.",
+                                   suffix=".tmp")
     except OSError as exc:
         raise WriteError(path.parent, exc.strerror or str(exc)) from None
     try:
@@ -54,6 +67,27 @@ def atomic_write_bytes(path, data: bytes) -> None:
         if isinstance(exc, OSError):  # a full disk, a quota: one line, the old file kept
             raise WriteError(path, exc.strerror or str(exc)) from None
         raise
+
+
+def _remove_orphans(path: Path) -> None:
+    """Remove .NAME.PID.*.tmp beside ``path`` whose writing process PID is gone."""
+    for tmp in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        pid = tmp.name[len(path.name) + 2:].split(".", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            try:
+                tmp.unlink()
+            except OSError:
+                pass
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:   # another user's process: alive
+        return True
+    return True
 
 
 def _write_all(fd: int, data: bytes, path: Path) -> None:
@@ -94,6 +128,28 @@ def read_npz(path) -> dict:
                          f"{str(exc)[:200]}); {_WHAT_TO_DO}") from None
 
 
+#: facts that are numbers when present: a file where one is not was not written by zoo
+NUMBERS = ("params", "fit_seconds", "predict_seconds", "predict_images_per_second",
+           "wall_seconds", "train_samples", "held_out_samples", "epochs", "epochs_run", "lr",
+           "train_size")
+
+
+def _check_numbers(path, facts: dict) -> None:
+    for key in NUMBERS:
+        value = facts.get(key)
+        if value is None:
+            continue
+        try:
+            ok = not isinstance(value, bool) and math.isfinite(float(value))
+        except (TypeError, ValueError, OverflowError):
+            ok = False
+        if not ok:
+            shown = repr(value) if len(repr(value)) < 40 else \
+                f"{repr(value)[:20]}... ({len(repr(value))} characters)"
+            raise FactsError(f"{path}: '{key}' is {shown}; expected a finite number; "
+                             f"{_WHAT_TO_DO}")
+
+
 _WHAT_TO_DO = ("delete it (a fold's .json with its .npz) and run the same command again to "
                "retrain just that part, or restore it from a backup")
 
@@ -109,9 +165,26 @@ def _jsonable(obj):
 
 
 def safe_name(name: str) -> str:
-    """A file-system-safe folder name for a model or dataset name."""
+    """A file-system-safe folder name for a model or dataset name, unique for distinct names:
+    when cleaning changes the name, a short hash of the exact name follows it
+    ('cnn:filters=(1,6,8)' and 'cnn:filters=(1_6,8)' would otherwise share a folder)."""
+    keep = _cleaned(name)
+    if keep == name:
+        return keep
+    return f"{keep}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
+
+
+def _cleaned(name: str) -> str:
+    """The name with every character a folder name should not hold replaced (what zoo used
+    as the folder name before the hash, still read for runs made then)."""
     keep = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
     return keep.strip(".") or "_"
+
+
+def size_name(size: float) -> str:
+    """The folder of a learning-curve point: the exact size (0.1000001 and 0.1000002 are two
+    sizes and two folders)."""
+    return f"size-{float(size)!r}"
 
 
 class RunStore:
@@ -121,9 +194,41 @@ class RunStore:
         self.root = Path(root)
         self.dataset = dataset
         self.run_id = run_id
-        self.path = self.root / safe_name(dataset) / run_id
+        self.path = self._existing(self.root, dataset) / run_id
 
     # -- run level -------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def lock(self):
+        """This run's folder for one `zoo run` at a time: a second one that would train the
+        same run stops with the first one's process id (without fcntl, as on Windows, no
+        lock is taken)."""
+        try:
+            import fcntl
+        except ImportError:
+            yield
+            return
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            f = open(self.path / ".lock", "a+")
+        except OSError as exc:
+            raise WriteError(self.path, exc.strerror or str(exc)) from None
+        with f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                f.seek(0)
+                raise RunLocked(f"{self.path}: another `zoo run` (pid {f.read().strip() or '?'})"
+                               " is training this run now; wait for it to finish, or give "
+                               "this one another --results folder") from None
+            f.seek(0)
+            f.truncate()
+            f.write(str(os.getpid()))
+            f.flush()
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+
     def write_run(self, info: dict) -> None:
         write_json(self.path / "run.json", info)
 
@@ -142,6 +247,23 @@ class RunStore:
         path = self.path / "test_labels.npz"
         return read_npz(path)["y_test"] if path.exists() else None
 
+    def write_examples(self, images: np.ndarray, labels: np.ndarray, source: str,
+                       fold=None) -> None:
+        """A few images no fold model of ``fold`` trained on (uint8), for `zoo serve`'s
+        "random test image": from the official test split (``fold`` None), else from one
+        held-out fold."""
+        write_npz(self.path / "examples.npz", images=images, labels=labels,
+                  source=np.array(source), fold=np.array(-1 if fold is None else fold))
+
+    def read_examples(self):
+        """(images, labels, source, fold) of :meth:`write_examples`, or None."""
+        path = self.path / "examples.npz"
+        if not path.exists():
+            return None
+        a = read_npz(path)
+        fold = int(a["fold"])
+        return a["images"], a["labels"], str(a["source"]), None if fold < 0 else fold
+
     def write_splits(self, fold_of: np.ndarray, groups=None) -> None:
         arrays = {"fold_of": fold_of}
         if groups is not None:
@@ -153,10 +275,21 @@ class RunStore:
         return read_npz(p)["fold_of"] if p.exists() else None
 
     # -- fold level ------------------------------------------------------------------------
+    @staticmethod
+    def _existing(parent: Path, name: str) -> Path:
+        """parent / the folder of ``name``; the one named the old way when only it exists."""
+        new = parent / safe_name(name)
+        old = parent / _cleaned(name)
+        return old if not new.exists() and old.exists() else new
+
+    def _model_folder(self, model: str) -> Path:
+        return self._existing(self.path, model)
+
     def fold_paths(self, model: str, fold: int, size: float = 1.0):
-        folder = self.path / safe_name(model)
+        folder = self._model_folder(model)
         if size < 1:
-            folder = folder / f"size-{size:g}"
+            exact, old = folder / size_name(size), folder / f"size-{size:g}"
+            folder = old if not exact.exists() and old.exists() else exact
         base = folder / f"fold-{fold + 1:02d}"
         return base.with_suffix(".json"), base.with_suffix(".npz")
 
@@ -164,11 +297,10 @@ class RunStore:
         """Where a kept model lives: fold-01.keras, or final.keras for fold=None."""
         return self.path / self.model_file(model, fold)
 
-    @staticmethod
-    def model_file(model: str, fold=None) -> str:
+    def model_file(self, model: str, fold=None) -> str:
         """A kept model's path relative to the run's folder (what facts record)."""
         name = "final" if fold is None else f"fold-{fold + 1:02d}"
-        return f"{safe_name(model)}/{name}.keras"
+        return f"{self._model_folder(model).name}/{name}.keras"
 
     def has_fold(self, model: str, fold: int, size: float = 1.0) -> bool:
         return self.fold_paths(model, fold, size)[0].exists()
@@ -210,6 +342,7 @@ class RunStore:
     def read_fold(self, model: str, fold: int, size: float = 1.0):
         meta, data = self.fold_paths(model, fold, size)
         facts = read_json(meta)
+        _check_numbers(meta, facts)
         arrays = read_npz(data) if data.exists() else {}
         return facts, arrays
 

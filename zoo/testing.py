@@ -1,12 +1,13 @@
-"""Testing helpers. For plugin authors: :func:`check_plugin` and :func:`registered` (see
-zoo.plugin_test; the ``zoo_plugin`` pytest fixture comes with them). For zoo's own tests and
-benchmarks: synthetic facts, what `zoo run` would have saved, made without training (and
-without tensorflow)."""
+"""Testing helpers. For plugin authors: :func:`check_plugin`, :func:`registered` and
+:func:`registry` (see zoo.plugin_test; the ``zoo_plugin`` pytest fixture comes with them).
+For zoo's own tests and benchmarks: synthetic facts, what `zoo run` would have saved, made
+without training (and without tensorflow), and trainers that train nothing."""
 from __future__ import annotations
 
 import numpy as np
 
-from zoo.plugin_test import PluginCheck, check_plugin, fake_probs, registered  # noqa: F401
+from zoo.plugin_test import (  # noqa: F401 (the public test kit)
+    PluginCheck, check_plugin, fake_probs, registered, registry)
 from zoo.protocol import Protocol
 from zoo.store import RunStore, write_last_run
 

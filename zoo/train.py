@@ -13,7 +13,7 @@ import time
 import numpy as np
 
 from zoo import interrupt
-from zoo.augment import augmenter
+from zoo.augment import TRANSFORMS, augmenter
 from zoo.checks import build_checked
 from zoo.distribute import choose_strategy, describe, import_tf, where_line
 from zoo.explain import explain
@@ -76,12 +76,18 @@ class Trainers:
     spec and a prepared dataset."""
 
     def __init__(self, devices=None, verbose: int = 0):
+        import os
+
         self.strategy = choose_strategy(devices)
         self.verbose = verbose
+        tf = import_tf()
+        #: TensorFlow's intra-op threads, which its reductions depend on (0: every core)
+        self.threads = tf.config.threading.get_intra_op_parallelism_threads() or \
+            (os.cpu_count() or 1)
 
     def __call__(self, spec, prepared) -> "FoldRunner":
         return FoldRunner(spec, prepared.dataset, prepared.protocol, self.strategy,
-                          verbose=self.verbose)
+                          verbose=self.verbose, transforms=prepared.transforms)
 
     def describe(self) -> str:
         return where_line(self.strategy)
@@ -106,9 +112,11 @@ class FoldRunner:
     train step is reused (compiling again costs 15-25 s for the ViT on a CPU).
     """
 
-    def __init__(self, spec, dataset, protocol, strategy=None, verbose: int = 0):
+    def __init__(self, spec, dataset, protocol, strategy=None, verbose: int = 0,
+                 transforms=TRANSFORMS):
         tf = import_tf()
         self.spec, self.dataset, self.protocol = spec, dataset, protocol
+        self.transforms = tuple(transforms)
         self.strategy = strategy or tf.distribute.get_strategy()
         self.verbose = verbose
         self.model = None
@@ -172,7 +180,7 @@ class FoldRunner:
         batch = p.batch_size * self.replicas
         drop = self.replicas > 1 and len(y) >= batch
         data = _tf_dataset(x, y, batch, seed=seed, drop_remainder=drop,
-                           augment=augmenter(ds.input_shape, p.augment, seed))
+                           augment=augmenter(ds.input_shape, p.augment, seed, self.transforms))
         steps = len(y) // batch if drop else math.ceil(len(y) / batch)
         return data, schedule_callback(p, steps)
 
