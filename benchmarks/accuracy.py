@@ -105,8 +105,10 @@ def curve(args, registry, data_dir):
         said = verdict.learning_curve(run)
         for row in said["rows"]:
             cells = "  ".join(f"{m} {row['models'][m]['text']}" for m in said["models"])
-            print(f"  {row['images']:>6,.0f} images ({row['size']:g}): {cells}  "
-                  f"{row.get('verdict', '')}")
+            tests = "; ".join(f"{c.a} − {c.b}: {c.mean_diff * 100:+.1f} points (95% CI "
+                              f"{c.ci_low * 100:+.1f} to {c.ci_high * 100:+.1f}), {c.verdict}"
+                              for c in row["comparisons"])
+            print(f"  {row['images']:>6,.0f} images ({row['size']:g}): {cells}  {tests}")
         print(" ", said["sentence"])
 
 

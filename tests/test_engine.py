@@ -368,3 +368,40 @@ def test_a_loader_that_takes_a_seed_gets_the_runs_seed(tmp_path):
         protocol=Protocol(folds=3, epochs=1, seed=42))
     assert seeds == [42]
     run(tmp_path / "one", FakeTrainers(), models=("a",))   # load(data_dir) still works
+
+
+def test_the_live_view_shows_each_running_cell_and_the_grid():
+    """On a terminal: a bar for the grid with its ETA, and a live line per running cell
+    (epoch k/N, loss, accuracy, its ETA); event lines print above them."""
+    import io
+    import re
+
+    from rich.console import Console
+
+    from zoo.progress import LiveProgress
+
+    screen = io.StringIO()
+    live = LiveProgress(console=Console(file=screen, force_terminal=True, width=160))
+    live.total = 2
+    a, b = Cell("tiny", "cnn", 0, 2), Cell("tiny", "cnn", 1, 2)
+    live.started(a)
+    live.epoch(a, 2, 5, {"loss": 0.5, "accuracy": 0.8, "val_loss": 0.7})
+    live.bars.refresh()
+    frame = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen.getvalue())
+    assert "tiny / cnn / fold 1/2" in frame and "epoch 2/5, loss 0.5000, accuracy 0.8000, ETA" \
+        in frame and "0 of 2 folds, ETA " in frame and "(estimate)" in frame
+    live.finished(a, 12.0)
+    live.started(b)
+    live.finished(b, 10.0, "diverged", "training loss became nan in epoch 1")
+    live.close()
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen.getvalue())
+    assert "[done] tiny / cnn / fold 1/2 in 0:12" in text
+    assert "[failed] tiny / cnn / fold 2/2: diverged: training loss became nan in epoch 1" in text
+    assert live.done == 2 and not live.cells
+
+
+def test_plain_lines_when_stdout_is_no_terminal(capsys):
+    from zoo import progress
+
+    assert not progress.for_terminal(print).live   # pytest captures stdout: no terminal
+    assert not progress.for_terminal(print, verbose=True).live

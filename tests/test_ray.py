@@ -114,7 +114,7 @@ def read_until(proc, pattern, seen):
 
 def test_a_worker_killed_mid_fold_is_replaced_and_nothing_is_lost(tmp_path):
     results = tmp_path / "results"
-    proc = zoo_process("run", "cnn", "--dataset", "digits", "--folds", "3", "--epochs", "8",
+    proc = zoo_process("run", "cnn", "--dataset", "digits", "--folds", "3", "--epochs", "8", "-v",
                        "--executor", "ray", "--cpus-per-task", "2", "--results", str(results),
                        "--out", str(tmp_path / "out"))
     seen = []

@@ -12,7 +12,8 @@ import pytest
 
 from zoo.store import RunStore, read_json
 
-ARGS = ["run", "cnn", "--dataset", "digits", "--folds", "3", "--epochs", "4", "--out"]
+# -v: Keras' line per epoch, so that the tests know when a fold is under way
+ARGS = ["run", "cnn", "--dataset", "digits", "--folds", "3", "--epochs", "4", "-v", "--out"]
 
 pytestmark = pytest.mark.slow
 

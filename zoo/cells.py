@@ -115,7 +115,9 @@ def run_cell(cell: Cell, spec, prepared: Prepared, trainers: Trainers, keep: str
             if keep != "folds" or cell.size < 1:
                 model = None
         if model is not None:
+            t1 = time.monotonic()
             out.model_bytes = model_bytes(model)
+            out.facts["keep_seconds"] = time.monotonic() - t1
     except PluginError as exc:
         out.error = str(exc)
     except WriteError as exc:

@@ -119,10 +119,13 @@ def _sizes(flag):
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="reports",
               show_default=True, help="Where the report is written.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
+@click.option("--verbose", "-v", is_flag=True,
+              help="Keras' own line for every epoch (instead of the live view).")
 def run(models, all_, dataset_names, data_dir, preset, config, devices, keep, executor,
-        address, cpus_per_task, gpus_per_task, results_dir, out_dir, quiet, **settings):
+        address, cpus_per_task, gpus_per_task, results_dir, out_dir, quiet, verbose,
+        **settings):
     """Train MODELS (or --all) under one shared protocol, then write the report."""
-    from zoo import engine, executors, plan, protocol as proto
+    from zoo import engine, executors, plan, progress, protocol as proto
     from zoo.plugins import get_registry
 
     toml = proto.load_config(config)
@@ -143,8 +146,9 @@ def run(models, all_, dataset_names, data_dir, preset, config, devices, keep, ex
     try:
         with _terminate_cleanly():
             result = engine.run(chosen.models, chosen.datasets, protocol, results_dir,
-                                data_dir=data_dir, echo=click.echo, quiet=quiet, keep=keep,
-                                executor=runner, skipped=skipped)
+                                data_dir=data_dir, keep=keep, executor=runner,
+                                skipped=skipped, verbose=2 if verbose else 0,
+                                progress=progress.for_terminal(click.echo, quiet, verbose))
     except KeyboardInterrupt:
         _interrupted(results_dir)
     broken = []
@@ -187,6 +191,21 @@ def _terminate_cleanly():
         signal.signal(signal.SIGTERM, previous)
 
 
+def _scores(d) -> list:
+    """A small table of each model's main score on the dataset (mean ± std over its folds),
+    on the split the conclusion leads with."""
+    from zoo import listing
+
+    rows = d["test_summary"] if d["has_test"] else d["summary"]
+    where = "official test split" if d["has_test"] else "held-out folds"
+    table = [(r["model"], r["cells"]["accuracy"]["text"], f"{r['folds_ok']} of {r['folds']} folds")
+             for r in rows if "accuracy" in r["cells"]]
+    if not table:
+        return []
+    head = [("model", f"accuracy ({where})", "folds")]
+    return [f"{d['name']}:"] + ["  " + "  ".join(row) for row in listing.aligned(head + table)]
+
+
 def _interrupted(results_dir):
     from zoo.interrupt import RECEIVED
 
@@ -217,6 +236,8 @@ def _render(results_dir, out_dir, quiet):
         for d in context["datasets"]:
             if d["partial"]:
                 click.echo(f"{d['name']}: partial run: {d['partial']}")
+            for line in _scores(d):
+                click.echo(line)
             click.echo(f"{d['name']}: {d['conclusion']}")
             if d["curve"]:
                 click.echo(f"{d['name']}: {d['curve']['sentence']}")

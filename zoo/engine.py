@@ -9,6 +9,7 @@ store, so workers need no shared filesystem. No metric is computed here, no mode
 from __future__ import annotations
 
 import contextlib
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +17,8 @@ from pathlib import Path
 from zoo import interrupt, plan
 from zoo.environment import environment
 from zoo.errors import ConfigError, WriteError, ZooError
-from zoo.progress import Progress, clock
+from zoo.cells import Cell
+from zoo.progress import Progress
 from zoo.store import RunLocked, write_last_run
 
 
@@ -34,13 +36,16 @@ class RunResult:
 
 
 def run(models: list, datasets: list, protocol, results_dir, data_dir=None, echo=print,
-        quiet: bool = False, verbose: int | None = None, keep: str = "folds", executor=None,
-        skipped=(), check=None) -> RunResult:
+        quiet: bool = False, verbose: int = 0, keep: str = "folds", executor=None,
+        skipped=(), check=None, progress=None) -> RunResult:
     """Train every model in ``models`` on every dataset in ``datasets`` (specs) under
     ``protocol``; facts go to ``results_dir``. ``executor`` decides where the cells run
     (default: zoo.executors.LocalExecutor, in this process); ``skipped`` is what the caller
     already left out (recorded with the run); ``check(specs, shapes)`` builds the models
     before any cell trains (default zoo.checks.check_models).
+
+    ``progress`` shows what happens (zoo.progress: plain lines through ``echo`` by default,
+    or a live view); ``verbose`` is Keras' own verbosity (2: a line per epoch).
 
     ``keep``: 'folds' keeps every fold's trained model (fold-01.keras, ...); 'final' trains
     one more model on all the training data after the folds and keeps that (final.keras);
@@ -51,25 +56,28 @@ def run(models: list, datasets: list, protocol, results_dir, data_dir=None, echo
     first cell, leaves the earlier results in view."""
     if keep not in plan.KEEP:
         raise ConfigError(f"--keep-models: expected one of {', '.join(plan.KEEP)}, got {keep!r}")
-    state = _Run(models, Path(results_dir), echo, quiet, list(skipped))
-    with contextlib.ExitStack() as locks:   # one `zoo run` per run folder at a time
-        state.open(datasets, protocol, data_dir, locks)
-        _loop(state, models, keep, executor, verbose, quiet, check)
+    progress = progress or Progress(0, echo, quiet)
+    state = _Run(models, Path(results_dir), progress, list(skipped))
+    try:
+        with contextlib.ExitStack() as locks:   # one `zoo run` per run folder at a time
+            state.open(datasets, protocol, data_dir, locks)
+            _loop(state, models, keep, executor, verbose, check)
+    finally:
+        progress.close()
     return state.result
 
 
-def _loop(state, models, keep, executor, verbose, quiet, check) -> None:
+def _loop(state, models, keep, executor, verbose, check) -> None:
     from zoo.executors import LocalExecutor
 
     todo, done = plan.cells(state.opened, models, keep)
     state.resumed(done)
     executor = executor or LocalExecutor()
-    keras_verbose = (0 if quiet else 2) if verbose is None else verbose
     prepared = {name: o.prepared for name, o in state.opened.items()}
     # the session opens first, so that remote workers start (and import TensorFlow) while
     # this process checks every model
-    with executor.session(prepared, state.specs, keep, keras_verbose, len(todo),
-                          say=state.progress.say):
+    with executor.session(prepared, state.specs, keep, verbose, len(todo),
+                          say=state.progress.say, on_epoch=state.epoch):
         todo = state.check(todo, check)
         state.progress.total = sum(c.work for c in todo)
         state.progress.slots = executor.slots
@@ -82,11 +90,11 @@ def _loop(state, models, keep, executor, verbose, quiet, check) -> None:
 class _Run:
     """The state of one run loop: what is open, what was dropped, what has results."""
 
-    def __init__(self, models, results_dir: Path, echo, quiet, skipped):
+    def __init__(self, models, results_dir: Path, progress, skipped):
         self.specs = {m.name: m for m in models}
-        self.results_dir, self.echo = results_dir, echo
+        self.results_dir = results_dir
         self.result = RunResult(skipped=skipped)
-        self.progress = Progress(0, echo, quiet)
+        self.progress = progress
         self.opened = {}
         self.dropped = set()      # (dataset, model) whose model failed on that dataset
         self.shown = set()        # datasets with results to show
@@ -95,6 +103,7 @@ class _Run:
     def open(self, datasets, protocol, data_dir, locks=None) -> None:
         env = environment()
         for dspec in datasets:
+            t0 = time.monotonic()
             try:
                 opened = plan.prepare(dspec, list(self.specs.values()), protocol,
                                       self.results_dir, data_dir, env, locks)
@@ -106,6 +115,7 @@ class _Run:
                 self._skip("dataset", dspec.name, reason)
                 continue
             self._warn_leakage(opened)
+            opened.info.setdefault("timings", {})["prepare"] = time.monotonic() - t0
             self.opened[opened.name] = opened
             self.result.runs.append({"dataset": opened.name, "run_id": opened.store.run_id,
                                      "path": str(opened.store.path), "models": list(self.specs)})
@@ -116,7 +126,7 @@ class _Run:
             self.progress.say(f"{opened.name}: {leak['note']}")
         used = leak["checks"][opened.protocol.split]
         if used["leakage"]:
-            self.echo(f"warning: {opened.name}: held-out folds leak: "
+            self.progress.error(f"warning: {opened.name}: held-out folds leak: "
                       + "; ".join(used["reasons"]) + ". Held-out scores will be optimistic; "
                       + ("trust the official test split, or use --split grouped"
                          if opened.prepared.dataset.has_test else "use --split grouped"))
@@ -136,8 +146,11 @@ class _Run:
         shapes = {name: (o.prepared.dataset.input_shape, o.prepared.dataset.num_classes)
                   for name, o in self.opened.items()}
         needed = sorted({(c.model, c.dataset) for c in todo})
+        t0 = time.monotonic()
         broken = check([self.specs[m] for m in sorted({m for m, _ in needed})],
                        sorted({shapes[d] for _, d in needed}))
+        for o in self.opened.values():
+            o.info.setdefault("timings", {})["check"] = time.monotonic() - t0
         for model, dataset in needed:
             error = broken.get((model, shapes[dataset]))
             if error:
@@ -171,12 +184,14 @@ class _Run:
         return True
 
     def _started(self, cell, where: str) -> None:
-        if cell.fold is None:
-            n = len(self.opened[cell.dataset].prepared.dataset.y)
-            self.progress.say(f"[final] {cell.label}: training on all {n} training images")
-        else:
-            self.progress.say(f"[start] {cell.label}" + (f" on {where}" if where else "")
-                              + f"  ({self.progress.eta()})")
+        self.progress.started(cell, where, len(self.opened[cell.dataset].prepared.dataset.y))
+
+    def epoch(self, key: tuple, epoch: int, epochs: int, logs: dict) -> None:
+        """A cell running in this process ended an epoch: ``key`` is (dataset, model, fold,
+        size), as zoo.train reports it."""
+        dataset, model, fold, size = key
+        cell = Cell(dataset, model, fold, self.opened[dataset].protocol.folds, size)
+        self.progress.epoch(cell, epoch, epochs, logs)
 
     def record(self, outcome) -> None:
         """Write one outcome to the store (atomically) and say what happened."""
@@ -192,25 +207,22 @@ class _Run:
                                                             outcome.model_bytes)
         if cell.fold is None:
             store.write_final(cell.model, outcome.facts)
+            self.progress.finished(cell, outcome.seconds, outcome.facts.get("status", "ok"),
+                                   outcome.facts.get("reason", ""))
             return
         store.write_fold(cell.model, cell.fold, outcome.facts, outcome.arrays, cell.size)
         self.result.trained += 1
         self.shown.add(cell.dataset)
-        self.progress.finished(outcome.seconds, cell.work)
-        if outcome.facts["status"] != "ok":
-            self.result.failed += 1
-            self.echo(f"[failed] {cell.label}: {outcome.facts['status']}: "
-                      f"{outcome.facts['reason']}")
-        else:
-            self.progress.say(f"[done] {cell.label} in {clock(outcome.seconds)}  "
-                              f"({self.progress.eta()})")
+        self.result.failed += outcome.facts["status"] != "ok"
+        self.progress.finished(cell, outcome.seconds, outcome.facts["status"],
+                               outcome.facts.get("reason", ""))
         self.checkpoint()
 
     # -- bookkeeping -------------------------------------------------------------------------
     def _skip(self, what: str, name: str, reason: str, line: str = "", **extra) -> None:
         self.result.skipped.append({"what": what, "name": name, "reason": reason,
                                     "error": True, **extra})
-        self.echo(f"error: {line or f'{what} {name}: {reason}'}")
+        self.progress.error(f"error: {line or f'{what} {name}: {reason}'}")
 
     def _drop(self, dataset: str, model: str, line: str, reason: str) -> None:
         if (dataset, model) in self.dropped:
@@ -224,8 +236,6 @@ class _Run:
         write_last_run(self.results_dir, runs, self.result.skipped)
 
     def finish(self) -> None:
-        import time
-
         for o in self.opened.values():
             o.info["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
             o.store.write_run(o.info)

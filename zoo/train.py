@@ -75,11 +75,11 @@ class Trainers:
     (zoo.distribute), Keras' progress lines at ``verbose``. zoo.cells calls it with a model
     spec and a prepared dataset."""
 
-    def __init__(self, devices=None, verbose: int = 0):
+    def __init__(self, devices=None, verbose: int = 0, on_epoch=None):
         import os
 
         self.strategy = choose_strategy(devices)
-        self.verbose = verbose
+        self.verbose, self.on_epoch = verbose, on_epoch
         tf = import_tf()
         #: TensorFlow's intra-op threads, which its reductions depend on (0: every core)
         self.threads = tf.config.threading.get_intra_op_parallelism_threads() or \
@@ -87,7 +87,8 @@ class Trainers:
 
     def __call__(self, spec, prepared) -> "FoldRunner":
         return FoldRunner(spec, prepared.dataset, prepared.protocol, self.strategy,
-                          verbose=self.verbose, transforms=prepared.transforms)
+                          verbose=self.verbose, transforms=prepared.transforms,
+                          on_epoch=self.on_epoch)
 
     def describe(self) -> str:
         return where_line(self.strategy)
@@ -113,10 +114,10 @@ class FoldRunner:
     """
 
     def __init__(self, spec, dataset, protocol, strategy=None, verbose: int = 0,
-                 transforms=TRANSFORMS):
+                 transforms=TRANSFORMS, on_epoch=None):
         tf = import_tf()
         self.spec, self.dataset, self.protocol = spec, dataset, protocol
-        self.transforms = tuple(transforms)
+        self.transforms, self.on_epoch = tuple(transforms), on_epoch
         self.strategy = strategy or tf.distribute.get_strategy()
         self.verbose = verbose
         self.model = None
@@ -184,6 +185,22 @@ class FoldRunner:
         steps = len(y) // batch if drop else math.ceil(len(y) / batch)
         return data, schedule_callback(p, steps)
 
+    def _report(self, where: tuple) -> list:
+        """A callback that tells ``on_epoch`` of every epoch's end: the key (dataset, model,
+        fold, size), the epoch, the epochs and Keras' logs."""
+        if self.on_epoch is None:
+            return []
+        import keras
+
+        key, epochs, on_epoch = (self.dataset.name, self.spec.name, *where), \
+            self.protocol.epochs, self.on_epoch
+
+        class Report(keras.callbacks.Callback):
+            def on_epoch_end(self, epoch, logs=None):
+                on_epoch(key, epoch + 1, epochs, dict(logs or {}))
+
+        return [Report()]
+
     # -- one fold ------------------------------------------------------------------------
     def run(self, fold: int, fold_of: np.ndarray, size: float = 1.0):
         """Train on every fold but ``fold`` (on ``size`` of it, a learning-curve point, when
@@ -208,7 +225,8 @@ class FoldRunner:
             validation = "held-out fold (monitoring only)"
         train_data, schedule = self._training(fit_idx, seed)
         val_data = _tf_dataset(ds.x[val_idx], ds.y[val_idx], batch)
-        callbacks = [keras.callbacks.TerminateOnNaN(), interrupt.stop_on_ctrl_c(), schedule]
+        callbacks = [keras.callbacks.TerminateOnNaN(), interrupt.stop_on_ctrl_c(), schedule,
+                     *self._report((fold, size))]
         if p.early_stopping:
             callbacks.append(keras.callbacks.EarlyStopping(
                 monitor="val_loss", patience=p.early_stopping, restore_best_weights=True))
@@ -245,10 +263,12 @@ class FoldRunner:
         elif not all(np.isfinite(a).all() for k, a in arrays.items() if k.endswith("prob")):
             status, reason = "diverged", "the model predicted NaN or infinite probabilities"
 
+        start = time.perf_counter()
         if size >= 1:  # the galleries and maps are of the whole-fold models
             arrays.update(self._understanding(model, held_idx, arrays["y_prob"], fold))
         else:
             self._explain_errors = {}
+        explain_seconds = time.perf_counter() - start
 
         facts = {
             "dataset": ds.name, "model": self.spec.name, "fold": fold, "folds": p.folds,
@@ -259,6 +279,7 @@ class FoldRunner:
             "train_samples": int(len(fit_idx)), "held_out_samples": int(len(held_idx)),
             "train_size": float(size),
             "fit_seconds": fit_seconds, "predict_seconds": predict_seconds,
+            "explain_seconds": explain_seconds,
             "predict_images_per_second": len(held_idx) / predict_seconds if predict_seconds else 0,
             "params": int(model.count_params()), "xla": bool(model.jit_compile),
             "plugin": self.spec.plugin, "plugin_version": self.spec.version,
@@ -308,7 +329,7 @@ class FoldRunner:
         data, schedule = self._training(None, fold_seed(p, p.folds))
         start = time.perf_counter()
         history = model.fit(data, epochs=p.epochs, verbose=self.verbose, shuffle=False,
-                            callbacks=[schedule])
+                            callbacks=[schedule, *self._report((None, 1.0))])
         hist = {k: [float(v) for v in vals] for k, vals in history.history.items()}
         ok = all(math.isfinite(v) for v in hist.get("loss", [1.0]))
         return ({"model": self.spec.name, "status": "ok" if ok else "diverged",

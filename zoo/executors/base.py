@@ -27,12 +27,13 @@ class Executor(abc.ABC):
 
     @contextlib.contextmanager
     def session(self, prepared: dict, specs: dict, keep: str, verbose: int, expected: int = 1,
-                say=print):
+                say=print, on_epoch=None):
         """Open for one run: ``prepared`` maps dataset name -> zoo.cells.Prepared, ``specs``
         model name -> ModelSpec; ``expected`` cells are to come (workers start now, while
         the driver checks the models); ``say(line)`` tells the user what they should know (a
-        retried cell). Closes on the way out, cancelling what is still running."""
-        self.open(prepared, specs, keep, verbose, expected, say)
+        retried cell); ``on_epoch(key, epoch, epochs, logs)`` hears of every epoch of cells
+        that run in this process. Closes on the way out, cancelling what is still running."""
+        self.open(prepared, specs, keep, verbose, expected, say, on_epoch)
         clean = False
         try:
             yield self
@@ -41,7 +42,7 @@ class Executor(abc.ABC):
             self.close(clean)
 
     @abc.abstractmethod
-    def open(self, prepared, specs, keep, verbose, expected, say) -> None:
+    def open(self, prepared, specs, keep, verbose, expected, say, on_epoch=None) -> None:
         """Start what the cells need."""
 
     @abc.abstractmethod

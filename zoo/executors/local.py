@@ -17,10 +17,10 @@ class LocalExecutor(Executor):
     def __init__(self, devices=None, trainers=None):
         self.devices, self._factory = devices, trainers
 
-    def open(self, prepared, specs, keep, verbose, expected, say) -> None:
+    def open(self, prepared, specs, keep, verbose, expected, say, on_epoch=None) -> None:
         from zoo.train import Trainers as FoldRunners
 
-        factory = self._factory or FoldRunners(self.devices, verbose)
+        factory = self._factory or FoldRunners(self.devices, verbose, on_epoch)
         self.prepared, self.specs, self.keep = prepared, specs, keep
         self.factory, self.trainers = factory, Trainers(factory)
         self.queue = deque()

@@ -44,7 +44,7 @@ class RayExecutor(Executor):
         self.ray = None
 
     # -- session -------------------------------------------------------------------------
-    def open(self, prepared, specs, keep, verbose, expected, say) -> None:
+    def open(self, prepared, specs, keep, verbose, expected, say, on_epoch=None) -> None:
         ray = self.ray = import_ray()
         self.started_here = not ray.is_initialized()
         if self.started_here:
