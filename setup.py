@@ -27,12 +27,17 @@ setup(
         "plotly>=5.18",
         "click>=8.1",
         "pluggy>=1.3",
+        "pillow>=10",
+        "rich>=13",
     ],
     extras_require={
         "gpu": ["tensorflow[and-cuda]>=2.16,<2.22"],
         "ray": ["ray>=2.9"],
+        # KerasHub backbones (zoo_plugins.hub); it brings tensorflow-text
+        "hub": ["keras-hub>=0.32"],
         # the suite tests the Ray executor too (tests/test_ray.py)
-        "test": ["pytest>=8", "hypothesis>=6.80", "statsmodels>=0.14", "ray>=2.9", "ruff>=0.5"],
+        "test": ["pytest>=8", "hypothesis>=6.80", "statsmodels>=0.14", "ray>=2.9", "ruff>=0.5",
+                 "keras-hub>=0.32"],
         "lint": ["ruff>=0.5"],
     },
     entry_points={
@@ -44,6 +49,8 @@ setup(
             "vit = zoo_plugins.vit",
             "digits = zoo_plugins.digits",
             "sign-mnist = zoo_plugins.sign_mnist",
+            "images = zoo_plugins.images",
+            "hub = zoo_plugins.hub",
             "metrics = zoo_plugins.metrics",
         ],
     },

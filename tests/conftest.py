@@ -35,7 +35,7 @@ def make_images(n_per_class=12, classes=3, size=8, seed=0, test_per_class=0):
 
 # The suite loads only zoo's own plugins, so that a plugin installed in the same environment
 # (examples/zoo-plugin-resnet, say) changes no test; a test that wants one says so.
-os.environ["ZOO_PLUGINS"] = "cnn,vit,digits,sign-mnist,metrics"
+os.environ["ZOO_PLUGINS"] = "cnn,vit,digits,sign-mnist,metrics,images,hub"
 
 
 @contextlib.contextmanager

@@ -73,7 +73,7 @@ def test_run_all_end_to_end(runner, tmp_path):
 def test_unknown_model_lists_known_ones_and_suggests(runner):
     r = runner.invoke(cli, ["run", "cnm"])
     assert r.exit_code == 2
-    assert "unknown model 'cnm'; did you mean 'cnn'? known models: cnn, vit" in r.output
+    assert "unknown model 'cnm'; did you mean 'cnn'? known models: cnn, hub, vit" in r.output
     assert "Traceback" not in r.output
 
 

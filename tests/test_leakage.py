@@ -131,3 +131,17 @@ def test_sign_mnist_random_folds_are_flagged(sign_data_dir):
     assert r["leakage"]
     assert r["fold"]["one_nn_accuracy"] > 0.99 and r["test"]["one_nn_accuracy"] < 0.9
     assert r["fold"]["median_distance"] < 0.3 * r["test"]["median_distance"]
+
+
+def test_large_images_are_compared_at_32_pixels_a_side():
+    """Photos of 128x128x3 are 49,152 values a row: averaged over 4x4 blocks first, so the
+    check costs what 32x32 images do, and a near-copy is still one."""
+    rng = np.random.default_rng(0)
+    x = rng.random((6, 128, 96, 3)).astype(np.float32)
+    flat = leakage._flat(x)
+    assert flat.shape == (6, 32 * 24 * 3)
+    assert np.allclose(flat[0].reshape(32, 24, 3)[0, 0], x[0, :4, :4].mean(axis=(0, 1)))
+    assert leakage._flat(np.zeros((2, 28, 28, 1))).shape == (2, 784)   # as before
+    copy = np.clip(x[:1] + rng.normal(0, 0.01, x[:1].shape), 0, 1)
+    d, i = leakage.nearest(copy, x)
+    assert i[0] == 0 and d[0] < 0.2 * leakage.nearest(x[1:2], x[2:])[0][0]

@@ -189,3 +189,21 @@ def test_wide_tables_scroll_in_their_own_box_on_a_laptop_screen(rendered):
         assert chrome.errors == []
     finally:
         chrome.close()
+
+
+def test_accuracy_against_cost_marks_the_pareto_front(tmp_path):
+    from zoo import figures
+
+    make_facts(tmp_path, models={"fast": 0.85, "slow": 0.97, "worse": 0.6}, folds=3,
+               test_samples=200, latency={"fast": 1.0, "slow": 8.0, "worse": 9.0})
+    context = report.build_context(tmp_path)
+    run = context["datasets"][0]["run"]
+    fig = figures.cost_figure(run, "test")
+    front = next(t for t in fig["data"] if t.get("name") == "Pareto front")
+    assert front["x"] == pytest.approx([1.05, 8.4])     # fast, then slow; worse is beaten
+    stars = {t["name"]: t["marker"]["symbol"] for t in fig["data"] if "marker" in t}
+    assert stars == {"fast": "star", "slow": "star", "worse": "circle"}
+    html = report.render(tmp_path, tmp_path / "out", context=context).read_text()
+    assert 'id="fig-0-cost"' in html and "Latency ms (1 image)" in html
+    assert "compare them within one report, not across machines or runs" in html
+    assert "Size on disk" in html and "5.0 MB" in html   # 'fast': 5,000 parameters

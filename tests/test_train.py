@@ -146,7 +146,8 @@ def test_an_unknown_explanation_is_reported_not_fatal():
     s = zoo.ModelSpec(name="dense", build=tiny_dense, explain=("grad-cam", "magic"))
     facts, _, _ = FoldRunner(s, ds, PROTOCOL).run(0, make_splits(ds.y, PROTOCOL))
     assert facts["status"] == "ok"
-    assert "needs a Conv2D layer" in facts["explain_errors"]["grad-cam"]
+    assert "Grad-CAM is not available for this model: it has no spatial feature map" in \
+        facts["explain_errors"]["grad-cam"]
     assert facts["explain_errors"]["magic"].startswith("unknown explanation 'magic'")
 
 
@@ -169,3 +170,16 @@ def test_memory_is_not_kept_from_fold_to_fold():
         runner.run(fold, fold_of)
         counts.append(live_variables())
     assert counts[1] == counts[-1], counts
+
+
+def test_a_fold_records_what_its_model_costs():
+    ds = tiny()
+    protocol = Protocol(folds=2, epochs=1, batch_size=8)
+    facts, _, model = FoldRunner(spec(), ds, protocol).run(
+        0, make_splits(ds.y, protocol))
+    from zoo.modelio import model_bytes
+
+    assert facts["size_bytes"] == len(model_bytes(model))
+    q1, q3 = facts["latency_quartiles_ms"]
+    assert 0 < q1 <= facts["latency_ms"] <= q3
+    assert facts["peak_memory_bytes"] is None   # not measurable on a CPU

@@ -92,6 +92,20 @@ def _sizes(flag):
               help="Dataset to use (repeatable); default: every available one.")
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None,
               help="Folder with dataset files (default: $ZOO_DATA_DIR or ~/.zoo/data).")
+@click.option("--images", "image_folders", multiple=True, type=click.Path(),
+              help="A folder of your images, one subfolder per class (or train/ and test/ "
+                   "with one each), as a dataset named after it (repeatable). Chooses the "
+                   "datasets as -d does.")
+@click.option("--image-size", default=None, metavar="SIZE",
+              help="--images: resize to SIZE (64) or WIDTHxHEIGHT (64x48), covering it and "
+                   "cropping the centre; default: the median size, at most 128 a side.")
+@click.option("--color", type=click.Choice(["gray", "rgb"]), default=None,
+              help="--images: grayscale or RGB; default: gray when every image is gray.")
+@click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
+              help="--images: where decoded images are cached (default ~/.zoo/cache).")
+@click.option("--skip-bad-images", is_flag=True, default=None,
+              help="--images: leave unreadable images out (counted and named in the "
+                   "report) instead of stopping.")
 @click.option("--preset", type=click.Choice(["quick", "paper"]), default=None,
               help="quick: 3 folds x 5 epochs, lr 1e-3 (default). "
                    "paper: 10 folds x 50 epochs, Adam lr 1e-4, as in the original study.")
@@ -121,9 +135,9 @@ def _sizes(flag):
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
 @click.option("--verbose", "-v", is_flag=True,
               help="Keras' own line for every epoch (instead of the live view).")
-def run(models, all_, dataset_names, data_dir, preset, config, devices, keep, executor,
-        address, cpus_per_task, gpus_per_task, results_dir, out_dir, quiet, verbose,
-        **settings):
+def run(models, all_, dataset_names, data_dir, image_folders, image_size, color, cache_dir,
+        skip_bad_images, preset, config, devices, keep, executor, address, cpus_per_task,
+        gpus_per_task, results_dir, out_dir, quiet, verbose, **settings):
     """Train MODELS (or --all) under one shared protocol, then write the report."""
     from zoo import engine, executors, plan, progress, protocol as proto
     from zoo.plugins import get_registry
@@ -136,9 +150,12 @@ def run(models, all_, dataset_names, data_dir, preset, config, devices, keep, ex
     for plugin, error in registry.errors:
         click.echo(f"warning: plugin {plugin}: {error}", err=True)
     data_dir = data_dir_from(data_dir)
-    chosen = plan.select(registry, models, dataset_names, data_dir, toml.get("models"), all_)
+    images, image_options = _images(toml, image_folders, image_size=image_size, color=color,
+                                    cache_dir=cache_dir, skip_bad_images=skip_bad_images)
+    chosen = plan.select(registry, models, dataset_names, data_dir, toml.get("models"), all_,
+                         images, image_options)
     for s in chosen.skipped:
-        click.echo(f"skipping dataset {s['name']}: {s['reason']}", err=True)
+        click.echo(f"skipping {s['what']} {s['name']}: {s['reason']}", err=True)
     if not quiet:
         click.echo(_protocol_line(protocol, chosen))
     skipped = chosen.skipped + [{"what": "plugin", "name": p, "reason": e}
@@ -164,6 +181,16 @@ def run(models, all_, dataset_names, data_dir, preset, config, devices, keep, ex
                    f"failed {result.failed}; facts in {results_dir}")
     if result.errors or broken:
         sys.exit(1)
+
+
+def _images(toml: dict, folders, **flags) -> tuple:
+    """(folders, options) of --images from flags, then zoo.toml; the plugin checks values."""
+    folders = list(folders) or toml.get("images") or []
+    if isinstance(folders, str) or not all(isinstance(f, str) for f in folders):
+        raise ConfigError(f"images: expected a list of folders, like images = "
+                          f"[\"~/photos\"], got {folders!r}")
+    options = {k: v if v is not None else toml.get(k) for k, v in flags.items()}
+    return folders, {k: v for k, v in options.items() if v is not None}
 
 
 def _protocol_line(protocol, chosen) -> str:

@@ -19,16 +19,47 @@ def _resize(maps: np.ndarray, height: int, width: int) -> np.ndarray:
     return np.where(hi > lo, (out - lo) / np.where(hi > lo, hi - lo, 1), 0.0)
 
 
+def feature_map(model):
+    """The layer whose output Grad-CAM weighs: the last Conv2D of the model; in a model
+    that nests its convolutions (a pretrained backbone), the last layer with a spatial
+    feature map (a 4-D output larger than 1x1) that is not a resizing of the input."""
+    import keras
+
+    convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    if convs:
+        return convs[-1]
+    inputs = {id(t) for t in model.inputs}
+    spatial = [layer for layer in model.layers[1:]
+               if isinstance(getattr(layer, "output", None), keras.KerasTensor)
+               and len(layer.output.shape) == 4 and id(layer.output) not in inputs
+               and (layer.output.shape[1] or 2) > 1
+               and not isinstance(layer.input, list) and _learns(layer)]
+    if not spatial:
+        raise ValueError("Grad-CAM is not available for this model: it has no spatial "
+                         "feature map (no Conv2D, nor a layer with a 4-D output such as a "
+                         "convolutional backbone's; transformers work on tokens)")
+    return spatial[-1]
+
+
+def _output_in(layer):
+    """The layer's output in the model that calls it: a nested model (a backbone) also has
+    the output of its own inner graph, which is not connected to the outer inputs."""
+    nodes = getattr(layer, "_inbound_nodes", [])
+    return nodes[-1].outputs[0] if nodes else layer.output
+
+
+def _learns(layer) -> bool:
+    """A layer with weights of its own (not a resizing or rescaling of the image)."""
+    return bool(layer.weights)
+
+
 def grad_cam(model, x: np.ndarray, classes=None) -> np.ndarray:
-    """Grad-CAM (Selvaraju et al.) on the last Conv2D layer, for ``classes`` (default: the
+    """Grad-CAM (Selvaraju et al.) on :func:`feature_map`, for ``classes`` (default: the
     predicted class of each image)."""
     import keras
     import tensorflow as tf
 
-    convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
-    if not convs:
-        raise ValueError("Grad-CAM needs a Conv2D layer")
-    sub = keras.Model(model.inputs, [convs[-1].output, model.output])
+    sub = keras.Model(model.inputs, [_output_in(feature_map(model)), model.output])
     x = tf.convert_to_tensor(x, dtype=tf.float32)
     with tf.GradientTape() as tape:
         features, probs = sub([x], training=False)

@@ -295,6 +295,59 @@ def learning_curve_figure(curve: dict, dataset: str) -> dict:
     return {"data": data, "layout": layout}
 
 
+def cost_figure(run, source: str):
+    """Accuracy (on ``source``: the official test split, else the held-out folds) against
+    latency on one image, one point per model: the mean accuracy with its 95% interval over
+    folds, the median latency with the range over folds; the Pareto front (the models that
+    no other is both faster and more accurate than) joined and marked. None when no fold
+    measured a latency."""
+    from scipy import stats as sps
+
+    points = []
+    for m in run.models:
+        folds = [f for f in run.ok_folds(m) if f.facts.get("latency_ms") is not None]
+        acc = [(f.test_scores if source == "test" else f.scores).get("accuracy") for f in folds]
+        pairs = [(a, f.facts["latency_ms"]) for a, f in zip(acc, folds, strict=True)
+                 if a is not None]
+        if pairs:
+            a, lat = np.array(pairs).T
+            half = float(sps.t.ppf(0.975, len(a) - 1) * a.std(ddof=1) / np.sqrt(len(a))) \
+                if len(a) > 1 else 0.0
+            points.append((m, float(np.median(lat)), float(lat.min()), float(lat.max()),
+                           float(a.mean()), half))
+    if not points:
+        return None
+    front, best = [], -np.inf
+    for p in sorted(points, key=lambda p: (p[1], -p[4])):
+        if p[4] > best:
+            front.append(p)
+            best = p[4]
+    data = [{"type": "scatter", "mode": "lines", "x": _round([p[1] for p in front]),
+             "y": _round([p[4] for p in front]), "name": "Pareto front",
+             "line": {"color": "#999", "dash": "dash"}, "hoverinfo": "skip"}]
+    for i, (m, lat, low, high, acc, half) in enumerate(points):
+        on = any(p[0] == m for p in front)
+        data.append({"type": "scatter", "mode": "markers+text", "x": [round(lat, 3)],
+                     "y": [round(acc, 4)], "text": [text(m)], "textposition": "top center",
+                     "name": text(m), "marker": {"size": 13 if on else 9,
+                                                 "symbol": "star" if on else "circle",
+                                                 "color": PALETTE[i % len(PALETTE)]},
+                     "error_y": {"type": "data", "array": [round(half, 4)]},
+                     "error_x": {"type": "data", "symmetric": False,
+                                 "array": [round(high - lat, 3)],
+                                 "arrayminus": [round(lat - low, 3)]},
+                     "hovertemplate": f"{text(m)}: accuracy %{{y:.4f}} ± {half:.4f}, "
+                                      f"latency %{{x:.2f}} ms" + (" (Pareto front)" if on else "")
+                                      + "<extra></extra>"})
+    where = "the official test split" if source == "test" else "the held-out folds"
+    layout = _layout(f"Accuracy ({where}) against latency on one image, on this run's device"
+                     " — stars: the Pareto front", "latency, ms (median of 50 calls; bars: "
+                     "range over folds)", "accuracy (mean; bars: 95% CI over folds)",
+                     showlegend=False)
+    layout["xaxis"]["type"] = "log"
+    return {"data": data, "layout": layout}
+
+
 def dataset_figures(run, ranking=None, rows=()) -> list:
     """(id suffix, title, figure) for every figure of one dataset's section; ``ranking``: the
     omnibus test of the lead source (zoo.comparisons.Ranking) when three or more models were
@@ -309,6 +362,11 @@ def dataset_figures(run, ranking=None, rows=()) -> list:
     ]
     if ranking:
         out.insert(0, ("cd", "Which models differ", critical_difference_figure(ranking, rows)))
+    source = "test" if getattr(run, "y_test", None) is not None and \
+        run.info["dataset"].get("test_samples") else "cv"
+    cost = cost_figure(run, source)
+    if cost is not None:
+        out.append(("cost", "Accuracy against cost", cost))
     return out
 
 

@@ -4,8 +4,9 @@ Sign Language MNIST's training CSV was grown from about 1,704 photos by augmenta
 random split puts near-copies of one photo on both sides; held-out scores then measure
 memorisation. This module measures that, and groups near-copies for a grouped k-fold.
 
-Distances are Euclidean on the images as zoo trains on them ([0, 1] pixels, flattened),
-computed in chunks (bounded memory) on a fixed sample of query images.
+Distances are Euclidean on the images as zoo trains on them ([0, 1] pixels, flattened;
+images larger than 32 pixels a side averaged over blocks down to at most 32 first), computed
+in chunks (bounded memory) on a fixed sample of query images.
 
 The check, per dataset and split:
 
@@ -34,8 +35,21 @@ RATIO_LIMIT = 0.5
 COPY_SHARE_LIMIT = 0.10
 
 
+#: images larger than this a side are compared block-averaged down to at most this size
+SIDE = 32
+
+
 def _flat(x) -> np.ndarray:
-    return np.asarray(x, dtype=np.float32).reshape(len(x), -1)
+    """Images as rows of pixels; larger than :data:`SIDE` a side, averaged over blocks first
+    (a near-copy stays a near-copy, and 128x128 photos cost what 32x32 ones do)."""
+    x = np.asarray(x)
+    x = np.multiply(x, np.float32(1 / 255), dtype=np.float32) if x.dtype == np.uint8 else \
+        np.asarray(x, dtype=np.float32)
+    if x.ndim == 4 and max(x.shape[1:3]) > SIDE:
+        f = -(-max(x.shape[1:3]) // SIDE)
+        h, w = x.shape[1] // f * f, x.shape[2] // f * f
+        x = x[:, :h, :w].reshape(len(x), h // f, f, w // f, f, x.shape[3]).mean(axis=(2, 4))
+    return x.reshape(len(x), -1)
 
 
 def nearest(query, reference, chunk: int = CHUNK):

@@ -59,7 +59,11 @@ def _models(registry, defaults: dict) -> list:
     out = []
     rows = [(plain(m.name), f"[{plain(m.plugin)}] {plain(m.description)}") for m in models]
     for (name, rest), m in zip(aligned(rows), models, strict=True):
-        out.append(f"  {name} {rest}".rstrip())
+        ok, why = m.check_available()
+        out.append(f"  {name} {rest}".rstrip() + ("" if ok else " (unavailable)")
+                   + ("" if m.in_all else " (runs when named, not with --all)"))
+        if not ok:
+            out.append(f"  {'':<{len(name)}} how to get: {plain(why)}")
         out.append(f"  {'':<{len(name)}} options: {plain(_options(m, defaults.get(m.name)))}")
     return out
 

@@ -37,18 +37,21 @@ class Selection:
 
 
 def select(registry, model_names=(), dataset_names=(), data_dir=None, model_defaults=None,
-           everything: bool = False) -> Selection:
+           everything: bool = False, images=(), image_options=None) -> Selection:
     """The models and datasets to run. Models: the named ones and variants
     ('vit:patch_size=4'), or with ``everything`` and no names every registered one, with
-    zoo.toml's [models.NAME] defaults. Datasets: the named ones (each must be available), or
-    every available one (the others are skipped, with how to get them)."""
+    zoo.toml's [models.NAME] defaults. Datasets: a folder of images for every path of
+    ``images`` and the named ones (each must be available); or, naming none, every
+    available one (the others are skipped, with how to get them)."""
     if not model_names and not everything:
         raise ConfigError("name the models to run (see `zoo list`) or pass --all")
-    models = choose_models(model_names, registry.models, model_defaults or {})
+    models, unavailable = _available(choose_models(model_names, registry.models,
+                                                   model_defaults or {}), bool(model_names))
     if not models:
         raise ConfigError("no models are registered; install a plugin (see `zoo list`)")
-    selection = Selection(models, [])
-    if dataset_names:
+    selection = Selection(models, image_datasets(registry, images, image_options or {}),
+                          unavailable)
+    if dataset_names or images:
         for spec in pick("dataset", dataset_names, registry.datasets):
             ok, why = spec.check_available(data_dir)
             if not ok:
@@ -64,6 +67,47 @@ def select(registry, model_names=(), dataset_names=(), data_dir=None, model_defa
     if not selection.datasets:
         raise ConfigError("no dataset is available (see `zoo list`)")
     return selection
+
+
+def _available(models: list, named: bool) -> tuple:
+    """(models to run, skipped): a named model that is unavailable is an error with how to
+    get it; with --all it is skipped, saying so."""
+    keep, skipped = [], []
+    for m in models:
+        ok, why = m.check_available()
+        if ok:
+            keep.append(m)
+        elif named:
+            raise ConfigError(f"model '{m.name}' is unavailable: {why}")
+        else:
+            skipped.append({"what": "model", "name": m.name, "reason": why})
+    return keep, skipped
+
+
+def image_datasets(registry, paths, options: dict) -> list:
+    """A dataset for every folder of ``paths``, named after it: the images plugin's spec
+    with the folder and ``options`` (image_size, color, cache_dir, skip_bad_images)
+    bound into its loader."""
+    import dataclasses
+    import functools
+    from pathlib import Path
+
+    if not paths:
+        return []
+    spec = registry.datasets.get("images")
+    if spec is None:
+        raise ConfigError("--images needs zoo's images plugin, which is not loaded (is "
+                          "ZOO_PLUGINS leaving out 'images'?)")
+    out = {}
+    for path in paths:
+        name = Path(path).expanduser().resolve().name or str(path)
+        if name in out:
+            raise ConfigError(f"--images: two folders are named {name!r}; a dataset is named "
+                              "after its folder, so give them different names")
+        out[name] = dataclasses.replace(
+            spec, name=name, available=None, description=f"the images in {path}",
+            load=functools.partial(spec.load, path=str(path), **options))
+    return list(out.values())
 
 
 def pick(kind: str, names, known: dict) -> list:
@@ -87,7 +131,8 @@ def choose_models(names, known: dict, defaults: dict) -> list:
         if name not in known:
             pick("model", [name], known)  # the same message as for an unknown argument
     if not names:
-        return [options.variant(spec, {}, defaults.get(spec.name)) for spec in known.values()]
+        return [options.variant(spec, {}, defaults.get(spec.name)) for spec in known.values()
+                if spec.in_all or spec.name in defaults]
     out = []
     for text in names:
         try:

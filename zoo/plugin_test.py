@@ -192,7 +192,7 @@ def _check_model(spec, input_shape, num_classes, check: PluginCheck) -> None:
         check.problems.append(f"{where}: saving and loading with safe_mode=True failed: "
                               f"{type(exc).__name__}: {str(exc)[:300]}")
         return
-    x = ds.x[:4]
+    x = np.asarray(ds.x[:4], dtype=np.float32) / (255 if ds.x.dtype == np.uint8 else 1)
     if not np.allclose(model.predict_on_batch(x), again.predict_on_batch(x), atol=1e-5):
         check.problems.append(f"{where}: the reloaded model predicts differently")
         return

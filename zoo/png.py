@@ -33,10 +33,11 @@ def data_uri(pixels: np.ndarray, scale: int = 1) -> str:
 
 
 def overlay(image: np.ndarray, heat: np.ndarray, alpha: float = 0.5) -> np.ndarray:
-    """A grayscale uint8 image with a [0, 1] heat map blended over it (blue -> red)."""
+    """A uint8 image (gray or RGB, shown in gray) with a [0, 1] heat map blended over it
+    (blue -> red)."""
     gray = np.asarray(image, dtype=np.float32)
     if gray.ndim == 3:
-        gray = gray[..., 0]
+        gray = gray.mean(axis=-1) if gray.shape[-1] == 3 else gray[..., 0]
     m = np.clip(np.asarray(heat, dtype=np.float32), 0, 1)
     colors = np.stack([np.clip(1.5 - np.abs(4 * m - c), 0, 1) for c in (3, 2, 1)], axis=-1)
     rgb = (1 - alpha) * gray[..., None] + alpha * 255 * colors

@@ -201,8 +201,10 @@ PRESETS = {
 FIELDS = {f.name: f.type for f in dataclasses.fields(Protocol)}
 #: where the cells run: settings that never change a result, so not part of the protocol
 EXECUTION_KEYS = {"executor", "address", "cpus_per_task", "gpus_per_task"}
+#: a folder of images as a dataset (zoo_plugins.images): the folders and how to read them
+IMAGE_KEYS = {"images", "image_size", "color", "cache_dir", "skip_bad_images"}
 #: [models.NAME] tables: default options of a model (zoo.options)
-TOML_KEYS = set(FIELDS) | {"preset", "models"} | EXECUTION_KEYS
+TOML_KEYS = set(FIELDS) | {"preset", "models"} | EXECUTION_KEYS | IMAGE_KEYS
 
 
 #: the largest zoo.toml zoo reads
@@ -269,7 +271,8 @@ def flags() -> list:
 def resolve(preset: str | None = None, toml: dict | None = None, **flags) -> Protocol:
     """Preset, then zoo.toml, then flags (None means 'not given'); the preset itself comes
     from the flag, else zoo.toml, else 'quick'."""
-    toml = {k: v for k, v in (toml or {}).items() if k not in EXECUTION_KEYS | {"models"}}
+    toml = {k: v for k, v in (toml or {}).items()
+            if k not in EXECUTION_KEYS | IMAGE_KEYS | {"models"}}
     preset = preset or toml.pop("preset", None) or "quick"
     toml.pop("preset", None)
     if preset not in PRESETS:

@@ -26,6 +26,9 @@ from zoo.store import atomic_write_bytes, last_run_path
 EXTRA = {
     "fit_seconds": ("Fit s / fold", False),
     "predict_images_per_second": ("Predict img/s", True),
+    "latency_ms": ("Latency ms (1 image)", False),
+    "size_bytes": ("Size on disk", False),
+    "peak_memory_bytes": ("Peak train memory", False),
     "params": ("Parameters", False),
 }
 
@@ -40,6 +43,10 @@ def _fmt(mean, std=None, key=""):
         return f"{int(mean):,}"
     if key in ("fit_seconds",):
         return f"{mean:.1f}" + (f" ± {std:.1f}" if std is not None else "")
+    if key == "latency_ms":
+        return f"{mean:.2f}" + (f" ± {std:.2f}" if std is not None else "")
+    if key in ("size_bytes", "peak_memory_bytes"):
+        return f"{mean / 1e6:,.1f} MB" if mean >= 1e5 else f"{mean / 1e3:,.0f} kB"
     if key == "predict_images_per_second":
         return f"{mean:,.0f}" + (f" ± {std:,.0f}" if std is not None else "")
     return f"{mean:.4f}" + (f" ± {std:.4f}" if std is not None else "")

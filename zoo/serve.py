@@ -93,7 +93,9 @@ class Predictor:
                 "shape": list(image.shape), "models": answers}
 
     def predict(self, dataset: str, pixels, top: int = 5) -> list:
-        """Top classes of every model for one image given as height*width values in [0, 1]."""
+        """Top classes of every model for one image given as height*width values in [0, 1]
+        (gray), or height*width*channels values (row by row, the channels of a pixel
+        together) for a colour dataset."""
         if dataset not in self.datasets:
             raise KeyError(dataset)
         info = self.datasets[dataset]
@@ -105,11 +107,14 @@ class Predictor:
                 raise ValueError("pixel values must be numbers in [0, 1]; got an integer far "
                                  "out of range")
         x = np.asarray(pixels, dtype=np.float32)
-        if x.size != h * w:
-            raise ValueError(f"expected {h * w} pixel values ({h}x{w}), got {x.size}")
+        if x.size not in (h * w, h * w * c):
+            raise ValueError(f"expected {h * w} pixel values ({h}x{w})"
+                             + (f" or {h * w * c} ({h}x{w}x{c})" if c > 1 else "")
+                             + f", got {x.size}")
         if not np.isfinite(x).all():
             raise ValueError("pixel values must be finite numbers in [0, 1]")
-        x = np.repeat(np.clip(x, 0, 1).reshape(1, h, w, 1), c, axis=-1)
+        x = np.clip(x, 0, 1).reshape(1, h, w, -1)
+        x = np.repeat(x, c, axis=-1) if x.shape[-1] == 1 else x
         return self._predict(dataset, x, top)
 
     def _predict(self, dataset: str, x: np.ndarray, top: int = 5) -> list:

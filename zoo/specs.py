@@ -32,6 +32,13 @@ class ModelSpec:
     #: Returns the custom Keras classes the model uses (name -> class), so that a kept model
     #: loads back with ``safe_mode=True``. Leave it out when the model uses keras.layers only.
     custom_objects: Optional[Callable[[], dict]] = None
+    #: ``available()`` returns ``(True, what)`` or ``(False, how to get it)`` for a model that
+    #: needs something not always installed (an optional package); leave it out otherwise.
+    available: Optional[Callable[[], tuple]] = None
+    #: False for a model that runs only when named (or configured by a [models.NAME] table in
+    #: zoo.toml): a family that needs an option such as a pretrained preset, or one too costly
+    #: for every `zoo run --all`
+    in_all: bool = True
     #: Filled in by zoo: the plugin that registered it and that plugin's version.
     plugin: str = ""
     version: str = ""
@@ -39,6 +46,12 @@ class ModelSpec:
     #: ``build`` and the name the plugin registered.
     options: dict = field(default_factory=dict)
     base: str = ""
+
+    def check_available(self) -> tuple:
+        if self.available is None:
+            return True, "built in"
+        ok, why = self.available()
+        return bool(ok), str(why)
 
 
 @dataclass
@@ -104,9 +117,9 @@ def _part_problem(xs, ys, part: str, num_classes: int):
         return f"{part}: labels must have shape ({len(xs)},), got {ys.shape}"
     if len(xs) == 0:
         return f"{part}: no samples"
-    if not np.issubdtype(xs.dtype, np.floating):
-        return f"{part}: images must be floating point in [0, 1], got {xs.dtype}"
-    if not np.isfinite(xs).all():
+    if xs.dtype != np.uint8 and not np.issubdtype(xs.dtype, np.floating):
+        return f"{part}: images must be floating point in [0, 1] or uint8, got {xs.dtype}"
+    if xs.dtype != np.uint8 and not np.isfinite(xs).all():
         return f"{part}: images contain NaN or infinity"
     if not np.issubdtype(ys.dtype, np.integer):
         return f"{part}: labels must be integers, got {ys.dtype}"
@@ -119,8 +132,9 @@ def _part_problem(xs, ys, part: str, num_classes: int):
 class Dataset:
     """Images and labels, ready to train on.
 
-    ``x`` is float32 of shape (n, height, width, channels) scaled to [0, 1]; ``y`` holds
-    integer labels 0..len(class_names)-1. ``x_test``/``y_test`` are an official test split,
+    ``x`` is float32 of shape (n, height, width, channels) scaled to [0, 1], or uint8 pixels
+    0-255 (zoo scales each batch as it trains: a quarter of the memory); ``y`` holds integer
+    labels 0..len(class_names)-1. ``x_test``/``y_test`` are an official test split,
     when the dataset has one; it is never used for training or model selection.
     """
 

@@ -131,7 +131,7 @@ def read_npz(path) -> dict:
 #: facts that are numbers when present: a file where one is not was not written by zoo
 NUMBERS = ("params", "fit_seconds", "predict_seconds", "predict_images_per_second",
            "wall_seconds", "train_samples", "held_out_samples", "epochs", "epochs_run", "lr",
-           "train_size")
+           "train_size", "size_bytes", "latency_ms", "peak_memory_bytes")
 
 
 def _check_numbers(path, facts: dict) -> None:

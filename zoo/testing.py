@@ -14,11 +14,13 @@ from zoo.store import RunStore, write_last_run
 
 def make_facts(results_dir, datasets=("alpha",), models=None, folds=3, classes=5,
                samples=200, test_samples=0, epochs=4, seed=0, class_names=None,
-               failed=(), improving=(), curves=None) -> list:
+               failed=(), improving=(), curves=None, latency=None) -> list:
     """Write facts for every dataset x model x fold; ``models`` maps name -> skill.
     ``failed`` lists (dataset, model, fold) triples saved as diverged. The loss of the models
     in ``improving`` falls steadily to the last epoch; the others level off after one.
-    ``curves`` maps model -> {training size below 1: skill}: learning-curve facts too."""
+    ``curves`` maps model -> {training size below 1: skill}: learning-curve facts too.
+    ``latency`` maps model -> milliseconds per image: cost facts too (size 1 MB a 1000
+    parameters)."""
     models = models or {"cnn": 0.9, "vit": 0.8}
     rng = np.random.default_rng(seed)
     protocol = Protocol(folds=folds, epochs=epochs)
@@ -71,6 +73,9 @@ def make_facts(results_dir, datasets=("alpha",), models=None, folds=3, classes=5
                     "fit_seconds": 10.0 + d_i,
                     "predict_seconds": 0.5, "predict_images_per_second": 1000.0,
                     "params": 1000 * (1 + len(model)), "wall_seconds": 11.0,
+                    **({"latency_ms": latency[model] * (1 + 0.05 * k), "size_bytes":
+                        1000 * (1 + len(model)) * 1000, "peak_memory_bytes": None}
+                       if latency and model in latency else {}),
                     "devices": {"devices": ["/cpu:0"], "replicas": 1}}, arrays, size)
         runs.append({"dataset": name, "run_id": store.run_id, "path": str(store.path),
                      "models": list(models)})

@@ -32,6 +32,9 @@ def _tf_dataset(x, y, batch, seed=None, drop_remainder=False, augment=None):
     if seed is not None:
         ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch, drop_remainder=drop_remainder)
+    if x.dtype == np.uint8:   # 8-bit pixels: scaled to [0, 1] a batch at a time
+        ds = ds.map(lambda images, labels: (tf.cast(images, tf.float32) / 255, labels),
+                    num_parallel_calls=tf.data.AUTOTUNE)
     if augment is not None:
         # one batch after the other: the random layers draw from a seeded state that each
         # call advances, so parallel calls would hand the draws to batches in any order
@@ -231,10 +234,12 @@ class FoldRunner:
             callbacks.append(keras.callbacks.EarlyStopping(
                 monitor="val_loss", patience=p.early_stopping, restore_best_weights=True))
 
+        gpu = _reset_peak_memory(self.strategy)
         start = time.perf_counter()
         history = model.fit(train_data, validation_data=val_data, epochs=p.epochs,
                             callbacks=callbacks, verbose=self.verbose, shuffle=False)
         fit_seconds = time.perf_counter() - start
+        peak = _peak_memory(gpu)
         # stopped at a batch end by Ctrl-C: this fold is not finished, keep nothing
         interrupt.raise_if_interrupted()
         hist = {k: [float(v) for v in vals] for k, vals in history.history.items()}
@@ -263,6 +268,7 @@ class FoldRunner:
         elif not all(np.isfinite(a).all() for k, a in arrays.items() if k.endswith("prob")):
             status, reason = "diverged", "the model predicted NaN or infinite probabilities"
 
+        costs = self._costs(model, ds.x[held_idx[:1]]) if size >= 1 else {}
         start = time.perf_counter()
         if size >= 1:  # the galleries and maps are of the whole-fold models
             arrays.update(self._understanding(model, held_idx, arrays["y_prob"], fold))
@@ -279,7 +285,7 @@ class FoldRunner:
             "train_samples": int(len(fit_idx)), "held_out_samples": int(len(held_idx)),
             "train_size": float(size),
             "fit_seconds": fit_seconds, "predict_seconds": predict_seconds,
-            "explain_seconds": explain_seconds,
+            "explain_seconds": explain_seconds, "peak_memory_bytes": peak, **costs,
             "predict_images_per_second": len(held_idx) / predict_seconds if predict_seconds else 0,
             "params": int(model.count_params()), "xla": bool(model.jit_compile),
             "plugin": self.spec.plugin, "plugin_version": self.spec.version,
@@ -293,6 +299,28 @@ class FoldRunner:
 
     #: how many confidently wrong held-out images a fold keeps for the report's gallery
     GALLERY = 8
+    #: calls of one image timed for the latency (after WARM_UP untimed ones)
+    LATENCY_CALLS, WARM_UP = 50, 5
+
+    def _costs(self, model, one) -> dict:
+        """What the model costs beside its accuracy: its size in the Keras format (measured
+        once per runner: every fold's model has the same) and its latency on one image, the
+        median of LATENCY_CALLS calls after WARM_UP (with the quartiles), on this device."""
+        from zoo.modelio import model_bytes
+
+        if getattr(self, "_size_bytes", None) is None:
+            self._size_bytes = len(model_bytes(model))
+        x = as_float(one)
+        for _ in range(self.WARM_UP):
+            model.predict_on_batch(x)
+        times = []
+        for _ in range(self.LATENCY_CALLS):
+            start = time.perf_counter()
+            model.predict_on_batch(x)
+            times.append((time.perf_counter() - start) * 1000)
+        q1, median, q3 = np.percentile(times, [25, 50, 75])
+        return {"size_bytes": self._size_bytes, "latency_ms": float(median),
+                "latency_quartiles_ms": [float(q1), float(q3)]}
 
     def _understanding(self, model, held_idx, y_prob, fold) -> dict:
         """Facts for the report's 'what the models look at': the most confidently wrong
@@ -314,7 +342,7 @@ class FoldRunner:
         if fold == 0 and self.spec.explain:
             first = [held_idx[y_true == c][0] for c in range(ds.num_classes)
                      if (y_true == c).any()]
-            maps, self._explain_errors = explain(self.spec, model, ds.x[first])
+            maps, self._explain_errors = explain(self.spec, model, as_float(ds.x[first]))
             out["explain_index"] = np.asarray(first, dtype=np.int32)
             out["explain_images"] = to_uint8(ds.x[first])
             for method, m in maps.items():
@@ -337,5 +365,43 @@ class FoldRunner:
                  "model_file": "", "train_samples": int(len(ds.y))}, model if ok else None)
 
 
+def _reset_peak_memory(strategy):
+    """The GPU whose peak memory a fold's training is measured on (its counter reset), or
+    None: TensorFlow reports no such figure for the CPU."""
+    tf = import_tf()
+    devices = [d for d in describe(strategy)["devices"] if "gpu" in d.lower()]
+    if not devices:
+        return None
+    name = "GPU:" + devices[0].rsplit(":", 1)[-1]
+    try:
+        tf.config.experimental.reset_memory_stats(name)
+        return name
+    except (ValueError, RuntimeError, AttributeError):
+        return None
+
+
+def _peak_memory(gpu):
+    """Peak bytes on ``gpu`` since the reset (None on the CPU)."""
+    if gpu is None:
+        return None
+    tf = import_tf()
+    try:
+        return int(tf.config.experimental.get_memory_info(gpu)["peak"])
+    except (ValueError, RuntimeError, AttributeError):
+        return None
+
+
 def to_uint8(x: np.ndarray) -> np.ndarray:
-    return np.clip(np.round(np.asarray(x) * 255), 0, 255).astype(np.uint8)
+    """Pixels as uint8 0-255, from [0, 1] floats (8-bit pixels are kept as they are)."""
+    x = np.asarray(x)
+    if x.dtype == np.uint8:
+        return x
+    return np.clip(np.round(x * 255), 0, 255).astype(np.uint8)
+
+
+def as_float(x: np.ndarray) -> np.ndarray:
+    """Pixels as float32 in [0, 1] (8-bit pixels scaled), what a model takes."""
+    x = np.asarray(x)
+    if x.dtype == np.uint8:
+        return np.multiply(x, np.float32(1 / 255), dtype=np.float32)
+    return x

@@ -184,7 +184,8 @@ def _few_folds(v, main) -> str:
         return ""
     k = main[0].nonzero
     if stats.smallest_wilcoxon_p(k) >= stats.ALPHA:
-        return (f"With {k} folds of non-zero difference, Wilcoxon's signed-rank test cannot "
+        return (f"With {k} fold{'s' * (k != 1)} of non-zero difference, Wilcoxon's "
+                "signed-rank test cannot "
                 "reach p < 0.05 whatever the scores; more folds are needed for it to confirm "
                 "a difference.")
     return ""

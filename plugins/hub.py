@@ -1,0 +1,117 @@
+"""KerasHub backbones beside the CNN and the ViT: ``zoo run hub:preset=resnet_18_imagenet``.
+
+KerasHub (the maintained home of Keras' pretrained vision models, which absorbed KerasCV)
+brings the backbone and its input scaling; this plugin puts them under a classification head:
+
+    image (zoo's [0, 1] pixels, any size; grayscale repeated to 3 channels)
+      -> the preset's image converter (resized to its image size, its own scaling)
+      -> the backbone (pretrained weights; frozen with trainable=false)
+      -> global average pooling -> Dense(num_classes, softmax)
+
+Options: ``preset`` (a KerasHub preset name, such as resnet_18_imagenet,
+efficientnet_b0_ra_imagenet or mobilenet_v3_small_100_imagenet, or a local preset folder made
+with ``Backbone.save_to_preset``), ``trainable`` (true: fine-tune everything; false: train the
+new head on frozen features), ``image_size`` (the side the images are resized to; default:
+the preset's, or 224). Weights come through KerasHub's own cache: fetched once when online.
+Needs the ``hub`` extra; without it the model is listed as unavailable. Uses zoo's public
+names only.
+"""
+from __future__ import annotations
+
+import importlib.util
+
+import zoo
+
+INSTALL = "pip install 'keras-zoo[hub]' (or pip install -e \".[hub]\" in a checkout)"
+#: the side images are resized to when neither the option nor the preset says
+DEFAULT_SIZE = 224
+
+
+def available():
+    if importlib.util.find_spec("keras_hub") is None:
+        return False, f"needs KerasHub: {INSTALL}"
+    return True, "KerasHub is installed"
+
+
+def _keras_hub():
+    try:
+        zoo.import_tensorflow()
+        import keras_hub
+    except ImportError:
+        raise zoo.ConfigError(f"hub: needs KerasHub: {INSTALL}") from None
+    return keras_hub
+
+
+def _backbone(keras_hub, preset: str):
+    """The preset's backbone with its weights; one line when it cannot be had."""
+    try:
+        return keras_hub.models.Backbone.from_preset(preset)
+    except (OSError, ConnectionError) as exc:
+        raise zoo.ConfigError(
+            f"hub: preset '{preset}' cannot be loaded ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0][:160]}): a named preset is downloaded once through "
+            "KerasHub's cache, which needs the internet the first time; offline, pass a local "
+            "preset folder instead, hub:preset=/path/to/folder (made with "
+            "Backbone.save_to_preset)") from None
+    except ValueError as exc:
+        raise zoo.ConfigError(f"hub: preset '{preset}': {str(exc).splitlines()[0][:200]}") \
+            from None
+
+
+def _converter(keras_hub, preset: str, image_size):
+    """The preset's image converter (resizing and scaling as the backbone was trained),
+    resized to ``image_size`` when given; None when the preset has none."""
+    try:
+        converter = keras_hub.layers.ImageConverter.from_preset(preset)
+    except (FileNotFoundError, ValueError):
+        return None
+    if image_size:
+        converter.image_size = (image_size, image_size)
+    return converter
+
+
+def build(input_shape, num_classes, preset: str = "resnet_18_imagenet",
+          trainable: bool = True, image_size: int | None = None):
+    """A classifier on a KerasHub backbone (see the module docstring)."""
+    import keras
+    from keras import layers
+
+    if input_shape[-1] not in (1, 3):
+        raise zoo.ConfigError(f"hub: images of {input_shape[-1]} channels; KerasHub backbones "
+                              "take RGB (grayscale is repeated to 3 channels)")
+    if image_size is not None and not 8 <= image_size <= 1024:
+        raise zoo.ConfigError(f"hub: image_size {image_size}: expected 8 to 1024 pixels")
+    keras_hub = _keras_hub()
+    backbone = _backbone(keras_hub, preset)
+    backbone.trainable = trainable
+    converter = _converter(keras_hub, preset, image_size)
+    inputs = keras.Input(shape=input_shape, name="image")
+    x = inputs
+    if input_shape[-1] == 1:
+        x = layers.Concatenate(name="gray_to_rgb")([x, x, x])
+    if converter is not None:
+        x = converter(layers.Rescaling(255.0, name="to_0_255")(x))   # it takes 0-255 pixels
+    else:
+        side = image_size or DEFAULT_SIZE
+        x = layers.Resizing(side, side, name="resize")(x)
+    features = backbone(x)
+    pool = layers.GlobalAveragePooling2D if len(features.shape) == 4 else \
+        layers.GlobalAveragePooling1D
+    x = pool(name="pool")(features)
+    outputs = layers.Dense(num_classes, activation="softmax", name="probs")(x)
+    return keras.Model(inputs, outputs, name="hub")
+
+
+def custom_objects() -> dict:
+    """Importing KerasHub registers its layers and backbones for loading kept models."""
+    _keras_hub()
+    return {}
+
+
+@zoo.hookimpl
+def register_models(register):
+    register(zoo.ModelSpec(
+        name="hub", build=build, available=available, explain=("grad-cam",),
+        custom_objects=custom_objects, in_all=False,   # name it: zoo run hub:preset=NAME
+        description="a KerasHub backbone (hub:preset=NAME or a local preset folder), "
+                    "fine-tuned or frozen, under a softmax head"))

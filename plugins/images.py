@@ -1,0 +1,440 @@
+"""A folder of images as a dataset: ``zoo run --all --images ~/photos``.
+
+Layouts: ``PATH/<class>/*``, or ``PATH/train/<class>/*`` with ``PATH/test/<class>/*`` (the
+official test split). Images may sit in subfolders of a class folder. PNG, JPEG, BMP, GIF
+(first frame), WebP and TIFF; hidden and system files (``.DS_Store``, ``Thumbs.db``, ``._*``)
+are ignored. Every image is turned upright by its EXIF orientation, scaled so that it covers
+the target size and cropped to it at the centre (nothing is padded), and converted to 8-bit
+(16-bit, palette and alpha images included). Grayscale when every image is, else RGB.
+
+Decoding runs in parallel in a tf.data pipeline (TensorFlow's decoders, as Keras'
+image_dataset_from_directory; Pillow for TIFF and EXIF); the decoded arrays are cached,
+keyed by every file's path, size and modification time and by the settings, so a rerun
+does not decode again and any change to the folder or the settings decodes afresh.
+
+This plugin uses zoo's public names only.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+import zoo
+
+EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+#: decoded by Pillow (TensorFlow has no decoder for them)
+PILLOW_ONLY = {".tif", ".tiff"}
+SYSTEM_FILES = {"thumbs.db", "desktop.ini", "icon\r"}
+#: the default size: the images' median, at most this many pixels a side
+MAX_SIDE = 128
+#: the decoded arrays may take at most this share of the machine's memory
+MEMORY_SHARE = 0.25
+#: bumped when the decoding changes, so that older caches are not used
+LOADER_VERSION = 1
+HOW = ("pass --images PATH: a folder with one subfolder of images per class "
+       "(PATH/<class>/*), or PATH/train/<class>/* with PATH/test/<class>/*")
+
+
+# -- the folder ---------------------------------------------------------------------------------
+def ignored(name: str) -> bool:
+    """Hidden and system files: never images, never classes."""
+    return name.startswith(".") or name.lower() in SYSTEM_FILES
+
+
+def layout(root: Path) -> tuple:
+    """(train folder, test folder or None) of an image folder; DataError when there is none."""
+    if not root.is_dir():
+        raise zoo.DataError(root, "no such folder; " + HOW if not root.exists() else
+                            "not a folder; " + HOW)
+    if (root / "train").is_dir():
+        return root / "train", (root / "test" if (root / "test").is_dir() else None)
+    return root, None
+
+
+def scan(folder: Path) -> tuple:
+    """(class names, [(file, class index)], files left out) of one split's folder."""
+    classes = sorted(p.name for p in folder.iterdir() if p.is_dir() and not ignored(p.name))
+    if not classes:
+        loose = [p for p in folder.iterdir() if p.suffix.lower() in EXTENSIONS]
+        raise zoo.DataError(folder, "no class folders" + (
+            f" (it holds {len(loose)} images directly)" if loose else "") + "; " + HOW)
+    files, skipped = [], 0
+    for index, name in enumerate(classes):
+        found, other = _images_in(folder / name)
+        if not found:
+            raise zoo.DataError(folder / name, "no images in this class folder (png, jpg, "
+                                "bmp, gif, webp or tif); add some or remove the folder")
+        files += [(f, index) for f in found]
+        skipped += other
+    return classes, files, skipped
+
+
+def _images_in(folder: Path) -> tuple:
+    """(image files, number of other files) below ``folder``, following symbolic links; a
+    link back to a folder being walked is a loop and a DataError."""
+    found, other, stack = [], 0, [(str(folder), frozenset())]
+    while stack:
+        here, parents = stack.pop()
+        real = os.path.realpath(here)
+        if real in parents:
+            raise zoo.DataError(here, f"symbolic link loop (it leads back to {real}); "
+                                "remove the link")
+        for entry in os.scandir(here):
+            if ignored(entry.name):
+                continue
+            if entry.is_dir():
+                stack.append((entry.path, parents | {real}))
+            elif os.path.splitext(entry.name)[1].lower() in EXTENSIONS:
+                found.append(entry.path)
+            else:
+                other += 1
+    return [Path(f) for f in sorted(found)], other
+
+
+def check_classes(train: list, test: list, test_folder: Path) -> None:
+    """The test split's classes must be the training split's."""
+    if test != train:
+        missing, extra = sorted(set(train) - set(test)), sorted(set(test) - set(train))
+        raise zoo.DataError(test_folder, "its class folders differ from train/'s: "
+                            + "; ".join(part for part in (
+                                f"missing {', '.join(missing)}" if missing else "",
+                                f"not in train/: {', '.join(extra)}" if extra else "") if part)
+                            + "; the test split needs exactly the training classes")
+
+
+# -- settings -----------------------------------------------------------------------------------
+def parse_size(value):
+    """'64' or 64 -> (64, 64); '64x48' -> (48, 64) as (height, width) for a width x height;
+    None stays None. ConfigError otherwise."""
+    if value is None:
+        return None
+    text = str(value).lower().replace(" ", "")
+    parts = text.split("x")
+    if not all(p.isdigit() for p in parts) or len(parts) not in (1, 2) or \
+            not all(4 <= int(p) <= 1024 for p in parts):
+        raise zoo.ConfigError(f"--image-size: expected a side like 64 or WIDTHxHEIGHT like "
+                              f"64x48 (4 to 1024 pixels), got {value!r}")
+    width, height = int(parts[0]), int(parts[-1])
+    return height, width
+
+
+def median_size(files: list, sample: int = 500) -> tuple:
+    """(height, width): the median of (a sample of) the images, upright, capped at
+    :data:`MAX_SIDE` a side with its aspect ratio kept."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    picked = [files[i] for i in rng.choice(len(files), min(sample, len(files)), replace=False)]
+    sizes = []
+    for path in picked:
+        try:
+            with Image.open(path) as img:
+                w, h = img.size
+                if _orientation(img) in (5, 6, 7, 8):
+                    w, h = h, w
+            sizes.append((h, w))
+        except Exception:   # a bad file is reported when it is decoded
+            continue
+    h, w = np.median(sizes, axis=0) if sizes else (MAX_SIDE, MAX_SIDE)
+    scale = min(1.0, MAX_SIDE / max(h, w))
+    return max(4, int(round(h * scale))), max(4, int(round(w * scale)))
+
+
+def _orientation(img) -> int:
+    try:
+        return int(img.getexif().get(0x0112, 1))
+    except Exception:
+        return 1
+
+
+def memory_limit() -> int:
+    """Bytes the decoded images may take: :data:`MEMORY_SHARE` of the machine's memory."""
+    try:
+        total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        total = 8 * 1024 ** 3
+    return int(total * MEMORY_SHARE)
+
+
+def check_memory(count: int, size: tuple, channels: int, root: Path) -> None:
+    """Before decoding: the decoded images (uint8, plus a second copy while the test split
+    and the cache are made: 2 bytes a value) must fit in :data:`MEMORY_SHARE` of the
+    machine's memory."""
+    need = count * size[0] * size[1] * channels * 2
+    if need > memory_limit():
+        side = int((memory_limit() / (count * channels * 2)) ** 0.5)
+        raise zoo.DataError(root, f"{count:,} images of {size[1]}x{size[0]} would take "
+                            f"{need / 1024 ** 3:.1f} GB, more than a quarter of this "
+                            f"machine's memory ({memory_limit() / 1024 ** 3:.1f} GB); pass a "
+                            f"smaller --image-size (at most about {side})")
+
+
+# -- decoding -------------------------------------------------------------------------------------
+def orientations(files: list) -> np.ndarray:
+    """The EXIF orientation of each file (1 where there is none), read by Pillow from the
+    file's header."""
+    from PIL import Image
+
+    out = np.ones(len(files), dtype=np.int32)
+    for i, path in enumerate(files):
+        try:
+            with Image.open(path) as img:
+                out[i] = _orientation(img)
+        except Exception:   # a bad file is reported when it is decoded
+            pass
+    return out
+
+
+def _fit(tf, image, size):
+    """Scale an image to cover ``size`` (height, width) and crop the centre, as uint8; an
+    image of that size already is left as it is."""
+    h, w = tf.shape(image)[0], tf.shape(image)[1]
+
+    def fitted():
+        hf, wf = tf.cast(h, tf.float32), tf.cast(w, tf.float32)
+        scale = tf.maximum(size[0] / hf, size[1] / wf)
+        covered = tf.image.resize(tf.cast(image, tf.float32),
+                                  [tf.cast(tf.math.ceil(hf * scale), tf.int32),
+                                   tf.cast(tf.math.ceil(wf * scale), tf.int32)],
+                                  antialias=True)
+        cropped = tf.image.resize_with_crop_or_pad(covered, size[0], size[1])
+        return tf.cast(tf.clip_by_value(tf.round(cropped), 0, 255), tf.uint8)
+
+    return tf.cond((h == size[0]) & (w == size[1]), lambda: image, fitted)
+
+
+def decode(files: list, size: tuple) -> tuple:
+    """(uint8 images (n, h, w, 3), gray (n,)) of ``files``, decoded in parallel by
+    TensorFlow; TIFFs, and JPEGs whose EXIF says to turn them, by Pillow. Raises ValueError
+    when a file cannot be decoded (which one: :func:`bad_files`)."""
+    by_pillow = np.array([Path(f).suffix.lower() in PILLOW_ONLY for f in files], dtype=bool)
+    x, gray, exif = _decode_tf([f for f, pillow in zip(files, by_pillow, strict=True)
+                                if not pillow], size)
+    if exif.any():   # the JPEGs with an EXIF block: those that say to turn, by Pillow
+        tf_index = np.flatnonzero(~by_pillow)
+        turned = tf_index[exif][orientations([files[i] for i in tf_index[exif]]) != 1]
+        by_pillow[turned] = True
+        keep = ~np.isin(tf_index, turned)
+        x, gray = x[keep], gray[keep]
+    if not by_pillow.any():
+        return x, gray
+    out = np.empty((len(files), size[0], size[1], 3), dtype=np.uint8)
+    out[~by_pillow] = x
+    flags = np.empty(len(files), dtype=bool)
+    flags[~by_pillow] = gray
+    for i in np.flatnonzero(by_pillow):
+        out[i] = _pillow(files[i], size)
+        flags[i] = (out[i, ..., 0] == out[i, ..., 1]).all() and \
+            (out[i, ..., 1] == out[i, ..., 2]).all()
+    return out, flags
+
+
+def _decode_tf(files: list, size: tuple) -> tuple:
+    """Images, their gray flags, and which are JPEGs with an EXIF block, decoded and fitted
+    in a parallel tf.data pipeline."""
+    if not files:
+        return (np.empty((0, size[0], size[1], 3), dtype=np.uint8), np.empty(0, dtype=bool),
+                np.empty(0, dtype=bool))
+    tf = zoo.import_tensorflow()
+
+    def one(path):
+        raw = tf.io.read_file(path)
+        image = _fit(tf, tf.io.decode_image(raw, channels=3, expand_animations=False), size)
+        image.set_shape((size[0], size[1], 3))
+        gray = tf.reduce_all(image[..., 0] == image[..., 1]) & \
+            tf.reduce_all(image[..., 1] == image[..., 2])
+        # a JPEG with an EXIF block (a byte search: RE2 would want UTF-8)
+        exif = tf.io.is_jpeg(raw) & (tf.size(tf.strings.split(
+            tf.strings.substr(raw, 0, 4096), sep="Exif\x00\x00")) > 1)
+        return image, gray, exif
+
+    data = tf.data.Dataset.from_tensor_slices([str(f) for f in files])
+    data = data.map(one, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    parts = []
+    try:
+        for batch in data.batch(512).prefetch(2):
+            parts.append([b.numpy() for b in batch])
+    except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError) as exc:
+        raise ValueError(str(exc)) from None
+    return tuple(np.concatenate(column) for column in zip(*parts, strict=True))
+
+
+def _pillow(path: Path, size: tuple) -> np.ndarray:
+    """One image decoded by Pillow (upright, RGB, covering ``size``, centre-cropped)."""
+    from PIL import Image, ImageOps
+
+    with Image.open(path) as img:
+        img = ImageOps.exif_transpose(img)
+        if img.mode in ("I;16", "I;16B", "I", "F"):   # 16-bit or float: to 8 bits
+            a = np.asarray(img, dtype=np.float64)
+            a = a / max(1.0, a.max()) * 255
+            img = Image.fromarray(a.astype(np.uint8))
+        img = ImageOps.fit(img.convert("RGB"), (size[1], size[0]), Image.Resampling.BILINEAR)
+        return np.asarray(img, dtype=np.uint8)
+
+
+def bad_files(files: list) -> list:
+    """(file, problem) of every file that cannot be decoded, checked one by one (the slow
+    path, taken only when the fast one failed)."""
+    tf = zoo.import_tensorflow()
+    bad = []
+    for path in files:
+        try:
+            if path.suffix.lower() in PILLOW_ONLY:
+                _pillow(path, (8, 8))
+            else:
+                tf.io.decode_image(tf.io.read_file(str(path)), channels=3,
+                                   expand_animations=False)
+        except Exception as exc:
+            bad.append((path, str(exc).splitlines()[0][:120] or type(exc).__name__))
+    return bad
+
+
+# -- the cache -------------------------------------------------------------------------------------
+def cache_key(files: list, settings: dict) -> str:
+    """A hash of every file's path, size and modification time, the settings and the
+    loader's version: any change to the folder or the settings gives another key."""
+    h = hashlib.sha256(json.dumps({"settings": settings, "version": LOADER_VERSION},
+                                  sort_keys=True).encode())
+    for path in files:
+        st = path.stat()
+        h.update(f"{path}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:24]
+
+
+#: cache files being written now, by this process: path -> thread
+_WRITERS = {}
+
+
+def read_cache(path: Path):
+    if path in _WRITERS:   # written by this process a moment ago: wait for it
+        _WRITERS.pop(path).join()
+    if not path.exists():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as a:
+            return {k: a[k] for k in a.files}
+    except Exception:   # a damaged cache is decoded afresh
+        return None
+
+
+def write_cache(path: Path, arrays: dict) -> None:
+    """In a background thread, atomically (a temporary file, then a rename): the load does
+    not wait for the disk, and Python waits for the thread before it exits. A cache that
+    cannot be written is only a slower next run."""
+    import threading
+
+    writer = threading.Thread(target=_write_cache, args=(path, arrays), name="zoo-image-cache")
+    _WRITERS[path] = writer
+    writer.start()
+
+
+def _write_cache(path: Path, arrays: dict) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp, path)
+    except OSError:
+        pass
+
+
+# -- loading ----------------------------------------------------------------------------------------
+def load(data_dir=None, path=None, image_size=None, color=None, cache_dir=None,
+         skip_bad_images=False) -> zoo.Dataset:
+    """The images under ``path`` as a zoo.Dataset named after the folder (see the module
+    docstring); ``color``: None (gray when every image is), "gray" or "rgb"."""
+    if path is None:
+        raise zoo.DataError(data_dir, HOW)
+    if color not in (None, "gray", "rgb"):
+        raise zoo.ConfigError(f"--color: expected gray or rgb, got {color!r}")
+    root = Path(path).expanduser()
+    train, test = layout(root)
+    classes, files, other = scan(train)
+    test_files = []
+    if test is not None:
+        test_classes, test_files, more = scan(test)
+        check_classes(classes, test_classes, test)
+        other += more
+    if len(classes) < 2:
+        raise zoo.DataError(train, f"only one class folder ({classes[0]}); a classifier "
+                            "needs at least two")
+    everything = [f for f, _ in files + test_files]
+    size = parse_size(image_size) or median_size(everything)
+    settings = {"size": size, "color": color, "skip_bad": bool(skip_bad_images)}
+    cache = Path(cache_dir).expanduser() if cache_dir else Path.home() / ".zoo" / "cache"
+    cached = cache / f"images-{cache_key(everything, settings)}.npz"
+    arrays = read_cache(cached)
+    if arrays is None:
+        check_memory(len(everything), size, 3, root)
+        arrays = _decode_all(files, test_files, classes, size, color, skip_bad_images)
+        write_cache(cached, arrays)
+    return _dataset(root, train, test, arrays, other, str(cached))
+
+
+def _decode_all(files, test_files, classes, size, color, skip_bad) -> dict:
+    everything = [f for f, _ in files + test_files]
+    labels = np.array([c for _, c in files + test_files], dtype=np.int64)
+    is_test = np.array([False] * len(files) + [True] * len(test_files))
+    try:
+        x, gray = decode(everything, size)
+        skipped = []
+    except ValueError:
+        bad = bad_files(everything)
+        if not skip_bad:
+            path, problem = bad[0]
+            raise zoo.DataError(path, f"not a readable image ({problem}); fix or remove it, "
+                                "or pass --skip-bad-images to leave such files out"
+                                + (f" ({len(bad)} found)" if len(bad) > 1 else "")) from None
+        keep = np.array([p not in {b for b, _ in bad} for p in everything])
+        everything = [p for p, k in zip(everything, keep, strict=True) if k]
+        labels, is_test = labels[keep], is_test[keep]
+        x, gray = decode(everything, size)
+        skipped = [str(p) for p, _ in bad]
+    gray_wanted = color == "gray" or (color is None and bool(gray.all()))
+    x = x[..., :1] if gray_wanted else x
+    return {"x": x, "y": labels, "test": is_test, "classes": np.array(classes),
+            "skipped": np.array(skipped, dtype=str)}
+
+
+def _dataset(root, train, test, arrays, other, cached) -> zoo.Dataset:
+    x, y, is_test = arrays["x"], arrays["y"], arrays["test"]
+    classes = [str(c) for c in arrays["classes"]]
+    skipped = [str(s) for s in arrays["skipped"]]
+    notes = []
+    if skipped:
+        notes.append(f"{len(skipped)} unreadable image(s) were left out "
+                     f"(--skip-bad-images): " + ", ".join(skipped[:20])
+                     + (" ..." if len(skipped) > 20 else ""))
+    if other:
+        notes.append(f"{other} file(s) that are not images were ignored.")
+    missing = sorted(set(range(len(classes))) - set(np.unique(y[~is_test]).tolist()))
+    if missing:
+        raise zoo.DataError(train, "no readable images left in class(es) "
+                            + ", ".join(classes[i] for i in missing))
+    h, w, c = x.shape[1:]
+    split = is_test.any()   # without a test split, no copy of the images is made
+    return zoo.Dataset(   # 8-bit pixels: zoo scales them a batch at a time
+        name=root.resolve().name, x=x[~is_test] if split else x, y=y[~is_test],
+        class_names=classes, x_test=x[is_test] if split else None,
+        y_test=y[is_test] if split else None,
+        source=f"{train}" + (f" + {test}" if test is not None else "")
+        + f" ({w}x{h} {'grayscale' if c == 1 else 'RGB'}; decoded arrays cached in {cached})",
+        notes=notes)
+
+
+def available(data_dir=None):
+    return False, HOW
+
+
+@zoo.hookimpl
+def register_datasets(register):
+    register(zoo.DatasetSpec(
+        name="images", load=load, available=available,
+        description="a folder of your images, one subfolder per class (zoo run --images PATH)"))
+

@@ -1,0 +1,244 @@
+"""A folder of images as a dataset (zoo_plugins.images, `zoo run --images PATH`): layouts,
+decoding, the cache, and every kind of bad input. The images are made in the tests."""
+import os
+import time
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+import zoo
+from zoo.cli import cli
+from zoo_plugins import images
+
+COLOURS = {"red": (200, 30, 30), "green": (30, 200, 30), "blue": (30, 30, 200)}
+
+
+def make_folder(root, classes=("red", "green", "blue"), per_class=6, size=(24, 32),
+                fmt="png", gray=False, seed=0):
+    """root/<class>/<i>.<fmt>: noise with a coloured block whose place and colour say the
+    class."""
+    rng = np.random.default_rng(seed)
+    for c, name in enumerate(classes):
+        folder = root / name
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            a = rng.integers(0, 60, (*size, 3)).astype(np.uint8)
+            a[4:12, 4 + 6 * c:12 + 6 * c] = COLOURS.get(name, (255, 255, 255))
+            img = Image.fromarray(a)
+            (img.convert("L") if gray else img).save(folder / f"{i}.{fmt}")
+    return root
+
+
+def load(root, **options):
+    return images.load(None, path=str(root), cache_dir=str(root.parent / "cache"), **options)
+
+
+def test_a_folder_of_class_folders_is_a_dataset(tmp_path):
+    root = make_folder(tmp_path / "fruit")
+    (root / "red" / ".DS_Store").write_text("x")          # hidden and system files:
+    (root / "green" / "Thumbs.db").write_text("x")        # ignored
+    (root / "blue" / "._0.png").write_bytes(b"AppleDouble")
+    (root / "notes.txt").write_text("not a class")
+    ds = load(root)
+    assert ds.name == "fruit" and ds.class_names == ["blue", "green", "red"]
+    # 8-bit pixels: zoo scales them a batch at a time (a quarter of float32's memory)
+    assert ds.x.shape == (18, 24, 32, 3) and ds.x.dtype == np.uint8 and not ds.has_test
+    assert np.bincount(ds.y).tolist() == [6, 6, 6]
+    ds.validate()
+    # the coloured block of the red images is where make_folder put it, in red
+    red = ds.x[ds.y == 2][0]
+    assert red[8, 8, 0] > 180 and red[8, 8, 2] < 50
+
+
+def test_train_and_test_folders_make_an_official_test_split(tmp_path):
+    make_folder(tmp_path / "fruit" / "train")
+    make_folder(tmp_path / "fruit" / "test", per_class=2, seed=1)
+    ds = load(tmp_path / "fruit")
+    assert ds.has_test and len(ds.y) == 18 and len(ds.y_test) == 6
+    assert ds.x_test.shape[1:] == ds.x.shape[1:]
+
+
+def test_the_default_size_is_the_median_capped_at_128_and_can_be_set(tmp_path):
+    root = make_folder(tmp_path / "big", size=(300, 200), per_class=2, classes=("a", "b"))
+    assert load(root).input_shape == (128, 85, 3)       # 300x200 scaled to 128 high
+    assert load(root, image_size="40").input_shape == (40, 40, 3)
+    assert load(root, image_size="64x48").input_shape == (48, 64, 3)   # width x height
+    with pytest.raises(zoo.ConfigError, match="--image-size: expected a side like 64"):
+        load(root, image_size="huge")
+
+
+def test_grayscale_when_every_image_is_gray_else_rgb_and_overridable(tmp_path):
+    gray = make_folder(tmp_path / "gray", gray=True, classes=("a", "b"))
+    assert load(gray).input_shape[-1] == 1
+    assert load(gray, color="rgb").input_shape[-1] == 3
+    colour = make_folder(tmp_path / "colour", classes=("red", "blue"))
+    assert load(colour).input_shape[-1] == 3
+    assert load(colour, color="gray").input_shape[-1] == 1
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    """A portrait photo stored sideways (EXIF orientation 6: turn 90 degrees clockwise)."""
+    root = tmp_path / "turned"
+    for name in ("a", "b"):
+        (root / name).mkdir(parents=True)
+        stored = np.zeros((20, 40, 3), dtype=np.uint8)
+        stored[:, :5] = 255              # a white band on the left of the stored pixels
+        img = Image.fromarray(stored)
+        exif = img.getexif()
+        exif[0x0112] = 6
+        img.save(root / name / "0.jpg", exif=exif.tobytes(), quality=95)
+        img.save(root / name / "1.jpg", quality=95)   # no EXIF: as stored
+    ds = load(root, image_size="20x40")           # 20 wide, 40 high: the upright shape
+    upright = ds.x[0]                             # turned clockwise: the band is on top
+    assert upright[:3].mean() > 200 and upright[-3:].mean() < 50
+
+
+def test_16_bit_palette_and_alpha_images_are_converted_not_refused(tmp_path):
+    root = tmp_path / "kinds"
+    for name in ("a", "b"):
+        (root / name).mkdir(parents=True)
+        Image.fromarray((np.arange(24 * 32).reshape(24, 32) * 80).astype(np.uint16)).save(
+            root / name / "16bit.png")
+        Image.fromarray(np.full((24, 32, 3), 120, np.uint8)).convert("P").save(
+            root / name / "palette.png")
+        Image.fromarray(np.full((24, 32, 4), 200, np.uint8)).save(root / name / "alpha.png")
+        Image.fromarray(np.full((24, 32, 3), 50, np.uint8)).save(root / name / "t.tif")
+        Image.fromarray(np.full((24, 32, 3), 50, np.uint8)).save(root / name / "g.gif")
+        Image.fromarray(np.full((24, 32, 3), 50, np.uint8)).save(root / name / "b.bmp")
+    ds = load(root)
+    assert len(ds.y) == 12 and ds.x.dtype == np.uint8
+
+
+@pytest.mark.parametrize("arrange, says", [
+    (lambda r: None, "no such folder"),
+    (lambda r: r.mkdir(), "no class folders"),
+    (lambda r: (make_folder(r, classes=("a",)), None), r"only one class folder \(a\)"),
+    (lambda r: (make_folder(r, classes=("a", "b")), (r / "c").mkdir()),
+     "no images in this class folder"),
+])
+def test_a_folder_that_is_no_dataset_is_named_with_what_to_do(tmp_path, arrange, says):
+    root = tmp_path / "photos"
+    arrange(root)
+    with pytest.raises(zoo.DataError, match=says) as err:
+        load(root)
+    assert str(root) in str(err.value)
+
+
+def test_test_classes_must_match_the_training_classes(tmp_path):
+    make_folder(tmp_path / "p" / "train", classes=("a", "b", "c"))
+    make_folder(tmp_path / "p" / "test", classes=("a", "b", "d"), per_class=1)
+    with pytest.raises(zoo.DataError, match=r"test: its class folders differ from train/'s: "
+                                            r"missing c; not in train/: d"):
+        load(tmp_path / "p")
+
+
+def test_a_symlink_loop_is_named(tmp_path):
+    root = make_folder(tmp_path / "p", classes=("a", "b"))
+    os.symlink(root / "a", root / "a" / "again")
+    with pytest.raises(zoo.DataError, match="symbolic link loop"):
+        load(root)
+
+
+def test_a_corrupt_image_is_named_or_skipped_and_counted(tmp_path):
+    root = make_folder(tmp_path / "p", classes=("a", "b"))
+    good = (root / "a" / "0.png").read_bytes()
+    (root / "a" / "broken.png").write_bytes(good[: len(good) // 2])   # truncated
+    (root / "b" / "junk.jpg").write_bytes(b"not an image at all")
+    with pytest.raises(zoo.DataError) as err:
+        load(root)
+    text = str(err.value)
+    assert ("broken.png" in text or "junk.jpg" in text) and "--skip-bad-images" in text
+    assert "(2 found)" in text
+    ds = load(root, skip_bad_images=True)
+    assert len(ds.y) == 12   # the 2 bad ones left out
+    assert ds.notes[0].startswith("2 unreadable image(s) were left out (--skip-bad-images): ")
+    assert "broken.png" in ds.notes[0] and "junk.jpg" in ds.notes[0]
+
+
+def test_the_memory_the_arrays_need_is_checked_before_decoding(tmp_path, monkeypatch):
+    root = make_folder(tmp_path / "p", classes=("a", "b"))
+    monkeypatch.setattr(images, "memory_limit", lambda: 10_000)
+    with pytest.raises(zoo.DataError, match=r"12 images of 32x24 would take 0\.0 GB, more "
+                                            r"than a quarter of this machine's memory .*pass a "
+                                            r"smaller --image-size \(at most about 11\)"):
+        load(root)
+
+
+def test_decoded_images_are_cached_and_any_change_decodes_again(tmp_path, monkeypatch):
+    root = make_folder(tmp_path / "p", classes=("a", "b"))
+    first = load(root)
+    decoded = []
+    real = images.decode
+    monkeypatch.setattr(images, "decode", lambda *a: decoded.append(1) or real(*a))
+    again = load(root)
+    assert decoded == [] and np.array_equal(first.x, again.x)    # from the cache
+    load(root, image_size="16")                                  # other settings: decoded
+    assert decoded == [1]
+    later = time.time() + 5
+    os.utime(root / "a" / "0.png", (later, later))               # a touched file: decoded
+    load(root)
+    assert decoded == [1, 1]
+
+
+@pytest.mark.slow
+def test_zoo_run_images_end_to_end_with_escaped_class_names(tmp_path):
+    root = make_folder(tmp_path / "my photos", classes=("<b>bold & <i>", "ünïcode", "two words"))
+    r = CliRunner().invoke(cli, ["run", "cnn:dense=8", "--images", str(root), "-d", "digits",
+                                 "--folds", "2", "--epochs", "1", "--cache-dir",
+                                 str(tmp_path / "cache"), "--results", str(tmp_path / "r"),
+                                 "--out", str(tmp_path / "o"), "--quiet"])
+    assert r.exit_code == 0, r.output
+    html = (tmp_path / "o" / "index.html").read_text()
+    assert "my photos" in html and "digits" in html          # both datasets, as chosen
+    assert "&lt;b&gt;bold &amp; &lt;i&gt;" in html and "<b>bold" not in html
+    assert "ünïcode" in html and "two words" in html
+
+
+def test_images_from_zoo_toml_and_two_folders_of_one_name(tmp_path):
+    make_folder(tmp_path / "a" / "photos", classes=("x", "y"))
+    make_folder(tmp_path / "b" / "photos", classes=("x", "y"))
+    r = CliRunner().invoke(cli, ["run", "cnn", "--images", str(tmp_path / "a" / "photos"),
+                                 "--images", str(tmp_path / "b" / "photos")])
+    assert r.exit_code == 2 and "two folders are named 'photos'" in r.output
+    (tmp_path / "zoo.toml").write_text(f'images = "{tmp_path}"\n')
+    r = CliRunner().invoke(cli, ["run", "cnn", "--config", str(tmp_path / "zoo.toml")])
+    assert r.exit_code == 2 and "images: expected a list of folders" in r.output
+
+
+@pytest.mark.slow
+def test_a_colour_dataset_is_served_in_colour(tmp_path):
+    from zoo.serve import Predictor
+
+    root = make_folder(tmp_path / "fruit", size=(16, 16), classes=("red", "green"))
+    r = CliRunner().invoke(cli, ["run", "cnn:dense=8", "--images", str(root), "--folds", "2",
+                                 "--epochs", "1", "--cache-dir", str(tmp_path / "cache"),
+                                 "--results", str(tmp_path / "r"), "--quiet", "--out",
+                                 str(tmp_path / "o")])
+    assert r.exit_code == 0, r.output
+    predictor = Predictor(tmp_path / "r")
+    assert predictor.datasets["fruit"]["input_shape"] == [16, 16, 3]
+    example = predictor.example("fruit", 0)
+    assert example["shape"] == [16, 16, 3] and len(example["pixels"]) == 16 * 16 * 3
+    rgb = predictor.predict("fruit", example["pixels"])
+    assert [m["top"][0][0] for m in rgb] == [m["top"][0][0] for m in example["models"]]
+    assert len(predictor.predict("fruit", [0.5] * 256)[0]["top"]) == 2   # gray still taken
+    with pytest.raises(ValueError, match=r"expected 256 pixel values \(16x16\) or 768 "
+                                         r"\(16x16x3\), got 10"):
+        predictor.predict("fruit", [0.5] * 10)
+
+
+@pytest.mark.slow
+def test_a_test_folder_leads_the_report(tmp_path):
+    make_folder(tmp_path / "fruit" / "train", size=(16, 16))
+    make_folder(tmp_path / "fruit" / "test", size=(16, 16), per_class=3, seed=1)
+    r = CliRunner().invoke(cli, ["run", "cnn:dense=8", "vit:depth=1", "--images",
+                                 str(tmp_path / "fruit"), "--folds", "2", "--epochs", "1",
+                                 "--cache-dir", str(tmp_path / "cache"), "--results",
+                                 str(tmp_path / "r"), "--out", str(tmp_path / "o"), "--quiet"])
+    assert r.exit_code == 0, r.output
+    html = (tmp_path / "o" / "index.html").read_text()
+    assert "official test split of 9 images" in html
+    conclusion = html.split('<div class="conclusion"><b>Conclusion.</b> ')[1]
+    assert conclusion.startswith("On the official test split")
