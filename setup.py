@@ -29,6 +29,7 @@ setup(
         "pluggy>=1.3",
         "pillow>=10",
         "rich>=13",
+        "optuna>=3.0,<6",
     ],
     extras_require={
         "gpu": ["tensorflow[and-cuda]>=2.16,<2.22"],

@@ -7,7 +7,12 @@
    with the same validation data, in one process. Both are warmed up (traced) first; each is
    then timed REPEATS times, alternating, and the best time of each is compared.
    Target: ratio <= 1.05.
-2. `zoo run --all` in a fresh process on the bundled digits (quick preset). Target < 3 min
+2. One tuning trial cell (zoo.cells.run_cell: the inner split, settings applied, training
+   on the inner-training part, scoring the inner-validation part, its facts) vs a plain
+   ``model.fit`` of the same model for the same epoch on the same inner-training images
+   (no augmentation in either). Warmed up, then REPEATS alternating, best of each.
+   Target: ratio <= 1.10.
+3. `zoo run --all` in a fresh process on the bundled digits (quick preset). Target < 3 min
    on a 2-core machine.
 """
 import os
@@ -80,6 +85,57 @@ def fold_overhead():
     print(f"ratio whole fold / plain fit: {min(zoo_walls) / min(plain_times):.3f}")
 
 
+def trial_overhead():
+    import keras
+    import numpy as np
+
+    from zoo import cells, space, train
+    from zoo.protocol import Protocol, make_splits, tuning_split
+
+    ds, registry = dataset()
+    spec = registry.models["cnn"]
+    protocol = Protocol(folds=10, epochs=1, batch_size=128, lr=1e-3, augment=0.0)
+    fold_of = make_splits(ds.y, protocol)
+    tuning = space.Tuning((space.Param("lr", 1e-4, 1e-2, log=True),), trials=1)
+    prepared = cells.Prepared(ds, protocol, fold_of, tuning=tuning)
+    trainers = cells.Trainers(train.Trainers())
+    cell = cells.Cell(ds.name, "cnn", 0, 10, trial=0, settings=(("lr", 1e-3),))
+    fit_idx, _ = tuning_split(np.flatnonzero(fold_of != 0), ds.y, None,
+                              train.fold_seed(protocol, 0))
+    xt, yt = train.as_float(ds.x[fit_idx]), ds.y[fit_idx]
+    keras.utils.set_random_seed(0)
+    plain = spec.build(ds.input_shape, ds.num_classes)
+    plain.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+
+    def plain_fit():
+        t0 = time.perf_counter()
+        plain.fit(xt, yt, batch_size=128, epochs=1, verbose=0)
+        return time.perf_counter() - t0
+
+    def trial_cell():
+        out = cells.run_cell(cell, spec, prepared, trainers)
+        assert out.facts["status"] == "ok", out.facts
+        return out.seconds, out.facts["fit_seconds"]
+
+    trial_cell()
+    plain_fit()
+    cell_times, fit_times, plain_times = [], [], []
+    for _ in range(REPEATS):
+        wall, fit = trial_cell()
+        cell_times.append(wall)
+        fit_times.append(fit)
+        plain_times.append(plain_fit())
+    print(f"tuning trial: {len(fit_idx)} inner-training images, one epoch, no augmentation")
+    print(f"plain model.fit:          best {min(plain_times):.2f} s  (all: "
+          + ", ".join(f"{t:.2f}" for t in plain_times) + ")")
+    print(f"zoo trial cell, whole:    best {min(cell_times):.2f} s  (all: "
+          + ", ".join(f"{t:.2f}" for t in cell_times) + "; its fit alone best "
+          f"{min(fit_times):.2f} s)")
+    print(f"ratio trial cell / plain fit: {min(cell_times) / min(plain_times):.3f}  "
+          "(target <= 1.10)")
+
+
 def run_all_wall():
     with tempfile.TemporaryDirectory() as tmp:
         empty = os.path.join(tmp, "no-data")
@@ -96,4 +152,5 @@ def run_all_wall():
 
 if __name__ == "__main__":
     fold_overhead()
+    trial_overhead()
     run_all_wall()

@@ -23,14 +23,15 @@ FLOORS = {
     # what plugins hand over, the protocol, facts on disk, devices
     "specs": 1, "options": 1, "protocol": 1, "store": 1, "distribute": 1, "metrics": 1,
     # the plugin manager; checking and keeping models
-    "plugins": 2, "checks": 2, "modelio": 2, "zoo": 2,
+    "plugins": 2, "checks": 2, "modelio": 2, "zoo": 2, "space": 2,
     # running: one fold, one cell
     "train": 3, "cells": 3,
     # where cells run, and the plan
     "executors.base": 4, "executors.local": 4, "executors.ray": 4, "executors": 4, "plan": 4,
+    "search": 4,
     # the run loop; judging and showing (from facts only)
     "comparisons": 3, "words": 4,
-    "engine": 5, "facts": 5, "verdict": 5, "figures": 5, "galleries": 5,
+    "engine": 5, "facts": 5, "verdict": 5, "figures": 5, "galleries": 5, "tuned": 5,
     "report": 6, "serve": 7, "listing": 6,
     # the plugin authors' test kit, and the command line on top
     "plugin_test": 6, "testing": 7, "cli": 8,

@@ -75,6 +75,33 @@ def protocol_options(command):
     return command
 
 
+def tune_options(command):
+    """The options of a tuning search (zoo.space), also a [tune] table in zoo.toml."""
+    from zoo import space
+
+    for args, kwargs in reversed([
+        (("--tune", "tune"), dict(multiple=True, metavar="SETTING=VALUES", help=(
+            "Tune a setting for every model with the same search: a range LOW..HIGH "
+            "(LOW..HIGH:log for a log scale) or choices A,B; a protocol setting (" +
+            ", ".join(space.TUNABLE) + ") or MODEL:OPTION (vit:patch_size=4,7). "
+            "Repeatable."))),
+        (("--trials",), dict(type=int, default=None, help=(
+            f"Trials per model (and per outer fold); default {space.DEFAULT_TRIALS}. More "
+            "trials extend a finished search."))),
+        (("--tune-metric",), dict(type=click.Choice(space.METRICS), default=None,
+                                   help="What a trial is scored by on its inner validation "
+                                        "split (default accuracy).")),
+        (("--tune-scope",), dict(type=click.Choice(space.SCOPES), default=None, help=(
+            "fold (default): a search inside every outer fold, nested, so held-out scores "
+            "stay unbiased; once: one search on the whole training set (held-out scores "
+            "are then optimistic)."))),
+        (("--prune",), dict(is_flag=True, default=None, help=(
+            "Stop hopeless trials early (successive halving at epoch rungs)."))),
+    ]):
+        command = click.option(*args, **kwargs)(command)
+    return command
+
+
 def _sizes(flag):
     def parse(ctx, param, value):
         from zoo.protocol import parse_sizes
@@ -110,6 +137,7 @@ def _sizes(flag):
               help="quick: 3 folds x 5 epochs, lr 1e-3 (default). "
                    "paper: 10 folds x 50 epochs, Adam lr 1e-4, as in the original study.")
 @protocol_options
+@tune_options
 @click.option("--config", type=click.Path(dir_okay=False), default=None,
               help="A zoo.toml with protocol settings (default: ./zoo.toml if present).")
 @click.option("--devices", default=None,
@@ -137,9 +165,10 @@ def _sizes(flag):
               help="Keras' own line for every epoch (instead of the live view).")
 def run(models, all_, dataset_names, data_dir, image_folders, image_size, color, cache_dir,
         skip_bad_images, preset, config, devices, keep, executor, address, cpus_per_task,
-        gpus_per_task, results_dir, out_dir, quiet, verbose, **settings):
+        gpus_per_task, results_dir, out_dir, quiet, verbose, tune, trials, tune_metric,
+        tune_scope, prune, **settings):
     """Train MODELS (or --all) under one shared protocol, then write the report."""
-    from zoo import engine, executors, plan, progress, protocol as proto
+    from zoo import engine, executors, plan, progress, protocol as proto, space
     from zoo.plugins import get_registry
 
     toml = proto.load_config(config)
@@ -154,10 +183,14 @@ def run(models, all_, dataset_names, data_dir, image_folders, image_size, color,
                                     cache_dir=cache_dir, skip_bad_images=skip_bad_images)
     chosen = plan.select(registry, models, dataset_names, data_dir, toml.get("models"), all_,
                          images, image_options)
+    tuning = space.parse(tune, chosen.models, protocol, trials, tune_metric, tune_scope,
+                         prune, toml.get("tune"))
     for s in chosen.skipped:
         click.echo(f"skipping {s['what']} {s['name']}: {s['reason']}", err=True)
     if not quiet:
         click.echo(_protocol_line(protocol, chosen))
+        if tuning is not None:
+            click.echo(f"tuning: {tuning.describe()}")
     skipped = chosen.skipped + [{"what": "plugin", "name": p, "reason": e}
                                 for p, e in registry.errors]
     try:
@@ -165,7 +198,8 @@ def run(models, all_, dataset_names, data_dir, image_folders, image_size, color,
             result = engine.run(chosen.models, chosen.datasets, protocol, results_dir,
                                 data_dir=data_dir, keep=keep, executor=runner,
                                 skipped=skipped, verbose=2 if verbose else 0,
-                                progress=progress.for_terminal(click.echo, quiet, verbose))
+                                progress=progress.for_terminal(click.echo, quiet, verbose),
+                                tuning=tuning)
     except KeyboardInterrupt:
         _interrupted(results_dir)
     broken = []

@@ -42,6 +42,10 @@ def import_tf():
 
         tf.config.list_physical_devices("GPU")  # CUDA is probed here, once
     text = captured["text"]
+    # every model a search builds traces its own predict function: TensorFlow's warning
+    # that "tracing is expensive" says nothing a zoo user can act on
+    tf.get_logger().addFilter(lambda record: "triggered tf.function retracing"
+                              not in record.getMessage())
     NO_GPU.update(checked=True, seen=bool(_CUDA_MISSING.search(text)))
     kept = [line for line in text.splitlines() if line.strip() and not _NOISE.match(line)]
     if kept:

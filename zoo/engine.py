@@ -17,7 +17,6 @@ from pathlib import Path
 from zoo import interrupt, plan
 from zoo.environment import environment
 from zoo.errors import ConfigError, WriteError, ZooError
-from zoo.cells import Cell
 from zoo.progress import Progress
 from zoo.store import RunLocked, write_last_run
 
@@ -37,7 +36,7 @@ class RunResult:
 
 def run(models: list, datasets: list, protocol, results_dir, data_dir=None, echo=print,
         quiet: bool = False, verbose: int = 0, keep: str = "folds", executor=None,
-        skipped=(), check=None, progress=None) -> RunResult:
+        skipped=(), check=None, progress=None, tuning=None) -> RunResult:
     """Train every model in ``models`` on every dataset in ``datasets`` (specs) under
     ``protocol``; facts go to ``results_dir``. ``executor`` decides where the cells run
     (default: zoo.executors.LocalExecutor, in this process); ``skipped`` is what the caller
@@ -51,13 +50,17 @@ def run(models: list, datasets: list, protocol, results_dir, data_dir=None, echo
     one more model on all the training data after the folds and keeps that (final.keras);
     'none' keeps no model.
 
+    ``tuning`` (zoo.space.Tuning): every model's settings are chosen by the same search
+    (zoo.search), whose trials run as cells beside the others; each outer fold then trains
+    with its search's choice.
+
     ``last_run.json``, which `zoo report` and `zoo serve` read, moves to this run's datasets
     only once they have results to show: a run that trains nothing, or is stopped before its
     first cell, leaves the earlier results in view."""
     if keep not in plan.KEEP:
         raise ConfigError(f"--keep-models: expected one of {', '.join(plan.KEEP)}, got {keep!r}")
     progress = progress or Progress(0, echo, quiet)
-    state = _Run(models, Path(results_dir), progress, list(skipped))
+    state = _Run(models, Path(results_dir), progress, list(skipped), tuning)
     try:
         with contextlib.ExitStack() as locks:   # one `zoo run` per run folder at a time
             state.open(datasets, protocol, data_dir, locks)
@@ -70,7 +73,12 @@ def run(models: list, datasets: list, protocol, results_dir, data_dir=None, echo
 def _loop(state, models, keep, executor, verbose, check) -> None:
     from zoo.executors import LocalExecutor
 
-    todo, done = plan.cells(state.opened, models, keep)
+    todo, done = plan.cells(state.opened, models, keep, tuned=state.tuning is not None)
+    if state.tuning is not None:
+        from zoo.search import Tuner
+
+        state.tuner = Tuner(state.tuning, state.opened, models, keep)
+        done += state.tuner.resumed
     state.resumed(done)
     executor = executor or LocalExecutor()
     prepared = {name: o.prepared for name, o in state.opened.items()}
@@ -79,7 +87,8 @@ def _loop(state, models, keep, executor, verbose, check) -> None:
     with executor.session(prepared, state.specs, keep, verbose, len(todo),
                           say=state.progress.say, on_epoch=state.epoch):
         todo = state.check(todo, check)
-        state.progress.total = sum(c.work for c in todo)
+        state.progress.total = sum(c.work for c in todo) + \
+            (state.tuner.work() if state.tuner else 0)
         state.progress.slots = executor.slots
         state.progress.say(executor.describe())
         with interrupt.ctrl_c_stops_at_a_batch_end():
@@ -90,8 +99,10 @@ def _loop(state, models, keep, executor, verbose, check) -> None:
 class _Run:
     """The state of one run loop: what is open, what was dropped, what has results."""
 
-    def __init__(self, models, results_dir: Path, progress, skipped):
+    def __init__(self, models, results_dir: Path, progress, skipped, tuning=None):
         self.specs = {m.name: m for m in models}
+        self.tuning, self.tuner = tuning, None
+        self.running = {}         # (dataset, model, fold, size, trial) -> the running cell
         self.results_dir = results_dir
         self.result = RunResult(skipped=skipped)
         self.progress = progress
@@ -106,7 +117,7 @@ class _Run:
             t0 = time.monotonic()
             try:
                 opened = plan.prepare(dspec, list(self.specs.values()), protocol,
-                                      self.results_dir, data_dir, env, locks)
+                                      self.results_dir, data_dir, env, locks, self.tuning)
             except (ConfigError, WriteError, RunLocked):  # the user's, for every dataset alike
                 raise
             except Exception as exc:  # bad data or a plugin bug: report it, go on
@@ -145,10 +156,16 @@ class _Run:
             from zoo.checks import check_models as check
         shapes = {name: (o.prepared.dataset.input_shape, o.prepared.dataset.num_classes)
                   for name, o in self.opened.items()}
-        needed = sorted({(c.model, c.dataset) for c in todo})
+        needed = sorted({(c.model, c.dataset) for c in todo}
+                        | (self.tuner.needed() if self.tuner else set()))
         t0 = time.monotonic()
-        broken = check([self.specs[m] for m in sorted({m for m, _ in needed})],
-                       sorted({shapes[d] for _, d in needed}))
+        specs = [self.specs[m] for m in sorted({m for m, _ in needed})]
+        if self.tuning is not None:   # every tuned option value a model may be built with
+            from zoo.space import variants
+
+            protocol = next(iter(self.opened.values())).protocol
+            specs += [v for s in list(specs) for v in variants(s, self.tuning, protocol)]
+        broken = check(specs, sorted({shapes[d] for _, d in needed}))
         for o in self.opened.values():
             o.info.setdefault("timings", {})["check"] = time.monotonic() - t0
         for model, dataset in needed:
@@ -160,7 +177,8 @@ class _Run:
 
     # -- the cells ---------------------------------------------------------------------------
     def drive(self, executor, todo) -> None:
-        """Hand the executor cells while it has free slots; write each outcome as it comes."""
+        """Hand the executor cells while it has free slots (the plan's, then the searches'
+        as they become ready); write each outcome as it comes."""
         queue = deque(todo)
         self._fill(executor, queue)
         for outcome in executor.as_completed():
@@ -168,9 +186,16 @@ class _Run:
             interrupt.raise_if_interrupted()  # a cell that finished is kept, then we stop
             self._fill(executor, queue)
 
+    def _next(self, queue):
+        if queue:
+            return queue.popleft()
+        return self.tuner.next_cell() if self.tuner else None
+
     def _fill(self, executor, queue) -> None:
-        while queue and executor.outstanding() < executor.slots:
-            cell = queue.popleft()
+        while executor.outstanding() < executor.slots:
+            cell = self._next(queue)
+            if cell is None:
+                return
             if self._should_run(cell):
                 self._started(cell, executor.submit(cell))
 
@@ -178,30 +203,37 @@ class _Run:
         if (cell.dataset, cell.model) in self.dropped:
             self.progress.drop(cell.work)
             return False
-        if cell.fold is None:  # a final model needs at least one finished fold
+        if cell.fold is None and not cell.is_trial:  # a final model needs a finished fold
             store = self.opened[cell.dataset].store
             return any(store.has_fold(cell.model, k) for k in range(cell.folds))
         return True
 
     def _started(self, cell, where: str) -> None:
+        self.running[cell.dataset, cell.model, cell.fold, cell.size, cell.trial] = cell
         self.progress.started(cell, where, len(self.opened[cell.dataset].prepared.dataset.y))
 
     def epoch(self, key: tuple, epoch: int, epochs: int, logs: dict) -> None:
         """A cell running in this process ended an epoch: ``key`` is (dataset, model, fold,
-        size), as zoo.train reports it."""
-        dataset, model, fold, size = key
-        cell = Cell(dataset, model, fold, self.opened[dataset].protocol.folds, size)
-        self.progress.epoch(cell, epoch, epochs, logs)
+        size, trial), as zoo.train reports it."""
+        cell = self.running.get(tuple(key))
+        if cell is not None:
+            self.progress.epoch(cell, epoch, epochs, logs)
 
     def record(self, outcome) -> None:
         """Write one outcome to the store (atomically) and say what happened."""
         cell, store = outcome.cell, self.opened[outcome.cell.dataset].store
+        self.running.pop((cell.dataset, cell.model, cell.fold, cell.size, cell.trial), None)
         if outcome.stop:
             raise ZooError(outcome.stop)
         if outcome.error:
             self._drop(cell.dataset, cell.model, outcome.error, outcome.error)
             self.progress.drop(cell.work)
             return
+        if cell.is_trial:
+            self._record_trial(outcome, store)
+            return
+        if self.tuner is not None:
+            outcome.facts["tuned"] = self.tuner.summary(cell)
         if outcome.model_bytes is not None:
             outcome.facts["model_file"] = store.write_model(cell.model, cell.fold,
                                                             outcome.model_bytes)
@@ -218,6 +250,23 @@ class _Run:
                                outcome.facts.get("reason", ""))
         self.checkpoint()
 
+    def _record_trial(self, outcome, store) -> None:
+        """Write a trial's facts, tell its search, and say how it scored."""
+        cell, facts = outcome.cell, outcome.facts
+        store.write_trial(cell.model, cell.fold, cell.trial, facts, outcome.arrays)
+        self.tuner.tell(cell, facts)
+        score = facts.get("score")
+        if facts.get("status") == "ok" and score is not None:
+            self.progress.finished(cell, outcome.seconds, "ok")
+            self.progress.say(f"  {cell.label}: {facts.get('metric')} {score:.4f}"
+                              + (f" (pruned at epoch {facts.get('epochs_run')})"
+                                 if facts.get("pruned") else "") + " with "
+                              + ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
+                                          for k, v in cell.settings))
+        else:
+            self.progress.finished(cell, outcome.seconds, facts.get("status", "error"),
+                                   facts.get("reason", ""))
+
     # -- bookkeeping -------------------------------------------------------------------------
     def _skip(self, what: str, name: str, reason: str, line: str = "", **extra) -> None:
         self.result.skipped.append({"what": what, "name": name, "reason": reason,
@@ -228,6 +277,8 @@ class _Run:
         if (dataset, model) in self.dropped:
             return
         self.dropped.add((dataset, model))
+        if self.tuner is not None:
+            self.tuner.drop(dataset, model)
         self._skip("model", model, reason, dataset=dataset, line=line)
 
     def checkpoint(self) -> None:

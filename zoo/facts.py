@@ -64,6 +64,8 @@ class DatasetRun:
     metric_errors: dict = field(default_factory=dict)   # name -> what went wrong
     #: learning curves: model -> {size: [Fold]}, the sizes below 1 and 1.0 (``folds``)
     curves: dict = field(default_factory=dict)
+    #: a tuned run: model -> {outer fold (None: scope once): [trial facts, by number]}
+    trials: dict = field(default_factory=dict)
 
     @property
     def train_sizes(self) -> list:
@@ -126,9 +128,25 @@ def load_run(store: RunStore, y_test=None, specs: dict | None = None) -> Dataset
                 if size == 1.0:
                     folds.setdefault(model, []).append(fold)
     run = DatasetRun(store, info, store.read_splits(), folds, y_test,
-                     curves=curves if sizes else {})
+                     curves=curves if sizes else {}, trials=_trials(store, info))
     run.metrics, run.metric_errors = specs, errors
     return run
+
+
+def _trials(store: RunStore, info: dict) -> dict:
+    """Every trial of a tuned run's searches (the run's number of trials of each), by model
+    and outer fold; {} for a run that tuned nothing."""
+    tuning = info.get("tuning")
+    if not tuning:
+        return {}
+    searches = [None] if tuning["scope"] == "once" else range(info["protocol"]["folds"])
+    out = {}
+    for model in info.get("models", []):
+        by = {fold: [f for n, f in sorted(store.read_trials(model, fold).items())
+                     if n < tuning["trials"]] for fold in searches}
+        if any(by.values()):
+            out[model] = by
+    return out
 
 
 def load_results(results_dir) -> tuple:

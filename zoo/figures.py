@@ -348,6 +348,57 @@ def cost_figure(run, source: str):
     return {"data": data, "layout": layout}
 
 
+def tuning_figure(view: dict, model: str):
+    """Every trial of ``model``'s searches: its inner score against each tuned setting, a
+    panel per setting (a log axis for a log range), a colour per outer fold; open circles:
+    pruned trials (scored where they stopped), stars: the trials each fold chose. None when
+    the model has no trials."""
+    d = view["models"].get(model)
+    if not d or not d["trials"] or not d["params"]:
+        return None
+    ps, metric = d["params"], view["tuning"]["metric"]
+    domains = _columns(len(ps))
+    chosen = {(r["fold"] if view["tuning"]["scope"] == "fold" else "all", r.get("best_trial"))
+              for r in d["rows"]}
+    folds = sorted({t.get("fold") for t in d["trials"]}, key=lambda f: -1 if f is None else f)
+    data, layout = [], _layout(f"Tuning trials of {model}: inner {metric.replace('_', ' ')} "
+                               "against each setting", "", metric.replace("_", " "),
+                               height=380, showlegend=True)
+    for i, p in enumerate(ps):
+        axis = "" if i == 0 else str(i + 1)
+        layout[f"xaxis{axis}"] = _axis(text(p.key), domain=domains[i], anchor=f"y{axis}",
+                                       **({"type": "log"} if p.log else
+                                          {"type": "category"} if p.choices else {}))
+        if i:
+            layout[f"yaxis{axis}"] = _axis("", anchor=f"x{axis}", matches="y")
+        for j, fold in enumerate(folds):
+            name = "whole training set" if fold is None else f"fold {fold + 1}"
+            trials = [t for t in d["trials"] if t.get("fold") == fold
+                      and t.get("score") is not None and p.key in t.get("settings", {})]
+            for kind, pick in (("trained", lambda t: not t.get("pruned")),
+                               ("pruned", lambda t: t.get("pruned"))):
+                ts = [t for t in trials if pick(t)]
+                if not ts:
+                    continue
+                best = [((fold + 1) if fold is not None else "all", t["trial"]) in chosen
+                        for t in ts]
+                data.append({
+                    "type": "scatter", "mode": "markers", "xaxis": f"x{axis}",
+                    "yaxis": f"y{axis}", "legendgroup": name, "showlegend": i == 0 and
+                    kind == "trained", "name": text(name),
+                    "x": [t["settings"][p.key] if not p.choices else str(t["settings"][p.key])
+                          for t in ts], "y": _round([t["score"] for t in ts]),
+                    "marker": {"color": PALETTE[j % len(PALETTE)],
+                               "symbol": ["star" if b else "circle-open" if kind == "pruned"
+                                          else "circle" for b in best],
+                               "size": [14 if b else 8 for b in best]},
+                    "hovertemplate": f"{text(name)}, trial %{{customdata}} ({kind}): "
+                                     f"{text(p.key)} %{{x}}, score %{{y:.4f}}<extra></extra>",
+                    "customdata": [t["trial"] + 1 for t in ts]})
+    layout["annotations"] = _titles([text(p.key) for p in ps], domains)
+    return {"data": data, "layout": layout}
+
+
 def dataset_figures(run, ranking=None, rows=()) -> list:
     """(id suffix, title, figure) for every figure of one dataset's section; ``ranking``: the
     omnibus test of the lead source (zoo.comparisons.Ranking) when three or more models were

@@ -161,10 +161,13 @@ class Opened:
         return self.prepared.protocol
 
 
-def prepare(dspec, models, protocol, results_dir, data_dir, env, locks=None) -> Opened:
+def prepare(dspec, models, protocol, results_dir, data_dir, env, locks=None,
+            tuning=None) -> Opened:
     """Load, validate, leakage-check and split one dataset; write its run.json and splits.
     Raises for a dataset that cannot be used. ``locks`` (a contextlib.ExitStack) takes the
-    run folder's lock before anything is written there, and holds it until it closes."""
+    run folder's lock before anything is written there, and holds it until it closes.
+    ``tuning`` (zoo.space.Tuning) is part of the run's identity, its number of trials
+    aside (more trials extend a search)."""
     dataset = load(dspec, data_dir, protocol.seed)
     dataset.validate(plugin=dspec.plugin)
     transforms = _transforms(dspec, dataset.input_shape)
@@ -172,8 +175,9 @@ def prepare(dspec, models, protocol, results_dir, data_dir, env, locks=None) -> 
     summary = dataset.summary()
     narrowed = "" if transforms == augment.effective(dataset.input_shape) else \
         "|augment=" + ",".join(transforms)   # only then: earlier runs keep their ids
+    tuned = "" if tuning is None else "|tune=" + tuning.identity()
     store = RunStore(results_dir, dataset.name, dprotocol.run_id(
-        summary["fingerprint"] + "|" + identity(models) + narrowed))
+        summary["fingerprint"] + "|" + identity(models) + narrowed + tuned))
     if locks is not None:
         locks.enter_context(store.lock())
     saved = store.read_splits()
@@ -182,12 +186,15 @@ def prepare(dspec, models, protocol, results_dir, data_dir, env, locks=None) -> 
                        "remove that folder to start afresh")
     info = _run_info(store, summary, dprotocol, leak, env, models)
     info["augment"] = list(transforms)
+    if tuning is not None:
+        info["tuning"] = tuning.to_dict()   # the trials of this invocation are shown
     store.write_splits(fold_of, groups)
     if dataset.has_test:
         store.write_test_labels(dataset.y_test)
     _keep_examples(store, dataset, fold_of, dprotocol.seed)
     store.write_run(info)
-    return Opened(Prepared(dataset, dprotocol, fold_of, transforms), store, info)
+    return Opened(Prepared(dataset, dprotocol, fold_of, transforms, groups, tuning), store,
+                  info)
 
 
 def load(dspec, data_dir, seed: int):
@@ -286,11 +293,14 @@ def split_dataset(dataset, protocol):
 
 
 # -- the cells ----------------------------------------------------------------------------------
-def cells(opened: dict, models: list, keep: str) -> tuple:
+def cells(opened: dict, models: list, keep: str, tuned: bool = False) -> tuple:
     """(cells still to do, cells finished already), dataset by dataset and model by model.
     A fold counts as finished when its facts say ok or diverged (a diverged fold is a
-    result); a final model when its facts exist."""
+    result); a final model when its facts exist. ``tuned``: none (the searches unlock the
+    cells of a tuned run, zoo.search)."""
     todo, done = [], []
+    if tuned:
+        return todo, done
     for name, o in opened.items():
         folds = o.protocol.folds
         for m in models:

@@ -204,7 +204,7 @@ EXECUTION_KEYS = {"executor", "address", "cpus_per_task", "gpus_per_task"}
 #: a folder of images as a dataset (zoo_plugins.images): the folders and how to read them
 IMAGE_KEYS = {"images", "image_size", "color", "cache_dir", "skip_bad_images"}
 #: [models.NAME] tables: default options of a model (zoo.options)
-TOML_KEYS = set(FIELDS) | {"preset", "models"} | EXECUTION_KEYS | IMAGE_KEYS
+TOML_KEYS = set(FIELDS) | {"preset", "models", "tune"} | EXECUTION_KEYS | IMAGE_KEYS
 
 
 #: the largest zoo.toml zoo reads
@@ -238,9 +238,8 @@ def read_toml(path) -> dict:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
-    data = ({**data.get("protocol", {}), **({"models": data["models"]} if "models" in data
-                                            else {})}
-            if set(data) <= {"protocol", "models"} and "protocol" in data else data)
+    data = ({**data.get("protocol", {}), **{k: data[k] for k in ("models", "tune") if k in data}}
+            if set(data) <= {"protocol", "models", "tune"} and "protocol" in data else data)
     for key, value in data.items():
         if key not in TOML_KEYS:
             raise ConfigError(f"{path}: unknown key '{key}'; known keys: "
@@ -250,6 +249,10 @@ def read_toml(path) -> dict:
                                                       for v in value.values()):
                 raise ConfigError(f"{path}: 'models' must hold one table per model, like "
                                   "[models.vit] with patch_size = 4")
+        elif key == "tune":
+            if not isinstance(value, dict):
+                raise ConfigError(f"{path}: 'tune' must be a table, like [tune] with lr = "
+                                  "\"1e-4..1e-2:log\" and trials = 12")
         elif isinstance(value, dict):
             raise ConfigError(f"{path}: '{key}' must be a value, not a table")
     return data
@@ -272,7 +275,7 @@ def resolve(preset: str | None = None, toml: dict | None = None, **flags) -> Pro
     """Preset, then zoo.toml, then flags (None means 'not given'); the preset itself comes
     from the flag, else zoo.toml, else 'quick'."""
     toml = {k: v for k, v in (toml or {}).items()
-            if k not in EXECUTION_KEYS | IMAGE_KEYS | {"models"}}
+            if k not in EXECUTION_KEYS | IMAGE_KEYS | {"models", "tune"}}
     preset = preset or toml.pop("preset", None) or "quick"
     toml.pop("preset", None)
     if preset not in PRESETS:
@@ -322,3 +325,37 @@ def make_splits(y: np.ndarray, protocol: Protocol, groups=None) -> np.ndarray:
     for k, (_, held_out) in enumerate(parts):
         fold_of[held_out] = k
     return fold_of
+
+
+#: the share of a training part a tuning trial is scored on (zoo.search)
+TUNE_VALIDATION = 0.2
+
+
+def tuning_split(positions: np.ndarray, y: np.ndarray, groups=None, seed: int = 0,
+                 fraction: float = TUNE_VALIDATION) -> tuple:
+    """(train, validation): the images at ``positions`` (indices into ``y``) split for the
+    trials of a search, ``fraction`` of them held back for scoring; stratified, and grouped
+    (near-copies on one side) when ``groups`` are given. The same for every model and trial
+    of a search: it depends only on the positions, the labels, the groups and the seed."""
+    import warnings
+
+    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+
+    positions = np.asarray(positions)
+    labels = np.asarray(y)[positions]
+    parts = max(2, round(1 / fraction))
+    with warnings.catch_warnings():   # a class with fewer images than parts: still fine
+        warnings.simplefilter("ignore", UserWarning)
+        try:
+            if groups is not None and len(np.unique(np.asarray(groups)[positions])) >= parts:
+                split = StratifiedGroupKFold(parts, shuffle=True, random_state=seed).split(
+                    positions, labels, np.asarray(groups)[positions])
+            else:
+                split = StratifiedKFold(parts, shuffle=True, random_state=seed).split(
+                    positions, labels)
+            train, val = next(split)
+        except ValueError:   # every class smaller than the parts: a plain shuffled cut
+            order = np.random.default_rng(seed).permutation(len(positions))
+            cut = max(1, int(round(fraction * len(positions))))
+            val, train = np.sort(order[:cut]), np.sort(order[cut:])
+    return positions[train], positions[val]

@@ -16,7 +16,7 @@ from pathlib import Path
 import jinja2
 import numpy as np
 
-from zoo import __version__, comparisons, galleries, verdict, words
+from zoo import __version__, comparisons, galleries, tuned, verdict, words
 from zoo.errors import ZooError
 from zoo.facts import load_results
 from zoo import metrics as zmetrics
@@ -115,6 +115,7 @@ def _fold_rows(run, sizes=(1.0,)) -> list:
                              "reason": f.facts.get("reason", ""),
                              "epochs": f.facts.get("epochs_run"), "lr": f.facts.get("lr"),
                              "fit_seconds": f.facts.get("fit_seconds"),
+                             "settings": f.facts.get("settings", {}),
                              "scores": f.scores, "test_scores": f.test_scores})
     return rows
 
@@ -166,6 +167,8 @@ def build_context(results_dir) -> dict:
             "partial": partial(run),
             "threads": sorted({int(f.facts["threads"]) for f in run.all_folds()
                                if f.facts.get("threads")}),
+            "tuning": said.tuning,
+            "trials": tuned.rows_for_csv(run),
         })
         for f in run.all_folds():
             facts_out.append({"dataset": run.name, "run_id": run.store.run_id,
@@ -188,7 +191,7 @@ def metrics_csv(context) -> str:
     writer = csv.writer(buf, lineterminator="\n")
     keys = list(context["metrics"])
     writer.writerow(["dataset", "model", "fold", "train_size", "split", "status", "epochs",
-                     "lr", "fit_seconds"] + keys)
+                     "lr", "fit_seconds"] + keys + ["settings"])
     for d in context["datasets"]:
         for row in d["all_folds"]:
             for split, scores in (("held-out fold", row["scores"]),
@@ -198,8 +201,19 @@ def metrics_csv(context) -> str:
                 writer.writerow([d["name"], row["model"], row["fold"], f"{row['train_size']:g}",
                                  split, row["status"], row["epochs"], row["lr"],
                                  row["fit_seconds"]]
-                                + [scores.get(k, "") for k in keys])
+                                + [scores.get(k, "") for k in keys]
+                                + [_settings(row["settings"])])
+        for t in d["trials"]:   # a tuned run's trials: scored on their inner validation split
+            writer.writerow([d["name"], t["model"], t["fold"], 1, f"tuning trial {t['trial']}"
+                             + (" (pruned)" if t["pruned"] else ""), t["status"], t["epochs"],
+                             t["settings"].get("lr", ""), ""]
+                            + [t["score"] if k == t["metric"] else "" for k in keys]
+                            + [_settings(t["settings"])])
     return buf.getvalue()
+
+
+def _settings(settings: dict) -> str:
+    return json.dumps(settings, sort_keys=True) if settings else ""
 
 
 def template_env() -> jinja2.Environment:
@@ -234,6 +248,11 @@ def render(results_dir="results", out_dir="reports", context=None) -> Path:
         d["curve_figure"] = ({"id": f"fig-{i}-curve", "title": "Learning curves", "json":
                               figures.to_json(figures.learning_curve_figure(d["curve"], d["name"]))}
                              if d["curve"] else None)
+        tuning = [(m, figures.tuning_figure(d["tuning"], m)) for m in d["run"].models] \
+            if d["tuning"] else []
+        d["tuning_figures"] = [{"id": f"fig-{i}-tune-{j}", "title": f"Tuning trials of {m}",
+                                "json": figures.to_json(fig)}
+                               for j, (m, fig) in enumerate(tuning) if fig is not None]
     html = template_env().get_template("index.html").render(**context)
     out = Path(out_dir)
     try:
@@ -243,8 +262,9 @@ def render(results_dir="results", out_dir="reports", context=None) -> Path:
     _write_plotlyjs(out)
     atomic_write_bytes(out / "metrics.csv", metrics_csv(context).encode())
     atomic_write_bytes(out / "facts.json", json.dumps(
-        {"zoo": __version__, "folds": context["facts"], "skipped": context["skipped"]},
-        indent=1, default=_jsonable).encode())
+        {"zoo": __version__, "folds": context["facts"], "skipped": context["skipped"],
+         "trials": [{"dataset": d["name"], **t} for d in context["datasets"]
+                    for t in d["trials"]]}, indent=1, default=_jsonable).encode())
     atomic_write_bytes(out / "index.html", html.encode())
     return out / "index.html"
 

@@ -14,6 +14,11 @@ Layout::
     RESULTS/<dataset>/<run_id>/<model>/size-0.25/fold-01.{json,npz}
                                                 a learning-curve point: the fold trained on
                                                 a quarter of its training part (no model kept)
+    RESULTS/<dataset>/<run_id>/<model>/search/fold-01/trial-001.{json,npz}
+                                                a tuning trial of the search inside fold 1 (or
+                                                search/all/ for --tune-scope once): its
+                                                settings and score, and its inner split's
+                                                image indices
 
 The driver process alone writes here (Ray workers hand their outcomes back); this module is
 the only one that knows a path.
@@ -338,6 +343,41 @@ class RunStore:
 
     def has_final(self, model: str) -> bool:
         return self.model_path(model).with_suffix(".json").exists()
+
+    def fold_facts(self, model: str, fold: int, size: float = 1.0):
+        """A fold's facts (its arrays are not read), or None when it has none yet."""
+        meta = self.fold_paths(model, fold, size)[0]
+        return read_json(meta) if meta.exists() else None
+
+    # -- tuning trials -----------------------------------------------------------------------
+    def search_folder(self, model: str, fold) -> Path:
+        """The trials of the search inside outer fold ``fold`` (None: on the whole training
+        set)."""
+        return self._model_folder(model) / "search" / (
+            "all" if fold is None else f"fold-{fold + 1:02d}")
+
+    def trial_paths(self, model: str, fold, number: int):
+        base = self.search_folder(model, fold) / f"trial-{number + 1:03d}"
+        return base.with_suffix(".json"), base.with_suffix(".npz")
+
+    def write_trial(self, model: str, fold, number: int, facts: dict, arrays: dict) -> None:
+        meta, data = self.trial_paths(model, fold, number)
+        write_npz(data, **arrays)      # arrays first: the json marks the trial finished
+        write_json(meta, facts)
+
+    def read_trials(self, model: str, fold) -> dict:
+        """number -> facts of every finished trial of a search (arrays not read)."""
+        out = {}
+        for meta in sorted(self.search_folder(model, fold).glob("trial-*.json")):
+            facts = read_json(meta)
+            if not isinstance(facts, dict) or not isinstance(facts.get("trial"), int) \
+                    or not isinstance(facts.get("settings"), dict):
+                raise FactsError(f"{meta}: not the facts of a tuning trial; {_WHAT_TO_DO}")
+            out[facts["trial"]] = facts
+        return out
+
+    def read_trial_arrays(self, model: str, fold, number: int) -> dict:
+        return read_npz(self.trial_paths(model, fold, number)[1])
 
     def read_fold(self, model: str, fold: int, size: float = 1.0):
         meta, data = self.fold_paths(model, fold, size)

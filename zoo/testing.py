@@ -89,13 +89,24 @@ class FakeTrainers:
     at once, seeded by the cell, so the same cell always gives the same outcome.
 
     ``skill`` maps a model name to the share of images it gets right (default 0.8);
-    ``raising`` maps (model, fold) to an exception the cell raises; ``on_cell(cell_key)`` is
-    called as each cell starts, with (model, fold, size). zoo.executors and zoo.cells call
-    it as they call zoo.train.Trainers."""
+    ``raising`` maps (model, fold) to an exception the cell raises ((model, 'trial'): every
+    tuning trial of the model); ``on_cell(cell_key)`` is
+    called as each cell starts, with (model, fold, size) (a trial: (model, fold, 'trial',
+    number)). A tuning trial's score is ``trial_score(model, settings)`` (default: the
+    skill, less 0.1 for every factor of ten its lr lies from 1e-3). zoo.executors and
+    zoo.cells call it as they call zoo.train.Trainers."""
 
-    def __init__(self, devices=None, verbose: int = 0, skill=None, raising=None, on_cell=None):
+    def __init__(self, devices=None, verbose: int = 0, skill=None, raising=None, on_cell=None,
+                 trial_score=None):
         self.skill, self.raising, self.on_cell = skill or {}, raising or {}, on_cell
+        self.trial_score = trial_score or self._trial_score
         self.made = []   # the (model) of every runner made: one per (dataset, model) switch
+
+    def _trial_score(self, model: str, settings: dict) -> float:
+        import math
+
+        lr = settings.get("lr", 1e-3)
+        return self.skill.get(model, 0.8) - 0.1 * abs(math.log10(lr) + 3)
 
     def __call__(self, spec, prepared):
         self.made.append(spec.name)
@@ -108,6 +119,38 @@ class FakeTrainers:
 class _FakeRunner:
     def __init__(self, trainers, spec, prepared):
         self.trainers, self.spec, self.prepared = trainers, spec, prepared
+        self.protocol = prepared.protocol
+
+    def trial(self, fold, fold_of, number, rungs=(), groups=None, metric="accuracy"):
+        """A made-up trial on the inner split a real one would use (zoo.protocol)."""
+        from zoo.protocol import tuning_split
+
+        t, p, ds = self.trainers, self.protocol, self.prepared.dataset
+        if t.on_cell is not None:
+            t.on_cell((self.spec.name, fold, "trial", number))
+        if (self.spec.name, "trial") in t.raising:
+            raise t.raising[self.spec.name, "trial"]
+        outer = p.folds if fold is None else fold
+        positions = np.arange(len(ds.y)) if fold is None else np.flatnonzero(fold_of != fold)
+        fit, val = tuning_split(positions, ds.y, groups, p.seed * 1000 + outer)
+        from zoo.space import TUNABLE
+
+        settings = {**{k: getattr(p, k) for k in TUNABLE}, **self.spec.options}
+        final = float(t.trial_score(self.spec.name, settings))
+        scores, pruned = {}, None
+        for epoch, threshold in rungs:
+            scores[str(epoch)] = final * epoch / p.epochs
+            if threshold is not None and scores[str(epoch)] < threshold:
+                pruned = epoch
+                break
+        facts = {"dataset": ds.name, "model": self.spec.name, "fold": fold, "folds": p.folds,
+                 "trial": number, "status": "ok", "reason": "", "metric": metric,
+                 "score": scores[str(pruned)] if pruned else final, "pruned": bool(pruned),
+                 "rung_scores": scores, "epochs": p.epochs, "epochs_run": pruned or p.epochs,
+                 "history": {"loss": [1.0] * (pruned or p.epochs)}, "lr": p.lr,
+                 "train_samples": int(len(fit)), "validation_samples": int(len(val)),
+                 "fit_seconds": 0.0, "options": dict(self.spec.options)}
+        return facts, {"train_index": fit.astype(np.int32), "validation_index": val.astype(np.int32)}
 
     def run(self, fold, fold_of, size=1.0):
         t, ds, name = self.trainers, self.prepared.dataset, self.spec.name
@@ -117,19 +160,19 @@ class _FakeRunner:
             raise t.raising[name, fold]
         held = np.flatnonzero(fold_of == fold)
         skill = t.skill.get(name, 0.8)
-        rng = np.random.default_rng([self.prepared.protocol.seed, fold, int(size * 1000),
+        rng = np.random.default_rng([self.protocol.seed, fold, int(size * 1000),
                                      sum(map(ord, name))])
         arrays = {"held_out_index": held.astype(np.int32), "y_true": ds.y[held].astype(np.int16),
                   "y_prob": fake_probs(rng, ds.y[held], ds.num_classes, skill)}
         if ds.has_test:
             arrays["test_prob"] = fake_probs(rng, ds.y_test, ds.num_classes, skill)
-        epochs = self.prepared.protocol.epochs
+        epochs = self.protocol.epochs
         loss = [float(2.0 / (e + 1)) for e in range(epochs)]
         facts = {"dataset": ds.name, "model": name, "fold": fold, "status": "ok", "reason": "",
-                 "folds": self.prepared.protocol.folds, "history": {
+                 "folds": self.protocol.folds, "history": {
                      "loss": loss, "val_loss": loss, "accuracy": [skill] * epochs,
                      "val_accuracy": [skill] * epochs},
-                 "epochs": epochs, "epochs_run": epochs, "lr": self.prepared.protocol.lr,
+                 "epochs": epochs, "epochs_run": epochs, "lr": self.protocol.lr,
                  "train_samples": int(round(size * int((fold_of != fold).sum()))),
                  "held_out_samples": int(len(held)), "train_size": float(size),
                  "fit_seconds": 0.0, "predict_seconds": 0.0, "predict_images_per_second": 0.0,

@@ -190,7 +190,7 @@ class FoldRunner:
 
     def _report(self, where: tuple) -> list:
         """A callback that tells ``on_epoch`` of every epoch's end: the key (dataset, model,
-        fold, size), the epoch, the epochs and Keras' logs."""
+        fold, size, trial), the epoch, the epochs and Keras' logs."""
         if self.on_epoch is None:
             return []
         import keras
@@ -229,7 +229,7 @@ class FoldRunner:
         train_data, schedule = self._training(fit_idx, seed)
         val_data = _tf_dataset(ds.x[val_idx], ds.y[val_idx], batch)
         callbacks = [keras.callbacks.TerminateOnNaN(), interrupt.stop_on_ctrl_c(), schedule,
-                     *self._report((fold, size))]
+                     *self._report((fold, size, -1))]
         if p.early_stopping:
             callbacks.append(keras.callbacks.EarlyStopping(
                 monitor="val_loss", patience=p.early_stopping, restore_best_weights=True))
@@ -349,6 +349,55 @@ class FoldRunner:
                 out["explain_" + method.replace("-", "_")] = m
         return out
 
+    # -- one tuning trial --------------------------------------------------------------
+    def trial(self, fold, fold_of: np.ndarray, number: int, rungs=(), groups=None,
+              metric: str = "accuracy"):
+        """One trial of a search (zoo.search), with this runner's protocol and options: train
+        on the inner-training part of outer fold ``fold``'s training part (``fold`` None: of
+        the whole training set) and score ``metric`` on its inner-validation part. The held-
+        out fold and the official test split are never touched. ``rungs``: (epoch,
+        threshold) pairs; at each such epoch the score is taken, and below the threshold
+        (higher is better; None: no threshold) the trial stops there (pruned). Every trial
+        of a fold starts from the same weights, so trials differ by their settings alone.
+        Returns (facts, arrays): the arrays are the inner split's image indices."""
+        import keras
+
+        from zoo.protocol import tuning_split
+
+        p, ds = self.protocol, self.dataset
+        outer = p.folds if fold is None else fold      # fold None: a seed no fold uses
+        seed = fold_seed(p, outer)
+        positions = np.arange(len(ds.y)) if fold is None else np.flatnonzero(fold_of != fold)
+        fit_idx, val_idx = tuning_split(positions, ds.y, groups, seed)
+        model = self.prepare(outer)
+        train_data, schedule = self._training(fit_idx, seed)
+        judge = _Rungs(_tf_dataset(ds.x[val_idx], ds.y[val_idx], p.batch_size * self.replicas),
+                       ds.y[val_idx], metric, rungs)
+        callbacks = [keras.callbacks.TerminateOnNaN(), interrupt.stop_on_ctrl_c(), schedule,
+                     judge, *self._report((fold, 1.0, number))]
+        start = time.perf_counter()
+        history = model.fit(train_data, epochs=p.epochs, callbacks=callbacks,
+                            verbose=self.verbose, shuffle=False)
+        fit_seconds = time.perf_counter() - start
+        interrupt.raise_if_interrupted()
+        hist = {k: [float(v) for v in vals] for k, vals in history.history.items()}
+        epochs_run = len(hist.get("loss", []))
+        pruned = judge.pruned_at is not None
+        score = judge.scores[judge.pruned_at] if pruned else judge.score(model)
+        status, reason = "ok", ""
+        if not all(math.isfinite(v) for v in hist.get("loss", [])) or not math.isfinite(score):
+            status, reason = "diverged", "the training loss or the inner score was not finite"
+        facts = {"dataset": ds.name, "model": self.spec.name, "fold": fold, "folds": p.folds,
+                 "trial": number, "status": status, "reason": reason, "metric": metric,
+                 "score": score if math.isfinite(score) else None, "pruned": pruned,
+                 "rung_scores": {str(e): s for e, s in judge.scores.items()},
+                 "epochs": p.epochs, "epochs_run": epochs_run, "history": hist, "seed": seed,
+                 "train_samples": int(len(fit_idx)), "validation_samples": int(len(val_idx)),
+                 "fit_seconds": fit_seconds, "lr": p.lr, "options": dict(self.spec.options),
+                 "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        return facts, {"train_index": fit_idx.astype(np.int32),
+                       "validation_index": val_idx.astype(np.int32)}
+
     def fit_final(self):
         """After the folds: one model trained on all the training data under the same
         protocol. Returns (facts, model), the model None when it diverged."""
@@ -357,12 +406,56 @@ class FoldRunner:
         data, schedule = self._training(None, fold_seed(p, p.folds))
         start = time.perf_counter()
         history = model.fit(data, epochs=p.epochs, verbose=self.verbose, shuffle=False,
-                            callbacks=[schedule, *self._report((None, 1.0))])
+                            callbacks=[schedule, *self._report((None, 1.0, -1))])
         hist = {k: [float(v) for v in vals] for k, vals in history.history.items()}
         ok = all(math.isfinite(v) for v in hist.get("loss", [1.0]))
         return ({"model": self.spec.name, "status": "ok" if ok else "diverged",
                  "history": hist, "fit_seconds": time.perf_counter() - start,
                  "model_file": "", "train_samples": int(len(ds.y))}, model if ok else None)
+
+
+def inner_score(y: np.ndarray, prob: np.ndarray, metric: str) -> float:
+    """A trial's score: accuracy, or log loss (natural log, probabilities clipped at 1e-15);
+    NaN when the probabilities are not finite."""
+    prob = np.asarray(prob, dtype=np.float64)
+    if not np.isfinite(prob).all():
+        return float("nan")
+    if metric == "log_loss":
+        return float(-np.mean(np.log(np.clip(prob[np.arange(len(y)), y], 1e-15, 1.0))))
+    return float(np.mean(prob.argmax(axis=1) == y))
+
+
+def _oriented(score: float, metric: str) -> float:
+    """Higher is better, whatever the metric."""
+    return -score if metric == "log_loss" else score
+
+
+def _Rungs(data, y, metric, rungs):
+    """A Keras callback that scores the inner-validation part at every rung epoch and stops
+    training when the score falls below that rung's threshold (successive halving)."""
+    import keras
+
+    thresholds = {int(e): t for e, t in rungs}
+
+    class Rungs(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.scores, self.pruned_at = {}, None
+
+        def score(self, model) -> float:
+            return inner_score(y, model.predict(data, verbose=0), metric)
+
+        def on_epoch_end(self, epoch, logs=None):
+            e = epoch + 1
+            if e not in thresholds or e >= self.params.get("epochs", e + 1):
+                return
+            s = self.scores[e] = self.score(self.model)
+            t = thresholds[e]
+            if t is not None and not _oriented(s, metric) >= t:
+                self.pruned_at = e
+                self.model.stop_training = True
+
+    return Rungs()
 
 
 def _reset_peak_memory(strategy):

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import stats as sps
 
-from zoo import comparisons as cmp, stats, words
+from zoo import comparisons as cmp, stats, tuned, words
 from zoo.comparisons import (CEILING, COMPARED, MAIN, N_BOOT, TEST_COMPARED,  # noqa: F401
                              mean_std, shared_folds)
 
@@ -82,6 +82,7 @@ class Verdict:
     rankings: dict                      # "cv" / "test" -> Ranking or None
     training: dict                      # model -> training state
     near_chance: dict = field(default_factory=dict)   # model -> what its accuracy is near
+    tuning: dict | None = None          # a tuned run's searches (zoo.tuned.view)
     conclusion: str = ""
     extra: dict = field(default_factory=dict)
 
@@ -106,7 +107,9 @@ def conclude(run) -> Verdict:
                   "test": cmp.ranking(run, compared, "test") if test else None},
         training=training_states(run))
     v.near_chance = near_chance(run, compared, v.lead)
-    v.conclusion = words.conclusion(v, run)
+    v.tuning = tuned.view(run)
+    v.conclusion = " ".join(s for s in (v.tuning["sentence"] if v.tuning else "",
+                                        words.conclusion(v, run)) if s)
     return v
 
 
