@@ -206,7 +206,7 @@ def test_trials_never_see_the_held_out_fold_or_the_test_split(tmp_path):
                 # none of them in the held-out fold
                 assert seen.max() < n and (fold_of[seen] != k).all()
                 assert not set(a["train_index"]) & set(a["validation_index"])
-    assert result.trained == 6
+    assert result.trained == 6 and result.trials == 30
 
 
 def test_every_model_gets_the_same_budget_and_its_best_trials_settings(tmp_path):
@@ -328,15 +328,24 @@ def test_a_model_whose_trials_all_fail_trains_with_the_untuned_settings_and_says
     context = report.build_context(tmp_path / "results")
     assert "no trial of b trained to the end; it used the untuned settings there" in \
         context["datasets"][0]["conclusion"]
+    seen = []   # rerun: the trials that raised are tried again (as a fold that raised is)
+    run(tmp_path, tune("lr=1e-4..1e-2:log", trials=3), FakeTrainers(on_cell=seen.append))
+    assert ("b", 0, "trial", 0) in seen and not any(c[0] == "a" for c in seen)
+    assert not store.fold_facts("b", 0)["tuned"]["fallback"]
 
 
-def test_the_report_shows_the_choices_and_flags_a_range_too_narrow(tmp_path):
+def tuned_report(tmp_path):
+    """A tuned run (8 trials over lr and warmup, more warmup always better), rendered."""
     def more_warmup_is_better(model, settings):
         return 0.5 + 0.1 * settings["warmup"] - 0.01 * abs(math.log10(settings["lr"]) + 3)
 
     run(tmp_path, tune("lr=1e-4..1e-2:log", "warmup=0..1", trials=8),
         FakeTrainers(trial_score=more_warmup_is_better))
-    path = report.render(tmp_path / "results", tmp_path / "out")
+    return report.render(tmp_path / "results", tmp_path / "out")
+
+
+def test_the_report_shows_the_choices_and_flags_a_range_too_narrow(tmp_path):
+    path = tuned_report(tmp_path)
     html = path.read_text()
     context = report.build_context(tmp_path / "results")
     d = context["datasets"][0]
@@ -354,6 +363,28 @@ def test_the_report_shows_the_choices_and_flags_a_range_too_narrow(tmp_path):
     assert len(facts["trials"]) == 48 and {"settings", "score"} <= set(facts["trials"][0])
 
 
+@pytest.mark.browser
+def test_a_tuned_report_draws_every_figure_in_headless_chromium(tmp_path):
+    from chrome import Chrome
+
+    path = tuned_report(tmp_path)
+    chrome = Chrome("--allow-file-access-from-files")
+    try:
+        chrome.goto(path.as_uri())
+        chrome.wait("document.body.dataset.figuresRendered !== undefined")
+        placeholders = chrome.js("document.querySelectorAll('div.figure').length")
+        assert chrome.js("document.body.dataset.figuresRendered") == str(placeholders)
+        # both models' trial figures, with a panel per tuned setting (lr, warmup)
+        assert chrome.js("document.querySelectorAll('[id^=fig-0-tune-] .main-svg').length") \
+            >= 2
+        assert chrome.js("document.querySelectorAll('[id^=fig-0-tune-] .xtitle, "
+                         "[id^=fig-0-tune-] .x2title').length") == 4
+        assert chrome.js("document.getElementById('js-errors').textContent") == ""
+        assert chrome.errors == []
+    finally:
+        chrome.close()
+
+
 # -- end to end ------------------------------------------------------------------------------------
 @pytest.mark.slow
 def test_a_tuned_run_on_the_digits_from_the_command_line(tmp_path, monkeypatch):
@@ -365,6 +396,7 @@ def test_a_tuned_run_on_the_digits_from_the_command_line(tmp_path, monkeypatch):
     assert "tuning: lr 0.001..0.01:log, label_smoothing 0.0,0.1; 3 trials per model" in \
         out.output
     assert "digits / cnn / trial 3 in fold 2/2: accuracy" in out.output
+    assert "trained 2 fold(s) and 6 tuning trial(s), resumed 0" in out.output
     entry = read_json(tmp_path / "results" / "last_run.json")["runs"][0]
     store = RunStore(tmp_path / "results", "digits", entry["run_id"])
     fold_of = store.read_splits()

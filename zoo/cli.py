@@ -211,7 +211,8 @@ def run(models, all_, dataset_names, data_dir, image_folders, image_size, color,
         click.echo(f"nothing was trained; {last_run_path(results_dir)} and the report "
                    "still show the earlier results, if any", err=True)
     if not quiet:
-        click.echo(f"trained {result.trained} fold(s), resumed {result.resumed}, "
+        trials = f" and {result.trials} tuning trial(s)" if result.trials else ""
+        click.echo(f"trained {result.trained} fold(s){trials}, resumed {result.resumed}, "
                    f"failed {result.failed}; facts in {results_dir}")
     if result.errors or broken:
         sys.exit(1)

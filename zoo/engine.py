@@ -28,6 +28,7 @@ class RunResult:
     trained: int = 0                                # cells trained in this invocation
     resumed: int = 0                                # cells found finished already
     failed: int = 0                                 # cells that diverged or raised
+    trials: int = 0                                 # tuning trials trained (zoo.search)
 
     @property
     def errors(self) -> list:
@@ -254,6 +255,7 @@ class _Run:
         """Write a trial's facts, tell its search, and say how it scored."""
         cell, facts = outcome.cell, outcome.facts
         store.write_trial(cell.model, cell.fold, cell.trial, facts, outcome.arrays)
+        self.result.trials += 1
         self.tuner.tell(cell, facts)
         score = facts.get("score")
         if facts.get("status") == "ok" and score is not None:

@@ -395,7 +395,6 @@ def tuning_figure(view: dict, model: str):
                     "hovertemplate": f"{text(name)}, trial %{{customdata}} ({kind}): "
                                      f"{text(p.key)} %{{x}}, score %{{y:.4f}}<extra></extra>",
                     "customdata": [t["trial"] + 1 for t in ts]})
-    layout["annotations"] = _titles([text(p.key) for p in ps], domains)
     return {"data": data, "layout": layout}
 
 

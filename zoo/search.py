@@ -107,10 +107,12 @@ class Search:
             trial = self.study.ask(self.distributions)
             self.wave[trial.number] = trial
             stored = self.done.get(trial.number)
-            if stored is not None and same(stored.get("settings"), trial.params):
+            # a trial that raised is tried again, as a fold that raised is
+            if stored is not None and stored.get("status") != "error" and \
+                    same(stored.get("settings"), trial.params):
                 self.replayed.add(trial.number)
                 continue
-            self.done.pop(trial.number, None)   # asked otherwise now: run it again
+            self.done.pop(trial.number, None)   # asked otherwise now, or raised: run it
             settings = tuple((p.key, trial.params[p.key]) for p in self.params)
             c = self.cell
             self.ready.append(Cell(c.dataset, c.model, c.fold, c.folds, 1.0, trial.number,
