@@ -190,28 +190,42 @@ def orientations(files: list) -> np.ndarray:
 
 
 def _fit(tf, image, size):
-    """Scale an image to cover ``size`` (height, width) and crop the centre, as uint8; an
-    image of that size already is left as it is."""
-    h, w = tf.shape(image)[0], tf.shape(image)[1]
+    """The centred box of ``size``'s aspect ratio (height, width), resized to ``size`` (as
+    floats): the image covers ``size`` and its centre is kept, as Pillow's ImageOps.fit
+    does; an image of that size already comes out unchanged. Shrinking is antialiased
+    (plain bilinear would alias a large photo); the antialiased resize costs twice the
+    plain one, so an image that is not shrunk takes the plain one (the same result)."""
+    th, tw = size
+    shape = tf.shape(image)
+    h, w = shape[0], shape[1]
+    ch = tf.minimum(h, (w * th + tw // 2) // tw)
+    cw = tf.minimum(w, (h * tw + th // 2) // th)
+    top, left = (h - ch) // 2, (w - cw) // 2
+    box = image[top:top + ch, left:left + cw]
+    return tf.cond((ch > th) | (cw > tw), lambda: tf.image.resize(box, size, antialias=True),
+                   lambda: tf.image.resize(box, size))
 
-    def fitted():
-        hf, wf = tf.cast(h, tf.float32), tf.cast(w, tf.float32)
-        scale = tf.maximum(size[0] / hf, size[1] / wf)
-        covered = tf.image.resize(tf.cast(image, tf.float32),
-                                  [tf.cast(tf.math.ceil(hf * scale), tf.int32),
-                                   tf.cast(tf.math.ceil(wf * scale), tf.int32)],
-                                  antialias=True)
-        cropped = tf.image.resize_with_crop_or_pad(covered, size[0], size[1])
-        return tf.cast(tf.clip_by_value(tf.round(cropped), 0, 255), tf.uint8)
 
-    return tf.cond((h == size[0]) & (w == size[1]), lambda: image, fitted)
+def _has_exif(tf, raw):
+    """Whether a file is a JPEG with an EXIF block where the standards put it: first after
+    the start marker, or right after a JFIF APP0 segment (of any length). Read from the
+    first bytes only (padded, so that a short file is never read past its end)."""
+    head = tf.strings.substr(raw, 0, 4096) + "\x00" * 4112
+    app0 = tf.io.decode_raw(tf.strings.substr(head, 4, 2), tf.uint8)
+    after = tf.minimum(8 + tf.cast(app0[0], tf.int32) * 256 + tf.cast(app0[1], tf.int32), 4096)
+    exif = "Exif\x00\x00"
+    return tf.io.is_jpeg(raw) & (
+        (tf.strings.substr(head, 6, 6) == exif)
+        | ((tf.strings.substr(head, 2, 2) == b"\xff\xe0") & (tf.strings.substr(head, after, 6)
+                                                           == exif)))
 
 
 def decode(files: list, size: tuple) -> tuple:
     """(uint8 images (n, h, w, 3), gray (n,)) of ``files``, decoded in parallel by
     TensorFlow; TIFFs, and JPEGs whose EXIF says to turn them, by Pillow. Raises ValueError
     when a file cannot be decoded (which one: :func:`bad_files`)."""
-    by_pillow = np.array([Path(f).suffix.lower() in PILLOW_ONLY for f in files], dtype=bool)
+    by_pillow = np.array([os.path.splitext(f)[1].lower() in PILLOW_ONLY for f in files],
+                         dtype=bool)
     x, gray, exif = _decode_tf([f for f, pillow in zip(files, by_pillow, strict=True)
                                 if not pillow], size)
     if exif.any():   # the JPEGs with an EXIF block: those that say to turn, by Pillow
@@ -245,22 +259,29 @@ def _decode_tf(files: list, size: tuple) -> tuple:
         raw = tf.io.read_file(path)
         image = _fit(tf, tf.io.decode_image(raw, channels=3, expand_animations=False), size)
         image.set_shape((size[0], size[1], 3))
-        gray = tf.reduce_all(image[..., 0] == image[..., 1]) & \
-            tf.reduce_all(image[..., 1] == image[..., 2])
-        # a JPEG with an EXIF block (a byte search: RE2 would want UTF-8)
-        exif = tf.io.is_jpeg(raw) & (tf.size(tf.strings.split(
-            tf.strings.substr(raw, 0, 4096), sep="Exif\x00\x00")) > 1)
-        return image, gray, exif
+        return image, _has_exif(tf, raw)
+
+    def to_uint8(images, exif):   # a batch at a time: one op for many images
+        images = tf.cast(tf.clip_by_value(tf.round(images), 0, 255), tf.uint8)
+        gray = tf.reduce_all(images[..., 0] == images[..., 1], axis=[1, 2]) & \
+            tf.reduce_all(images[..., 1] == images[..., 2], axis=[1, 2])
+        return images, gray, exif
 
     data = tf.data.Dataset.from_tensor_slices([str(f) for f in files])
     data = data.map(one, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    parts = []
+    data = data.batch(512).map(to_uint8, num_parallel_calls=tf.data.AUTOTUNE)
+    x = np.empty((len(files), size[0], size[1], 3), dtype=np.uint8)
+    gray, exif = np.empty(len(files), dtype=bool), np.empty(len(files), dtype=bool)
+    start = 0
     try:
-        for batch in data.batch(512).prefetch(2):
-            parts.append([b.numpy() for b in batch])
+        for images, grays, flags in data.prefetch(2):
+            end = start + len(flags)
+            x[start:end] = images.numpy()
+            gray[start:end], exif[start:end] = grays.numpy(), flags.numpy()
+            start = end
     except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError) as exc:
         raise ValueError(str(exc)) from None
-    return tuple(np.concatenate(column) for column in zip(*parts, strict=True))
+    return x, gray, exif
 
 
 def _pillow(path: Path, size: tuple) -> np.ndarray:

@@ -78,8 +78,24 @@ def test_grayscale_when_every_image_is_gray_else_rgb_and_overridable(tmp_path):
     assert load(colour, color="gray").input_shape[-1] == 1
 
 
-def test_exif_orientation_is_applied(tmp_path):
-    """A portrait photo stored sideways (EXIF orientation 6: turn 90 degrees clockwise)."""
+def _relayout(path, layout):
+    """Rewrite a JFIF + EXIF JPEG as a camera writes it (EXIF first, no JFIF segment), or with
+    a longer JFIF segment (a thumbnail's worth of bytes) before the EXIF one."""
+    data = path.read_bytes()
+    assert data[2:4] == b"\xff\xe0"
+    length = int.from_bytes(data[4:6], "big")
+    if layout == "exif first":
+        data = data[:2] + data[4 + length:]
+    elif layout == "long jfif":
+        data = data[:4] + (length + 300).to_bytes(2, "big") + data[6:4 + length] + \
+            bytes(300) + data[4 + length:]
+    path.write_bytes(data)
+
+
+@pytest.mark.parametrize("layout", ["jfif", "exif first", "long jfif"])
+def test_exif_orientation_is_applied(tmp_path, layout):
+    """A portrait photo stored sideways (EXIF orientation 6: turn 90 degrees clockwise),
+    with its EXIF block where cameras and editors put it."""
     root = tmp_path / "turned"
     for name in ("a", "b"):
         (root / name).mkdir(parents=True)
@@ -89,6 +105,9 @@ def test_exif_orientation_is_applied(tmp_path):
         exif = img.getexif()
         exif[0x0112] = 6
         img.save(root / name / "0.jpg", exif=exif.tobytes(), quality=95)
+        _relayout(root / name / "0.jpg", layout)
+        with Image.open(root / name / "0.jpg") as check:   # still a JPEG with that EXIF
+            assert check.getexif().get(0x0112) == 6
         img.save(root / name / "1.jpg", quality=95)   # no EXIF: as stored
     ds = load(root, image_size="20x40")           # 20 wide, 40 high: the upright shape
     upright = ds.x[0]                             # turned clockwise: the band is on top
@@ -242,3 +261,22 @@ def test_a_test_folder_leads_the_report(tmp_path):
     assert "official test split of 9 images" in html
     conclusion = html.split('<div class="conclusion"><b>Conclusion.</b> ')[1]
     assert conclusion.startswith("On the official test split")
+
+
+def test_images_are_cropped_to_cover_the_size_and_shrunk_without_aliasing(tmp_path):
+    root = tmp_path / "shapes"
+    for name in ("a", "b"):
+        (root / name).mkdir(parents=True)
+        wide = np.zeros((20, 60, 3), dtype=np.uint8)
+        wide[:, 20:40] = (255, 0, 0)         # a red centre third, black on both sides
+        Image.fromarray(wide).save(root / name / "wide.png")
+        fine = (np.indices((200, 200)).sum(axis=0) % 2 * 255).astype(np.uint8)
+        Image.fromarray(np.stack([fine] * 3, axis=-1)).save(root / name / "fine.png")
+    ds = load(root, image_size="20")
+    by_name = {p.name: i for i, p in enumerate(sorted(root.rglob("*.png"))) if "/a/" in str(p)}
+    x = ds.x
+    wide, fine = x[by_name["wide.png"]], x[by_name["fine.png"]]
+    # the centre kept, not squeezed or padded: all red
+    assert wide.shape == (20, 20, 3) and (wide[..., 0] > 250).all() and (wide[..., 1] < 5).all()
+    # a one-pixel checkerboard shrunk tenfold averages to grey instead of aliasing
+    assert abs(float(fine.mean()) - 127.5) < 10 and fine.std() < 20
