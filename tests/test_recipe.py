@@ -117,7 +117,7 @@ def test_the_vit_conv_stem_keeps_the_tokens_and_trains():
     assert plain.get_layer("cls_pos").output.shape == conv.get_layer("cls_pos").output.shape
     assert [layer.name for layer in conv.layers if layer.name.startswith("stem_")] == [
         "stem_conv1", "stem_conv2"]
-    with pytest.raises(ValueError, match="stem: expected 'patch' or 'conv'"):
+    with pytest.raises(zoo.ConfigError, match="vit: stem: expected 'patch' or 'conv'"):
         vit.build((28, 28, 1), 24, stem="resnet")
     keras.backend.clear_session()
     _, facts, _ = _fold(Protocol(folds=2, epochs=1, batch_size=8),

@@ -166,7 +166,9 @@ def test_pip_install_a_plugin_then_uninstall_it(tmp_path):
 
     py(*pip, "uninstall", "-y", "zoo-plugin-resnet")
     listing = py("-m", "zoo.cli", "list").stdout
-    assert "resnet" not in listing and "cnn" in listing and "ERROR" not in listing
+    assert "zoo-plugin-resnet" not in listing and "model resnet" not in listing
+    assert not re.search(r"^\s+resnet\s", listing, re.M), listing  # no model row left
+    assert "cnn" in listing and "ERROR" not in listing
     report = py("-m", "zoo.cli", "report", "--results", "results", "--out", "again")
     assert "report:" in report.stdout
 
