@@ -22,7 +22,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
-ROUNDS = 4
+ROUNDS = 6
 
 
 def write_jpegs(root: Path, count: int, classes: int = 10, side: int = 64) -> None:

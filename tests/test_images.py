@@ -78,6 +78,15 @@ def test_grayscale_when_every_image_is_gray_else_rgb_and_overridable(tmp_path):
     assert load(colour, color="gray").input_shape[-1] == 1
 
 
+@pytest.mark.parametrize("where", [0, 255, 256, 599])
+def test_one_coloured_image_anywhere_makes_the_folder_rgb(where):
+    x = np.repeat(np.random.default_rng(0).integers(0, 255, (600, 4, 4, 1), np.uint8), 3, -1)
+    assert images.all_gray(x)
+    x[where, 2, 3, 1] ^= 1      # one value of one channel of one image, in any chunk
+    assert not images.all_gray(x)
+    assert images.all_gray(x[:0])
+
+
 def _relayout(path, layout):
     """Rewrite a JFIF + EXIF JPEG as a camera writes it (EXIF first, no JFIF segment), or with
     a longer JFIF segment (a thumbnail's worth of bytes) before the EXIF one."""
