@@ -361,6 +361,19 @@ def test_a_model_at_chance_level_is_named_as_untrained():
         "(0.0417): " \
         "its recipe did not train it, so its result says nothing about its architecture" \
         in said.conclusion
+    assert "give it more epochs or another learning rate" in said.conclusion
+
+
+def test_a_tuned_model_at_chance_level_is_not_told_to_try_another_learning_rate(monkeypatch):
+    run = run_with_accuracies({"cnn": [.63, .60, .67], "vit": [.066, .07, .0635]}, n=2400,
+                              classes=24)
+    monkeypatch.setattr(verdict.tuned, "view", lambda run: {"sentence": "Tuned alike."})
+    said = verdict.conclude(run)
+    assert said.conclusion.startswith("Tuned alike. ")
+    assert "its recipe did not train it" in said.conclusion
+    assert "another learning rate" not in said.conclusion
+    assert "give it more epochs or a wider search before comparing it (its settings were " \
+        "already the best its search found)" in said.conclusion
 
 
 def test_a_crossing_needs_a_significant_difference_on_both_sides(tmp_path):

@@ -140,7 +140,10 @@ def _near_chance(v) -> str:
     if not v.near_chance:
         return ""
     out = []
-    advice = "give it more epochs or another learning rate before comparing it."
+    advice = ("give it more epochs or a wider search before comparing it (its settings were "
+              "already the best its search found)." if v.tuning else
+              "give it more epochs or another learning rate before comparing it (--tune "
+              "searches one for every model alike).")
     for m, c in v.near_chance.items():
         if c["barely"]:
             out.append(f"{m} scores {c['accuracy']:.4f} in accuracy, within noise of "
