@@ -100,7 +100,7 @@ def trial_overhead(epochs: int = 1):
     import numpy as np
 
     from zoo import cells, space, train
-    from zoo.protocol import Protocol, make_splits, tuning_split
+    from zoo.protocol import Protocol, make_splits, trial_split
 
     ds, registry = dataset()
     spec = registry.models["cnn"]
@@ -110,8 +110,7 @@ def trial_overhead(epochs: int = 1):
     prepared = cells.Prepared(ds, protocol, fold_of, tuning=tuning)
     trainers = cells.Trainers(train.Trainers())
     cell = cells.Cell(ds.name, "cnn", 0, 10, trial=0, settings=(("lr", 1e-3),))
-    fit_idx, val_idx = tuning_split(np.flatnonzero(fold_of != 0), ds.y, None,
-                              train.fold_seed(protocol, 0))
+    fit_idx, val_idx = trial_split(protocol, ds.y, fold_of, 0)
     xt, yt = train.as_float(ds.x[fit_idx]), ds.y[fit_idx]
     xv, yv = train.as_float(ds.x[val_idx]), ds.y[val_idx]
     keras.utils.set_random_seed(0)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from zoo import space
+from zoo.augment import TRANSFORMS
 from zoo.environment import environment
 from zoo.errors import PluginError, WriteError
 
@@ -101,7 +102,7 @@ class Prepared:
     dataset: object
     protocol: object
     fold_of: np.ndarray
-    transforms: tuple = ("rotate", "shift", "zoom")
+    transforms: tuple = TRANSFORMS
     groups: np.ndarray | None = None
     tuning: object = None
 

@@ -23,6 +23,8 @@ import json
 from collections import deque
 
 from zoo.cells import Cell
+from zoo.protocol import fold_seed
+from zoo.space import oriented
 
 #: trials asked at once (and run at once on an executor with that many slots)
 WAVE = 4
@@ -46,10 +48,6 @@ def same(a: dict, b: dict) -> bool:
     """Two settings alike as JSON keeps them (a tuple and a list are alike)."""
     return json.dumps(a, sort_keys=True, default=repr) == json.dumps(b, sort_keys=True,
                                                                        default=repr)
-
-
-def _better(metric: str, score: float) -> float:
-    return -score if metric == "log_loss" else score
 
 
 class Search:
@@ -142,7 +140,7 @@ class Search:
         out = []
         metric = self.tuning.metric
         for epoch in self.rung_epochs:
-            scores = sorted((_better(metric, f["rung_scores"][str(epoch)])
+            scores = sorted((oriented(f["rung_scores"][str(epoch)], metric)
                              for n, f in self.done.items() if n < self.told
                              and f.get("status") == "ok"
                              and str(epoch) in f.get("rung_scores", {})), reverse=True)
@@ -159,7 +157,7 @@ class Search:
                     and f.get("score") is not None]
         if not complete:
             return None
-        return max(complete, key=lambda f: (_better(self.tuning.metric, f["score"]),
+        return max(complete, key=lambda f: (oriented(f["score"], self.tuning.metric),
                                             -f["trial"]))
 
     def summary(self) -> dict:
@@ -195,7 +193,7 @@ class Tuner:
                 params = tuning.for_model(m)
                 for fold in ([None] if tuning.scope == "once" else range(p.folds)):
                     cell = Cell(name, m.name, fold, p.folds)
-                    seed = p.seed * 1000 + (p.folds if fold is None else fold)
+                    seed = fold_seed(p, p.folds if fold is None else fold)
                     self.searches[name, m.name, fold] = Search(
                         cell, params, tuning, p.epochs, seed, o.store.read_trials(m.name, fold))
         for search in self.searches.values():

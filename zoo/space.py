@@ -38,6 +38,11 @@ UNCOMPILED = ("lr", "augment", "schedule", "warmup")
 EDGE = 0.05
 
 
+def oriented(score: float, metric: str) -> float:
+    """A trial's score with higher better, whatever its metric (log loss: lower is better)."""
+    return -score if metric == "log_loss" else score
+
+
 @dataclass(frozen=True)
 class Param:
     """One tuned setting: ``key`` is a protocol setting ('lr') or MODEL:OPTION

@@ -123,16 +123,14 @@ class _FakeRunner:
 
     def trial(self, fold, fold_of, number, rungs=(), groups=None, metric="accuracy"):
         """A made-up trial on the inner split a real one would use (zoo.protocol)."""
-        from zoo.protocol import tuning_split
+        from zoo.protocol import trial_split
 
         t, p, ds = self.trainers, self.protocol, self.prepared.dataset
         if t.on_cell is not None:
             t.on_cell((self.spec.name, fold, "trial", number))
         if (self.spec.name, "trial") in t.raising:
             raise t.raising[self.spec.name, "trial"]
-        outer = p.folds if fold is None else fold
-        positions = np.arange(len(ds.y)) if fold is None else np.flatnonzero(fold_of != fold)
-        fit, val = tuning_split(positions, ds.y, groups, p.seed * 1000 + outer)
+        fit, val = trial_split(p, ds.y, fold_of, fold, groups)
         from zoo.space import TUNABLE
 
         settings = {**{k: getattr(p, k) for k in TUNABLE}, **self.spec.options}

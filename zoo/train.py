@@ -17,11 +17,9 @@ from zoo.augment import TRANSFORMS, augmenter
 from zoo.checks import build_checked
 from zoo.distribute import choose_strategy, describe, import_tf, where_line
 from zoo.explain import explain
+from zoo.protocol import fold_seed, trial_split
 from zoo.recipe import loss_for, optimizer_for, schedule_callback
-
-
-def fold_seed(protocol, fold: int) -> int:
-    return protocol.seed * 1000 + fold
+from zoo.space import oriented
 
 
 def _tf_dataset(x, y, batch, seed=None, drop_remainder=False, augment=None):
@@ -362,13 +360,10 @@ class FoldRunner:
         Returns (facts, arrays): the arrays are the inner split's image indices."""
         import keras
 
-        from zoo.protocol import tuning_split
-
         p, ds = self.protocol, self.dataset
         outer = p.folds if fold is None else fold      # fold None: a seed no fold uses
         seed = fold_seed(p, outer)
-        positions = np.arange(len(ds.y)) if fold is None else np.flatnonzero(fold_of != fold)
-        fit_idx, val_idx = tuning_split(positions, ds.y, groups, seed)
+        fit_idx, val_idx = trial_split(p, ds.y, fold_of, fold, groups)
         model = self.prepare(outer)
         train_data, schedule = self._training(fit_idx, seed)
         judge = _Rungs(_tf_dataset(ds.x[val_idx], ds.y[val_idx], p.batch_size * self.replicas),
@@ -425,11 +420,6 @@ def inner_score(y: np.ndarray, prob: np.ndarray, metric: str) -> float:
     return float(np.mean(prob.argmax(axis=1) == y))
 
 
-def _oriented(score: float, metric: str) -> float:
-    """Higher is better, whatever the metric."""
-    return -score if metric == "log_loss" else score
-
-
 def _Rungs(data, y, metric, rungs):
     """A Keras callback that scores the inner-validation part at every rung epoch and stops
     training when the score falls below that rung's threshold (successive halving)."""
@@ -451,7 +441,7 @@ def _Rungs(data, y, metric, rungs):
                 return
             s = self.scores[e] = self.score(self.model)
             t = thresholds[e]
-            if t is not None and not _oriented(s, metric) >= t:
+            if t is not None and not oriented(s, metric) >= t:
                 self.pruned_at = e
                 self.model.stop_training = True
 
