@@ -9,10 +9,16 @@ import time
 import pytest
 
 
+def find_chromium():
+    """The path of headless Chromium (or Chrome), None when there is none."""
+    return next(filter(None, map(shutil.which, ("chromium", "chromium-browser",
+                                                "google-chrome"))), None)
+
+
 def chromium_path():
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        if shutil.which(name):
-            return shutil.which(name)
+    path = find_chromium()
+    if path:
+        return path
     pytest.fail("headless Chromium is needed for this test: apt-get install chromium "
                 "(.ci/run installs it)")
 

@@ -112,32 +112,40 @@ def pytest_configure(config):
                                 "sign_mnist.npz and make_kaggle_csv.py (../shared/data)")
 
 
+def _without_browser() -> bool:
+    """Browser tests need headless Chromium: in CI its absence fails them (tests/chrome.py);
+    elsewhere they are deselected, with a notice in pytest's header."""
+    from chrome import find_chromium
+
+    return not os.environ.get("CI") and find_chromium() is None
+
+
 def pytest_report_header(config):
     folder = _real_data_dir()
-    if folder is None:
-        return (f"sign_data: tests that need the real Sign Language MNIST are deselected "
-                f"({REAL_DATA} is unset; set it to the folder with sign_mnist.npz to run them)")
-    return f"sign_data: the real Sign Language MNIST is read from {folder}"
-
-
-def pytest_runtest_setup(item):
-    """Browser tests need headless Chromium: in CI its absence fails them (tests/chrome.py),
-    elsewhere they are skipped with the reason and how to get it."""
-    if item.get_closest_marker("browser") and not os.environ.get("CI"):
-        import shutil
-
-        if not any(shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")):
-            pytest.skip("needs headless Chromium (apt-get install chromium); CI installs it "
-                        "and never skips this test")
+    lines = [f"sign_data: tests that need the real Sign Language MNIST are deselected "
+             f"({REAL_DATA} is unset; set it to the folder with sign_mnist.npz to run them)"
+             if folder is None else f"sign_data: the real Sign Language MNIST is read from "
+             f"{folder}"]
+    if _without_browser():
+        lines.append("browser: tests that drive headless Chromium are deselected (none found; "
+                     "apt-get install chromium to run them; CI installs it and runs them)")
+    return lines
 
 
 def pytest_collection_modifyitems(config, items):
     needs = [item for item in items if "sign_data_dir" in getattr(item, "fixturenames", ())]
     for item in needs:
         item.add_marker(pytest.mark.sign_data)
-    if _real_data_dir() is None and needs:
-        config.hook.pytest_deselected(items=needs)
-        items[:] = [item for item in items if item not in needs]
+    if _real_data_dir() is None:
+        _deselect(config, items, needs)
+    if _without_browser():
+        _deselect(config, items, [item for item in items if item.get_closest_marker("browser")])
+
+
+def _deselect(config, items, which) -> None:
+    if which:
+        config.hook.pytest_deselected(items=which)
+        items[:] = [item for item in items if item not in which]
 
 
 @pytest.fixture(scope="session")
