@@ -48,6 +48,12 @@ class Cell:
         return self.trial >= 0
 
     @property
+    def key(self) -> tuple:
+        """(dataset, model, fold, size, trial): how zoo.train names a running cell when it
+        reports an epoch."""
+        return self.dataset, self.model, self.fold, self.size, self.trial
+
+    @property
     def label(self) -> str:
         if self.is_trial:
             inside = "the training set" if self.fold is None else \

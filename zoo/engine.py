@@ -210,7 +210,7 @@ class _Run:
         return True
 
     def _started(self, cell, where: str) -> None:
-        self.running[cell.dataset, cell.model, cell.fold, cell.size, cell.trial] = cell
+        self.running[cell.key] = cell
         self.progress.started(cell, where, len(self.opened[cell.dataset].prepared.dataset.y))
 
     def epoch(self, key: tuple, epoch: int, epochs: int, logs: dict) -> None:
@@ -223,7 +223,7 @@ class _Run:
     def record(self, outcome) -> None:
         """Write one outcome to the store (atomically) and say what happened."""
         cell, store = outcome.cell, self.opened[outcome.cell.dataset].store
-        self.running.pop((cell.dataset, cell.model, cell.fold, cell.size, cell.trial), None)
+        self.running.pop(cell.key, None)
         if outcome.stop:
             raise ZooError(outcome.stop)
         if outcome.error:

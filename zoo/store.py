@@ -192,6 +192,12 @@ def size_name(size: float) -> str:
     return f"size-{float(size)!r}"
 
 
+def _write_finished(meta: Path, data: Path, facts: dict, arrays: dict) -> None:
+    """A fold's or a trial's arrays, then its facts: the json marks it finished."""
+    write_npz(data, **arrays)
+    write_json(meta, facts)
+
+
 class RunStore:
     """The facts of one dataset under one protocol."""
 
@@ -327,9 +333,7 @@ class RunStore:
 
     def write_fold(self, model: str, fold: int, facts: dict, arrays: dict,
                    size: float = 1.0) -> None:
-        meta, data = self.fold_paths(model, fold, size)
-        write_npz(data, **arrays)      # arrays first: the json marks the fold finished
-        write_json(meta, facts)
+        _write_finished(*self.fold_paths(model, fold, size), facts, arrays)
 
     def write_model(self, model: str, fold, data: bytes) -> str:
         """Keep a trained model (Keras format bytes) at :meth:`model_path`, atomically;
@@ -361,9 +365,7 @@ class RunStore:
         return base.with_suffix(".json"), base.with_suffix(".npz")
 
     def write_trial(self, model: str, fold, number: int, facts: dict, arrays: dict) -> None:
-        meta, data = self.trial_paths(model, fold, number)
-        write_npz(data, **arrays)      # arrays first: the json marks the trial finished
-        write_json(meta, facts)
+        _write_finished(*self.trial_paths(model, fold, number), facts, arrays)
 
     def read_trials(self, model: str, fold) -> dict:
         """number -> facts of every finished trial of a search (arrays not read)."""

@@ -36,9 +36,10 @@ def view(run) -> dict | None:
     for m in run.models:
         rows = [{"fold": f.fold + 1, **f.facts["tuned"]} for f in run.folds.get(m, [])
                 if f.facts.get("tuned")]
-        models[m] = {"rows": rows, "params": _model_params(run, m, all_params),
+        mine = _model_params(run, m, all_params)
+        models[m] = {"rows": rows, "params": mine,
                      "trials": [t for ts in run.trials.get(m, {}).values() for t in ts],
-                     "edges": _edges(rows, _model_params(run, m, all_params)),
+                     "edges": _edges(rows, mine),
                      "epochs": sum(r.get("epochs", 0) for r in rows) if tuning["scope"] ==
                      "fold" else (rows[0].get("epochs", 0) if rows else 0)}
     v = {"tuning": tuning, "params": all_params, "models": models,
