@@ -4,13 +4,16 @@ Layouts: ``PATH/<class>/*``, or ``PATH/train/<class>/*`` with ``PATH/test/<class
 official test split). Images may sit in subfolders of a class folder. PNG, JPEG, BMP, GIF
 (first frame), WebP and TIFF; hidden and system files (``.DS_Store``, ``Thumbs.db``, ``._*``)
 are ignored. Every image is turned upright by its EXIF orientation, scaled so that it covers
-the target size and cropped to it at the centre (nothing is padded), and converted to 8-bit
-(16-bit, palette and alpha images included). Grayscale when every image is, else RGB.
+the target size and cropped to it at the centre (nothing is padded; shrinking averages
+areas, enlarging is bilinear), and converted to 8-bit (16-bit, palette and alpha images
+included). Grayscale when every image is, else RGB.
 
 Decoding runs in parallel in a tf.data pipeline (TensorFlow's decoders, as Keras'
 image_dataset_from_directory; Pillow for TIFF and EXIF); the decoded arrays are cached,
 keyed by every file's path, size and modification time and by the settings, so a rerun
-does not decode again and any change to the folder or the settings decodes afresh.
+does not decode again and any change to the folder or the settings decodes afresh. Freshly
+decoded images are handed over as a read-only array (TensorFlow's buffer, not a copy of it),
+as arrays that arrive through Ray are.
 
 This plugin uses zoo's public names only.
 """
@@ -34,7 +37,7 @@ MAX_SIDE = 128
 #: the decoded arrays may take at most this share of the machine's memory
 MEMORY_SHARE = 0.25
 #: bumped when the decoding changes, so that older caches are not used
-LOADER_VERSION = 1
+LOADER_VERSION = 2
 HOW = ("pass --images PATH: a folder with one subfolder of images per class "
        "(PATH/<class>/*), or PATH/train/<class>/* with PATH/test/<class>/*")
 
@@ -194,9 +197,11 @@ def _fit(tf, image, size):
     """The centred box of ``size``'s aspect ratio (height, width), resized to ``size``, as
     uint8: the image covers ``size`` and its centre is kept, as Pillow's ImageOps.fit does.
     An image of that size already is passed through untouched (no resize, no rounding: the
-    common case of a folder of equal images). Shrinking is antialiased (plain bilinear
-    would alias a large photo); the antialiased resize costs twice the plain one, so an
-    image that is not shrunk takes the plain one (the same result)."""
+    common case of a folder of equal images). Shrinking averages each output pixel's area
+    of the input (antialiased, as OpenCV's INTER_AREA; plain bilinear would alias a large
+    photo, and TensorFlow's antialiased bilinear is much slower); enlarging is bilinear.
+    Both mix input pixels with weights that add up to one, so rounding is all the uint8
+    needs."""
     th, tw = size
     shape = tf.shape(image)
     h, w = shape[0], shape[1]
@@ -206,37 +211,47 @@ def _fit(tf, image, size):
         cw = tf.minimum(w, (h * tw + th // 2) // th)
         top, left = (h - ch) // 2, (w - cw) // 2
         box = image[top:top + ch, left:left + cw]
-        out = tf.cond((ch > th) | (cw > tw), lambda: tf.image.resize(box, size, antialias=True),
+        out = tf.cond((ch > th) | (cw > tw), lambda: tf.image.resize(box, size, method="area"),
                       lambda: tf.image.resize(box, size))
-        return tf.cast(tf.clip_by_value(tf.round(out), 0, 255), tf.uint8)
+        return tf.cast(tf.round(out), tf.uint8)
 
     return tf.cond((h == th) & (w == tw), lambda: image, resized)
 
 
-def _has_exif(tf, heads):
-    """Which of ``heads`` (a batch of files' first 4,096 bytes) are JPEGs with an EXIF block
-    where the standards put it: first after the start marker, or right after a JFIF APP0
-    segment (of any length). A batch at a time (a few ops for many files), padded so that a
-    short file is never read past its end."""
-    head = heads + "\x00" * 4112
+#: how many bytes of each file's start the EXIF check reads
+HEAD = 64
+#: images decoded at once. tf.data's AUTOTUNE starts low and ramps up, and a single pass over
+#: many small files ends before it has: a fixed number, well above the cores, keeps them busy
+#: (against AUTOTUNE: benchmarks/results/images.txt)
+IN_FLIGHT = max(64, 2 * (os.cpu_count() or 1))
+
+
+def _may_have_exif(tf, heads):
+    """Which of ``heads`` (a batch of files' first :data:`HEAD` bytes) are JPEGs that may
+    have an EXIF block where the standards put it: first after the start marker, or right
+    after a JFIF APP0 segment. When the APP0 segment runs past the head (a JFIF thumbnail),
+    the answer is "may" (Pillow then reads the orientation). A batch at a time (a few ops
+    for many files), padded so that a short file is never read past its end."""
+    head = heads + "\x00" * (HEAD + 16)
     app0 = tf.cast(tf.io.decode_raw(tf.strings.substr(head, 4, 2), tf.uint8), tf.int32)
-    after = tf.minimum(8 + app0[:, 0] * 256 + app0[:, 1], 4096)
+    after = 8 + app0[:, 0] * 256 + app0[:, 1]   # where the next segment's "Exif" would be
     exif = "Exif\x00\x00"
+    next_one = tf.strings.substr(head, tf.minimum(after, HEAD), tf.fill(tf.shape(after), 6))
     return (tf.strings.substr(head, 0, 3) == b"\xff\xd8\xff") & (   # a JPEG (as tf.io.is_jpeg)
         (tf.strings.substr(head, 6, 6) == exif)
         | ((tf.strings.substr(head, 2, 2) == b"\xff\xe0")
-           & (tf.strings.substr(head, after, tf.fill(tf.shape(after), 6)) == exif)))
+           & ((next_one == exif) | (after + 6 > HEAD))))
 
 
 def decode(files: list, size: tuple) -> np.ndarray:
     """The uint8 images (n, h, w, 3) of ``files``, decoded in parallel by TensorFlow; TIFFs,
-    and JPEGs whose EXIF says to turn them, by Pillow. Raises ValueError when a file cannot
-    be decoded (which one: :func:`bad_files`)."""
+    and JPEGs whose EXIF says to turn them, by Pillow (and fitted by the same :func:`_fit`).
+    Raises ValueError when a file cannot be decoded (which one: :func:`bad_files`)."""
     by_pillow = np.array([os.path.splitext(f)[1].lower() in PILLOW_ONLY for f in files],
                          dtype=bool)
     x, exif = _decode_tf([f for f, pillow in zip(files, by_pillow, strict=True)
                           if not pillow], size)
-    if exif.any():   # the JPEGs with an EXIF block: those that say to turn, by Pillow
+    if exif.any():   # the JPEGs that may have an EXIF block: those that say to turn, by Pillow
         tf_index = np.flatnonzero(~by_pillow)
         turned = tf_index[exif][orientations([files[i] for i in tf_index[exif]]) != 1]
         by_pillow[turned] = True
@@ -245,8 +260,14 @@ def decode(files: list, size: tuple) -> np.ndarray:
         return x
     out = np.empty((len(files), size[0], size[1], 3), dtype=np.uint8)
     out[~by_pillow] = x
+    tf = zoo.import_tensorflow()
+    fit = tf.function(lambda image: _fit(tf, image, size),   # traced once for them all
+                      input_signature=[tf.TensorSpec((None, None, 3), tf.uint8)])
     for i in np.flatnonzero(by_pillow):
-        out[i] = _pillow(files[i], size)
+        try:
+            out[i] = fit(_pillow(files[i])).numpy()
+        except Exception as exc:   # Pillow's errors (OSError, SyntaxError, ...)
+            raise ValueError(f"{files[i]}: {exc}") from None
     return out
 
 
@@ -261,35 +282,64 @@ def all_gray(x: np.ndarray, chunk: int = 256) -> bool:
     return True
 
 
+def sized(files: list, size: tuple, sample: int = 50) -> bool:
+    """Whether a sample of ``files`` (evenly spread, at most ``sample``; their headers, read
+    by Pillow) are all stored at ``size`` (height, width) already."""
+    from PIL import Image
+
+    for path in files[::max(1, len(files) // sample)]:
+        try:
+            with Image.open(path) as img:
+                if img.size != (size[1], size[0]):
+                    return False
+        except Exception:   # a bad file is reported when it is decoded
+            return False
+    return True
+
+
 def _decode_tf(files: list, size: tuple) -> tuple:
-    """Images, and which are JPEGs with an EXIF block, decoded and fitted in a parallel
-    tf.data pipeline."""
+    """Images, and which are JPEGs that may have an EXIF block, decoded in a parallel
+    tf.data pipeline. When a sample says the images have ``size`` already (a folder of equal
+    images, the common case), they are decoded without the fitting step; should one of
+    them have another size after all, all are decoded again with it."""
     if not files:
         return np.empty((0, size[0], size[1], 3), dtype=np.uint8), np.empty(0, dtype=bool)
     tf = zoo.import_tensorflow()
+    errors = (tf.errors.InvalidArgumentError, tf.errors.NotFoundError)
+    if sized(files, size):
+        try:
+            return _pipeline(tf, files, size, fit=False)
+        except errors:   # another size somewhere (or a bad file): fit every image
+            pass
+    try:
+        return _pipeline(tf, files, size, fit=True)
+    except errors as exc:
+        raise ValueError(str(exc)) from None
 
+
+def _pipeline(tf, files: list, size: tuple, fit: bool) -> tuple:
     def one(path):
         raw = tf.io.read_file(path)
-        image = _fit(tf, tf.io.decode_image(raw, channels=3, expand_animations=False), size)
+        image = tf.io.decode_image(raw, channels=3, expand_animations=False)
+        if fit:
+            image = _fit(tf, image, size)
+        # unfitted, an image of another size fails the batch below: the caller fits them all
         image.set_shape((size[0], size[1], 3))
-        return image, tf.strings.substr(raw, 0, 4096)
+        return image, tf.strings.substr(raw, 0, HEAD)
 
     def exif_flags(images, heads):   # a batch at a time: a few ops for many images
-        return images, _has_exif(tf, heads)
+        return images, _may_have_exif(tf, heads)
 
     data = tf.data.Dataset.from_tensor_slices([str(f) for f in files])
-    data = data.map(one, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    # one batch of every image: its buffer becomes the array without another copy
-    data = data.batch(len(files)).map(exif_flags)
-    try:
-        images, flags = data.get_single_element()
-    except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError) as exc:
-        raise ValueError(str(exc)) from None
-    return images.numpy(), flags.numpy()
+    data = data.map(one, num_parallel_calls=IN_FLIGHT, deterministic=True)
+    # one batch of every image: the decoded images are written into it without another
+    # copy, and the array is a read-only view of it (as on Ray) rather than a second copy
+    images, flags = data.batch(len(files)).map(exif_flags).get_single_element()
+    return np.asarray(images), flags.numpy()
 
 
-def _pillow(path: Path, size: tuple) -> np.ndarray:
-    """One image decoded by Pillow (upright, RGB, covering ``size``, centre-cropped)."""
+def _pillow(path: Path) -> np.ndarray:
+    """One image decoded by Pillow: upright (by its EXIF orientation), RGB, 8-bit."""
     from PIL import Image, ImageOps
 
     with Image.open(path) as img:
@@ -298,19 +348,19 @@ def _pillow(path: Path, size: tuple) -> np.ndarray:
             a = np.asarray(img, dtype=np.float64)
             a = a / max(1.0, a.max()) * 255
             img = Image.fromarray(a.astype(np.uint8))
-        img = ImageOps.fit(img.convert("RGB"), (size[1], size[0]), Image.Resampling.BILINEAR)
-        return np.asarray(img, dtype=np.uint8)
+        return np.asarray(img.convert("RGB"), dtype=np.uint8)
 
 
 def bad_files(files: list) -> list:
-    """(file, problem) of every file that cannot be decoded, checked one by one (the slow
-    path, taken only when the fast one failed)."""
+    """(file, problem) of every file that cannot be decoded, checked one by one by the
+    decoder :func:`decode` gives it (the slow path, taken only when the fast one failed)."""
     tf = zoo.import_tensorflow()
     bad = []
     for path in files:
+        ext = os.path.splitext(path)[1].lower()
         try:
-            if os.path.splitext(path)[1].lower() in PILLOW_ONLY:
-                _pillow(path, (8, 8))
+            if ext in PILLOW_ONLY or (ext in (".jpg", ".jpeg") and orientations([path])[0] != 1):
+                _pillow(path)
             else:
                 tf.io.decode_image(tf.io.read_file(str(path)), channels=3,
                                    expand_animations=False)
@@ -325,9 +375,9 @@ def cache_key(files: list, settings: dict) -> str:
     loader's version: any change to the folder or the settings gives another key."""
     h = hashlib.sha256(json.dumps({"settings": settings, "version": LOADER_VERSION},
                                   sort_keys=True).encode())
-    for path in files:
-        st = os.stat(path)
-        h.update(f"{path}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    stats = map(os.stat, files)
+    h.update("".join(f"{path}\0{st.st_size}\0{st.st_mtime_ns}\n"
+                     for path, st in zip(files, stats, strict=True)).encode())
     return h.hexdigest()[:24]
 
 
@@ -397,20 +447,23 @@ def load(data_dir=None, path=None, image_size=None, color=None, cache_dir=None,
     arrays = read_cache(cached)
     if arrays is None:
         check_memory(len(everything), size, 3, root)
-        arrays = _decode_all(files, test_files, classes, size, color, skip_bad_images)
+        arrays = _decode_all(root, files, test_files, classes, size, color, skip_bad_images)
         write_cache(cached, arrays)
     return _dataset(root, train, test, arrays, other, str(cached))
 
 
-def _decode_all(files, test_files, classes, size, color, skip_bad) -> dict:
+def _decode_all(root, files, test_files, classes, size, color, skip_bad) -> dict:
     everything = [f for f, _ in files + test_files]
     labels = np.array([c for _, c in files + test_files], dtype=np.int64)
     is_test = np.array([False] * len(files) + [True] * len(test_files))
     try:
         x = decode(everything, size)
         skipped = []
-    except ValueError:
+    except ValueError as exc:
         bad = bad_files(everything)
+        if not bad:   # the decoders failed, yet no file alone fails: say what they said
+            raise zoo.DataError(root, "could not decode the images "
+                                f"({str(exc).splitlines()[0][:200]})") from None
         if not skip_bad:
             path, problem = bad[0]
             raise zoo.DataError(path, f"not a readable image ({problem}); fix or remove it, "

@@ -123,6 +123,64 @@ def test_exif_orientation_is_applied(tmp_path, layout):
     assert upright[:3].mean() > 200 and upright[-3:].mean() < 50
 
 
+def test_which_heads_may_have_an_exif_block():
+    """The batch check on each file's first bytes: a "yes" or "may" sends the file to Pillow
+    for its orientation; a "no" must be sure."""
+    tf = zoo.import_tensorflow()
+    jfif = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(9)          # APP0 of 16 bytes
+    heads = {
+        "exif first": b"\xff\xd8\xff\xe1\x00\x40Exif\x00\x00" + bytes(40),
+        "exif after jfif": jfif + b"\xff\xe1\x00\x40Exif\x00\x00" + bytes(40),
+        "no exif after jfif": jfif + b"\xff\xdb\x00\x43" + bytes(60),
+        "jfif running past the head": b"\xff\xd8\xff\xe0\x01\x00JFIF" + bytes(60),
+        "tables first": b"\xff\xd8\xff\xdb\x00\x43" + bytes(60),
+        "png": b"\x89PNG\r\n\x1a\n" + bytes(60),
+        "short": b"\xff\xd8\xff",
+        "empty": b"",
+    }
+    got = images._may_have_exif(tf, tf.constant([h[:images.HEAD] for h in heads.values()]))
+    assert dict(zip(heads, got.numpy().tolist(), strict=True)) == {
+        "exif first": True, "exif after jfif": True, "no exif after jfif": False,
+        "jfif running past the head": True, "tables first": False, "png": False,
+        "short": False, "empty": False}
+
+
+def test_images_of_the_size_already_skip_the_fitting_and_others_still_fit(tmp_path,
+                                                                          monkeypatch):
+    """A folder of equal images is decoded without the fitting step, to the same pixels;
+    an image of another size that the sample missed makes the whole folder fit."""
+    root = make_folder(tmp_path / "p", classes=("a", "b"), size=(20, 30), fmt="jpg")
+    files = sorted(str(p) for p in root.rglob("*.jpg"))
+    tf = zoo.import_tensorflow()
+    assert images.sized(files, (20, 30)) and not images.sized(files, (30, 20))
+    fast, _ = images._pipeline(tf, files, (20, 30), fit=False)
+    fitted, _ = images._pipeline(tf, files, (20, 30), fit=True)
+    assert np.array_equal(fast, fitted)
+    Image.fromarray(np.full((40, 60, 3), 90, dtype=np.uint8)).save(root / "a" / "big.jpg")
+    files = sorted(str(p) for p in root.rglob("*.jpg"))
+    monkeypatch.setattr(images, "sized", lambda *a, **k: True)   # the sample missed it
+    x, _ = images._decode_tf(files, (20, 30))
+    assert x.shape == (13, 20, 30, 3) and abs(int(x[files.index(str(root / "a" / "big.jpg"))]
+                                                  .mean()) - 90) <= 2
+    assert np.array_equal(np.delete(x, files.index(str(root / "a" / "big.jpg")), axis=0),
+                          fitted)
+
+
+@pytest.mark.parametrize("side", [10, 40])
+def test_pillow_and_tensorflow_fit_an_image_alike(tmp_path, side):
+    """TIFFs and turned JPEGs are decoded by Pillow, the rest by TensorFlow, and all are
+    fitted alike: shrunk (by area, a fractional factor here) or enlarged (bilinear), the
+    same picture comes out the same."""
+    rng = np.random.default_rng(1)
+    a = rng.integers(0, 256, (24, 36, 3), dtype=np.uint8)
+    a[:, 12:24] = (255, 0, 0)
+    Image.fromarray(a).save(tmp_path / "p.png")
+    Image.fromarray(a).save(tmp_path / "p.tif")
+    x = images.decode([str(tmp_path / "p.png"), str(tmp_path / "p.tif")], (side, side))
+    assert x.shape == (2, side, side, 3)
+    assert np.array_equal(x[0], x[1])
+
+
 def test_16_bit_palette_and_alpha_images_are_converted_not_refused(tmp_path):
     root = tmp_path / "kinds"
     for name in ("a", "b"):
@@ -174,15 +232,45 @@ def test_a_corrupt_image_is_named_or_skipped_and_counted(tmp_path):
     good = (root / "a" / "0.png").read_bytes()
     (root / "a" / "broken.png").write_bytes(good[: len(good) // 2])   # truncated
     (root / "b" / "junk.jpg").write_bytes(b"not an image at all")
+    (root / "b" / "junk.tif").write_bytes(b"II*\x00 nor is this")   # Pillow's to decode
     with pytest.raises(zoo.DataError) as err:
         load(root)
     text = str(err.value)
-    assert ("broken.png" in text or "junk.jpg" in text) and "--skip-bad-images" in text
-    assert "(2 found)" in text
+    assert ("broken.png" in text or "junk." in text) and "--skip-bad-images" in text
+    assert "(3 found)" in text
     ds = load(root, skip_bad_images=True)
-    assert len(ds.y) == 12   # the 2 bad ones left out
-    assert ds.notes[0].startswith("2 unreadable image(s) were left out (--skip-bad-images): ")
-    assert "broken.png" in ds.notes[0] and "junk.jpg" in ds.notes[0]
+    assert len(ds.y) == 12   # the 3 bad ones left out
+    assert ds.notes[0].startswith("3 unreadable image(s) were left out (--skip-bad-images): ")
+    assert all(name in ds.notes[0] for name in ("broken.png", "junk.jpg", "junk.tif"))
+
+
+def test_a_corrupt_tiff_alone_is_named_too(tmp_path):
+    """TIFFs are Pillow's to decode: its errors are named as TensorFlow's are."""
+    root = make_folder(tmp_path / "p", classes=("a", "b"))
+    (root / "a" / "junk.tif").write_bytes(b"II*\x00 not a TIFF")
+    with pytest.raises(zoo.DataError, match=r"junk\.tif: not a readable image"):
+        load(root)
+    assert len(load(root, skip_bad_images=True).y) == 12
+
+
+def test_a_turned_jpeg_that_pillow_cannot_decode_is_named(tmp_path, monkeypatch):
+    """A JPEG whose EXIF says to turn it is Pillow's to decode: the file-by-file check that
+    names a bad file asks Pillow too (TensorFlow alone would find nothing wrong)."""
+    root = make_folder(tmp_path / "p", classes=("a", "b"))
+    img = Image.fromarray(np.zeros((24, 32, 3), dtype=np.uint8))
+    exif = img.getexif()
+    exif[0x0112] = 6
+    img.save(root / "a" / "turned.jpg", exif=exif.tobytes())
+    real = images._pillow
+
+    def failing(path):
+        if str(path).endswith("turned.jpg"):
+            raise OSError("broken data stream")
+        return real(path)
+
+    monkeypatch.setattr(images, "_pillow", failing)
+    with pytest.raises(zoo.DataError, match=r"turned\.jpg: not a readable image \(broken data"):
+        load(root)
 
 
 def test_the_memory_the_arrays_need_is_checked_before_decoding(tmp_path, monkeypatch):
@@ -202,6 +290,7 @@ def test_decoded_images_are_cached_and_any_change_decodes_again(tmp_path, monkey
     monkeypatch.setattr(images, "decode", lambda *a: decoded.append(1) or real(*a))
     again = load(root)
     assert decoded == [] and np.array_equal(first.x, again.x)    # from the cache
+    assert first.x.dtype == again.x.dtype == np.uint8
     load(root, image_size="16")                                  # other settings: decoded
     assert decoded == [1]
     later = time.time() + 5
