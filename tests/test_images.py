@@ -313,6 +313,37 @@ def test_zoo_run_images_end_to_end_with_escaped_class_names(tmp_path):
     assert "ünïcode" in html and "two words" in html
 
 
+@pytest.mark.ray
+@pytest.mark.slow
+def test_near_copies_in_a_folder_are_grouped_and_its_folds_run_on_ray(tmp_path):
+    """A folder goes where a built-in dataset goes: the leakage check finds the near-copies
+    of each photo, the automatic split groups them, and Ray's workers train its folds."""
+    from zoo.store import RunStore, read_json
+
+    root, rng = tmp_path / "copies", np.random.default_rng(0)
+    for c, name in enumerate(("a", "b", "c")):
+        (root / name).mkdir(parents=True)
+        for photo in range(10):
+            base = rng.integers(0, 200, (16, 16, 3))
+            base[2:6, 2 + 4 * c:6 + 4 * c] = 255
+            for copy in range(3):   # each photo three times, a little noise apart
+                a = np.clip(base + rng.integers(-3, 4, base.shape), 0, 255).astype(np.uint8)
+                Image.fromarray(a).save(root / name / f"{photo}_{copy}.png")
+    results = tmp_path / "r"
+    r = CliRunner().invoke(cli, ["run", "cnn:dense=8", "--images", str(root), "--folds", "2",
+                                 "--epochs", "1", "--executor", "ray", "--cpus-per-task", "1",
+                                 "--cache-dir", str(tmp_path / "cache"), "--results",
+                                 str(results), "--out", str(tmp_path / "o")])
+    assert r.exit_code == 0, r.output
+    assert "split chosen automatically: grouped" in r.output
+    run = read_json(results / "last_run.json")["runs"][0]
+    store = RunStore(results, "copies", run["run_id"])
+    info = store.read_run()
+    assert info["protocol"]["split"] == "grouped" and info["leakage"]["groups"] == 30
+    facts, _ = store.read_fold("cnn:dense=8", 1)
+    assert facts["status"] == "ok" and facts["worker"].startswith("127.0.0.1 pid ")
+
+
 def test_images_from_zoo_toml_and_two_folders_of_one_name(tmp_path):
     make_folder(tmp_path / "a" / "photos", classes=("x", "y"))
     make_folder(tmp_path / "b" / "photos", classes=("x", "y"))
