@@ -12,9 +12,12 @@ of each counts (a run on this 2-core VM sometimes takes twice as long as the one
 The images already have the size asked for, so zoo decodes them without its fitting step
 (a sample of their headers says so). For the other case, the same pair is timed again with
 both resizing to 48x48 (Keras stretches with plain bilinear; zoo crops to cover and shrinks
-by area averaging): a figure to know, without a goal. Last, zoo's cold load with
+by area averaging): a figure to know, without a goal. Then zoo's cold load with
 tf.data.AUTOTUNE in place of its fixed number of images decoded at once (IN_FLIGHT), the
-reason for that number.
+reason for that number. Last, a folder like a camera's: 300 JPEGs of 1600x1200, a third of
+them stored on their side with an EXIF orientation, read at 128x96, by zoo with and without
+JPEG_SCALING (libjpeg's decoding at 1/8 of the size) and by Keras (which stretches them
+and does not turn them).
 """
 import argparse
 import os
@@ -43,24 +46,44 @@ def write_jpegs(root: Path, count: int, classes: int = 10, side: int = 64) -> No
         Image.fromarray(pixels).save(root / f"class_{i % classes}" / f"{i}.jpg", quality=90)
 
 
-def keras_pass(root: Path, side: int = 64) -> float:
+def write_photos(root: Path, count: int = 300) -> None:
+    """Camera-like JPEGs of 1600x1200 (smooth, as photos are), every third on its side."""
+    from PIL import Image
+
+    rng = np.random.default_rng(1)
+    for c in range(2):
+        (root / f"class_{c}").mkdir(parents=True)
+    for i in range(count):
+        small = Image.fromarray(rng.integers(0, 255, (24, 32, 3), dtype=np.uint8))
+        img = small.resize((1600, 1200), Image.Resampling.BICUBIC)
+        exif = img.getexif()
+        if i % 3 == 0:
+            img = img.transpose(Image.Transpose.ROTATE_90)   # stored on its side, and
+            exif[0x0112] = 6                                 # the tag that turns it back
+        img.save(root / f"class_{i % 2}" / f"{i}.jpg", quality=90, exif=exif.tobytes())
+
+
+def keras_pass(root: Path, side=64) -> float:
     import keras
 
+    side = side if isinstance(side, tuple) else (side, side)
     t0 = time.perf_counter()
-    data = keras.utils.image_dataset_from_directory(root, image_size=(side, side), batch_size=256,
+    data = keras.utils.image_dataset_from_directory(root, image_size=side, batch_size=256,
                                                     shuffle=False, verbose=False)
     for _ in data:
         pass
     return time.perf_counter() - t0
 
 
-def zoo_load(root: Path, cache: Path, side: int = 64) -> float:
+def zoo_load(root: Path, cache: Path, side=64) -> float:
+    """Seconds for one load; ``side``: 64, or (height, width)."""
     from zoo_plugins import images
 
+    height, width = side if isinstance(side, tuple) else (side, side)
     t0 = time.perf_counter()
-    ds = images.load(None, path=str(root), image_size=str(side), cache_dir=str(cache))
+    ds = images.load(None, path=str(root), image_size=f"{width}x{height}", cache_dir=str(cache))
     seconds = time.perf_counter() - t0
-    assert ds.x.shape[1:] == (side, side, 3)
+    assert ds.x.shape[1:] == (height, width, 3)
     for writer in list(images._WRITERS.values()):   # the cache is written in the background:
         writer.join()                               # not timed, but not left to the next run
     return seconds
@@ -95,6 +118,18 @@ def main():
             for f in cache.glob("*"):
                 f.unlink()
             fixed.append(zoo_load(root, cache))
+        photos = Path(tmp) / "camera"
+        write_photos(photos)
+        camera = {"keras": [], "zoo": [], "unscaled": []}
+        for _ in range(ROUNDS // 2):
+            camera["keras"].append(keras_pass(photos, (96, 128)))
+            for key, scaling in (("zoo", True), ("unscaled", False)):
+                for f in cache.glob("*"):
+                    f.unlink()
+                images.JPEG_SCALING = scaling
+                camera[key].append(zoo_load(photos, cache, (96, 128)))
+            images.JPEG_SCALING = True
+        camera = {key: min(times) for key, times in camera.items()}
     print(f"keras.utils.image_dataset_from_directory, one pass: {keras_s:.2f} s  (all: "
           + ", ".join(f"{t:.2f}" for t in passes) + ")")
     print(f"zoo, cold (decode and cache):                     {cold_s:.2f} s  "
@@ -106,6 +141,9 @@ def main():
           f"(ratio {resized[1] / resized[0]:.2f}; no goal)")
     print(f"zoo, cold, with tf.data.AUTOTUNE instead of {in_flight} images at once: "
           f"{min(autotune):.2f} s against {min(fixed):.2f} s")
+    print(f"300 camera JPEGs of 1600x1200 (a third turned by EXIF) at 128x96: zoo cold "
+          f"{camera['zoo']:.2f} s, without JPEG_SCALING {camera['unscaled']:.2f} s, "
+          f"Keras' pass {camera['keras']:.2f} s (stretched, not turned)")
 
 
 def turns(root: Path, cache: Path, side: int) -> tuple:

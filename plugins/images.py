@@ -9,7 +9,7 @@ areas, enlarging is bilinear), and converted to 8-bit (16-bit, palette and alpha
 included). Grayscale when every image is, else RGB.
 
 Decoding runs in parallel in a tf.data pipeline (TensorFlow's decoders, as Keras'
-image_dataset_from_directory; Pillow for TIFF and EXIF); the decoded arrays are cached,
+image_dataset_from_directory; Pillow for TIFF and EXIF tags); the decoded arrays are cached,
 keyed by every file's path, size and modification time and by the settings, so a rerun
 does not decode again and any change to the folder or the settings decodes afresh. Freshly
 decoded images are handed over as a read-only array (TensorFlow's buffer, not a copy of it),
@@ -224,6 +224,13 @@ HEAD = 64
 #: many small files ends before it has: a fixed number, well above the cores, keeps them busy
 #: (against AUTOTUNE: benchmarks/results/images.txt)
 IN_FLIGHT = max(64, 2 * (os.cpu_count() or 1))
+#: large JPEGs are decoded at 1/2, 1/4 or 1/8 of their size (libjpeg's DCT scaling) when that
+#: still covers the size asked for: a folder of camera photos decodes several times faster
+#: (benchmarks/results/images.txt)
+JPEG_SCALING = True
+#: JPEGs of fewer bytes are decoded whole: small images decode fast anyway, and the check
+#: of a JPEG's size costs a folder of them more than the scaling saves
+SCALED_FROM_BYTES = 32 * 1024
 
 
 def _may_have_exif(tf, heads):
@@ -244,23 +251,25 @@ def _may_have_exif(tf, heads):
 
 
 def decode(files: list, size: tuple) -> np.ndarray:
-    """The uint8 images (n, h, w, 3) of ``files``, decoded in parallel by TensorFlow; TIFFs,
-    and JPEGs whose EXIF says to turn them, by Pillow (and fitted by the same :func:`_fit`).
-    Raises ValueError when a file cannot be decoded (which one: :func:`bad_files`)."""
+    """The uint8 images (n, h, w, 3) of ``files``, decoded in parallel by TensorFlow (TIFFs
+    by Pillow), turned upright by their EXIF orientation and fitted by :func:`_fit`. Raises
+    ValueError when a file cannot be decoded (which one: :func:`bad_files`)."""
+    tf = zoo.import_tensorflow()
     by_pillow = np.array([os.path.splitext(f)[1].lower() in PILLOW_ONLY for f in files],
                          dtype=bool)
-    x, exif = _decode_tf([f for f, pillow in zip(files, by_pillow, strict=True)
-                          if not pillow], size)
-    if exif.any():   # the JPEGs that may have an EXIF block: those that say to turn, by Pillow
-        tf_index = np.flatnonzero(~by_pillow)
-        turned = tf_index[exif][orientations([files[i] for i in tf_index[exif]]) != 1]
-        by_pillow[turned] = True
-        x = x[~np.isin(tf_index, turned)]
-    if not by_pillow.any():
+    tf_index = np.flatnonzero(~by_pillow)
+    x, exif = _decode_tf([files[i] for i in tf_index], size)
+    turned, turns = np.empty(0, dtype=int), np.empty(0, dtype=np.int32)
+    if exif.any():   # the JPEGs that may have an EXIF block: those that say to turn
+        says = orientations([files[i] for i in tf_index[exif]])
+        valid = (says >= 2) & (says <= 8)
+        turned, turns = tf_index[exif][valid], says[valid]
+    if not by_pillow.any() and not len(turned):
         return x
     out = np.empty((len(files), size[0], size[1], 3), dtype=np.uint8)
-    out[~by_pillow] = x
-    tf = zoo.import_tensorflow()
+    out[tf_index] = x
+    if len(turned):
+        out[turned] = _decode_turned(tf, [files[i] for i in turned], turns, size)
     fit = tf.function(lambda image: _fit(tf, image, size),   # traced once for them all
                       input_signature=[tf.TensorSpec((None, None, 3), tf.uint8)])
     for i in np.flatnonzero(by_pillow):
@@ -301,7 +310,10 @@ def _decode_tf(files: list, size: tuple) -> tuple:
     """Images, and which are JPEGs that may have an EXIF block, decoded in a parallel
     tf.data pipeline. When a sample says the images have ``size`` already (a folder of equal
     images, the common case), they are decoded without the fitting step; should one of
-    them have another size after all, all are decoded again with it."""
+    them have another size after all, all are decoded again with it. Otherwise the large
+    JPEGs (:func:`large_jpegs`) go through a pipeline of their own that may scale them
+    down while decoding, and the rest through one that never checks (a check per image
+    costs a folder of small images about 10%)."""
     if not files:
         return np.empty((0, size[0], size[1], 3), dtype=np.uint8), np.empty(0, dtype=bool)
     tf = zoo.import_tensorflow()
@@ -311,16 +323,98 @@ def _decode_tf(files: list, size: tuple) -> tuple:
             return _pipeline(tf, files, size, fit=False)
         except errors:   # another size somewhere (or a bad file): fit every image
             pass
+    large = large_jpegs(files)
+    parts = [(index, scaled) for index, scaled in ((np.flatnonzero(~large), False),
+                                                   (np.flatnonzero(large), True)) if len(index)]
     try:
-        return _pipeline(tf, files, size, fit=True)
+        decoded = [_pipeline(tf, [files[i] for i in index], size, fit=True, scaled=scaled)
+                   for index, scaled in parts]
     except errors as exc:
+        raise ValueError(str(exc)) from None
+    if len(parts) == 1:
+        return decoded[0]
+    x = np.empty((len(files), size[0], size[1], 3), dtype=np.uint8)
+    flags = np.empty(len(files), dtype=bool)
+    for (index, _), (part, part_flags) in zip(parts, decoded, strict=True):
+        x[index], flags[index] = part, part_flags
+    return x, flags
+
+
+def large_jpegs(files: list) -> np.ndarray:
+    """Which ``files`` are JPEGs (by name) of :data:`SCALED_FROM_BYTES` or more, when
+    :data:`JPEG_SCALING`: those that :func:`_decode_scaled` may scale down."""
+    if not JPEG_SCALING:
+        return np.zeros(len(files), dtype=bool)
+    return np.array([os.path.splitext(f)[1].lower() in (".jpg", ".jpeg")
+                     and os.path.getsize(f) >= SCALED_FROM_BYTES for f in files], dtype=bool)
+
+
+def _decode_scaled(tf, raw, size):
+    """An image's pixels; a JPEG's of :data:`SCALED_FROM_BYTES` or more at the smallest of
+    1/8, 1/4, 1/2 and full size that still covers ``size`` (its header says how big it is;
+    ``size`` may be tensors), when :data:`JPEG_SCALING`."""
+    th, tw = size
+
+    def jpeg():
+        shape = tf.io.extract_jpeg_shape(raw)
+        h, w = shape[0], shape[1]
+        # how many of the ratios 2, 4, 8 keep both sides (rounded up, as libjpeg does) covered
+        k = tf.add_n([tf.cast(((h + r - 1) // r >= th) & ((w + r - 1) // r >= tw), tf.int32)
+                      for r in (2, 4, 8)])
+        return tf.switch_case(k, [lambda r=r: tf.io.decode_jpeg(raw, channels=3, ratio=r)
+                                  for r in (1, 2, 4, 8)])
+
+    def other():
+        return tf.io.decode_image(raw, channels=3, expand_animations=False)
+
+    if not JPEG_SCALING:
+        return other()
+    large = (tf.strings.length(raw) >= SCALED_FROM_BYTES) & tf.io.is_jpeg(raw)
+    return tf.cond(large, jpeg, other)
+
+
+def _upright(tf, image, turn):
+    """``image`` turned as its EXIF orientation ``turn`` (2 to 8) says, as Pillow's
+    ImageOps.exif_transpose does: mirrored (2, 4), turned half round (3), or with its
+    axes swapped (5) and then turned or mirrored (6: a quarter clockwise; 7; 8: a quarter
+    anticlockwise)."""
+    def swapped():
+        return tf.transpose(image, [1, 0, 2])
+
+    return tf.switch_case(turn - 2, [
+        lambda: image[:, ::-1], lambda: image[::-1, ::-1], lambda: image[::-1],
+        swapped, lambda: swapped()[:, ::-1], lambda: swapped()[::-1, ::-1],
+        lambda: swapped()[::-1]])
+
+
+def _decode_turned(tf, files: list, turns: np.ndarray, size: tuple) -> np.ndarray:
+    """The JPEGs whose EXIF orientations ``turns`` say to turn them, decoded (at the scale
+    that covers ``size`` once they are upright), turned and fitted, in parallel."""
+    def one(path, turn):
+        raw = tf.io.read_file(path)
+        swap = turn >= 5   # stored on its side: its height must cover the width asked for
+        stored = (tf.where(swap, size[1], size[0]), tf.where(swap, size[0], size[1]))
+        image = _fit(tf, _upright(tf, _decode_scaled(tf, raw, stored), turn), size)
+        image.set_shape((size[0], size[1], 3))
+        return image
+
+    data = tf.data.Dataset.from_tensor_slices(([str(f) for f in files], turns))
+    data = data.map(one, num_parallel_calls=IN_FLIGHT, deterministic=True)
+    try:
+        return np.asarray(data.batch(len(files)).get_single_element())
+    except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError) as exc:
         raise ValueError(str(exc)) from None
 
 
-def _pipeline(tf, files: list, size: tuple, fit: bool) -> tuple:
+def _pipeline(tf, files: list, size: tuple, fit: bool, scaled: bool = False) -> tuple:
+    """(images, which may have EXIF) of ``files``: decoded (``scaled``: by
+    :func:`_decode_scaled`), and fitted to ``size`` when ``fit``."""
     def one(path):
         raw = tf.io.read_file(path)
-        image = tf.io.decode_image(raw, channels=3, expand_animations=False)
+        if scaled:
+            image = _decode_scaled(tf, raw, size)
+        else:
+            image = tf.io.decode_image(raw, channels=3, expand_animations=False)
         if fit:
             image = _fit(tf, image, size)
         # unfitted, an image of another size fails the batch below: the caller fits them all
@@ -352,14 +446,13 @@ def _pillow(path: Path) -> np.ndarray:
 
 
 def bad_files(files: list) -> list:
-    """(file, problem) of every file that cannot be decoded, checked one by one by the
-    decoder :func:`decode` gives it (the slow path, taken only when the fast one failed)."""
+    """(file, problem) of every file that cannot be decoded, checked one by one (the slow
+    path, taken only when the fast one failed)."""
     tf = zoo.import_tensorflow()
     bad = []
     for path in files:
-        ext = os.path.splitext(path)[1].lower()
         try:
-            if ext in PILLOW_ONLY or (ext in (".jpg", ".jpeg") and orientations([path])[0] != 1):
+            if os.path.splitext(path)[1].lower() in PILLOW_ONLY:
                 _pillow(path)
             else:
                 tf.io.decode_image(tf.io.read_file(str(path)), channels=3,
