@@ -1,5 +1,6 @@
 """`zoo serve`: kept models answer live, in a real (headless) browser."""
 import json
+import time
 import urllib.error
 import urllib.request
 
@@ -149,30 +150,48 @@ def test_the_page_needs_nothing_from_the_internet(server):
     assert "http://" not in html and "https://" not in html
 
 
-@pytest.mark.browser
-def test_uploading_a_held_out_test_image_shows_its_letter_first(server, kaggle_csv_dir,
-                                                                tmp_path):
-    predictor, url = server
+def held_out_image(predictor, kaggle_csv_dir, tmp_path) -> tuple:
+    """(a PNG of the test image the model gets right with the highest confidence, its
+    letter)."""
     from zoo_plugins.sign_mnist import load
 
     ds = load(kaggle_csv_dir)
-    # the test image this model gets right with the highest confidence
     _, model, _ = predictor.models["sign-mnist"][0]
     probs = np.asarray(model.predict_on_batch(ds.x_test))
     right = np.flatnonzero(probs.argmax(1) == ds.y_test)
     assert len(right), "the model classifies no test image correctly"
     best = right[np.argmax(probs[right].max(1))]
-    letter = ds.class_names[ds.y_test[best]]
     image = tmp_path / "held-out.png"
     image.write_bytes(png.encode(np.round(ds.x_test[best] * 255).astype(np.uint8)))
+    return image, ds.class_names[ds.y_test[best]]
 
+
+@pytest.mark.browser
+@pytest.mark.parametrize("example_delay", [0, 2])
+def test_uploading_a_held_out_test_image_shows_its_letter_first(
+        server, kaggle_csv_dir, tmp_path, monkeypatch, example_delay):
+    """The page asks for a random example as it opens; an upload shows the upload's letter,
+    also when the example's answer comes back later (delayed here): a late answer for an
+    earlier picture is dropped, not shown."""
+    predictor, url = server
+    image, letter = held_out_image(predictor, kaggle_csv_dir, tmp_path)
+    real = predictor.example
+
+    def slow(*args, **kwargs):
+        time.sleep(example_delay)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(predictor, "example", slow)
     chrome = Chrome()
     try:
         chrome.goto(url)
         chrome.set_files("#upload", image)
         chrome.wait("document.body.dataset.source === 'upload' && "
                     "document.querySelector('#top-cnn li') !== null")
+        time.sleep(example_delay + 1)   # the example's answer is back by now
         assert chrome.js("document.querySelector('#top-cnn li').dataset.class") == letter
+        assert chrome.js("document.body.dataset.truth === undefined")
+        assert chrome.js("document.getElementById('truth').hidden")
         assert chrome.js("document.getElementById('errors').textContent") == ""
         assert chrome.errors == []
     finally:
