@@ -331,19 +331,19 @@ def make_splits(y: np.ndarray, protocol: Protocol, groups=None) -> np.ndarray:
 TUNE_VALIDATION = 0.2
 
 
-def fold_seed(protocol: Protocol, fold: int) -> int:
-    """The seed of outer fold ``fold`` (``protocol.folds``: the final model, or a search on
-    the whole training set): its weights, shuffling, augmentation and inner split."""
-    return protocol.seed * 1000 + fold
+def fold_seed(protocol: Protocol, fold) -> int:
+    """The seed of outer fold ``fold`` (``protocol.folds`` or None: the final model, or a
+    search on the whole training set): its weights, shuffling, augmentation and inner
+    split."""
+    return protocol.seed * 1000 + (protocol.folds if fold is None else fold)
 
 
 def trial_split(protocol: Protocol, y: np.ndarray, fold_of: np.ndarray, fold, groups=None):
     """(train, validation) of every trial of the search inside outer fold ``fold`` (None:
     the search on the whole training set): :func:`tuning_split` of that fold's training
     part, with that fold's seed."""
-    outer = protocol.folds if fold is None else fold
     positions = np.arange(len(y)) if fold is None else np.flatnonzero(np.asarray(fold_of) != fold)
-    return tuning_split(positions, y, groups, fold_seed(protocol, outer))
+    return tuning_split(positions, y, groups, fold_seed(protocol, fold))
 
 
 def tuning_split(positions: np.ndarray, y: np.ndarray, groups=None, seed: int = 0,

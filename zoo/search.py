@@ -193,7 +193,7 @@ class Tuner:
                 params = tuning.for_model(m)
                 for fold in ([None] if tuning.scope == "once" else range(p.folds)):
                     cell = Cell(name, m.name, fold, p.folds)
-                    seed = fold_seed(p, p.folds if fold is None else fold)
+                    seed = fold_seed(p, fold)
                     self.searches[name, m.name, fold] = Search(
                         cell, params, tuning, p.epochs, seed, o.store.read_trials(m.name, fold))
         for search in self.searches.values():

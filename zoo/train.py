@@ -145,8 +145,9 @@ class FoldRunner:
         with self.strategy.scope():
             return build_checked(self.spec, self.dataset.input_shape, self.dataset.num_classes)
 
-    def prepare(self, fold: int):
-        """A model in its fold-start state: fresh seeded weights, zeroed optimizer."""
+    def prepare(self, fold):
+        """A model in its fold-start state: fresh seeded weights, zeroed optimizer (fold None:
+        the final model's, or a search's on the whole training set: :func:`fold_seed`)."""
         import keras
 
         seed = fold_seed(self.protocol, fold)
@@ -361,10 +362,9 @@ class FoldRunner:
         import keras
 
         p, ds = self.protocol, self.dataset
-        outer = p.folds if fold is None else fold      # fold None: a seed no fold uses
-        seed = fold_seed(p, outer)
+        seed = fold_seed(p, fold)                      # fold None: a seed no fold uses
         fit_idx, val_idx = trial_split(p, ds.y, fold_of, fold, groups)
-        model = self.prepare(outer)
+        model = self.prepare(fold)
         train_data, schedule = self._training(fit_idx, seed)
         judge = _Rungs(_tf_dataset(ds.x[val_idx], ds.y[val_idx], p.batch_size * self.replicas),
                        ds.y[val_idx], metric, rungs)
