@@ -317,20 +317,16 @@ def _decode_tf(files: list, size: tuple) -> tuple:
     if not files:
         return np.empty((0, size[0], size[1], 3), dtype=np.uint8), np.empty(0, dtype=bool)
     tf = zoo.import_tensorflow()
-    errors = (tf.errors.InvalidArgumentError, tf.errors.NotFoundError)
     if sized(files, size):
         try:
             return _pipeline(tf, files, size, fit=False)
-        except errors:   # another size somewhere (or a bad file): fit every image
+        except ValueError:   # another size somewhere (or a bad file): fit every image
             pass
     large = large_jpegs(files)
     parts = [(index, scaled) for index, scaled in ((np.flatnonzero(~large), False),
                                                    (np.flatnonzero(large), True)) if len(index)]
-    try:
-        decoded = [_pipeline(tf, [files[i] for i in index], size, fit=True, scaled=scaled)
-                   for index, scaled in parts]
-    except errors as exc:
-        raise ValueError(str(exc)) from None
+    decoded = [_pipeline(tf, [files[i] for i in index], size, fit=True, scaled=scaled)
+               for index, scaled in parts]
     if len(parts) == 1:
         return decoded[0]
     x = np.empty((len(files), size[0], size[1], 3), dtype=np.uint8)
@@ -364,13 +360,15 @@ def _decode_scaled(tf, raw, size):
         return tf.switch_case(k, [lambda r=r: tf.io.decode_jpeg(raw, channels=3, ratio=r)
                                   for r in (1, 2, 4, 8)])
 
-    def other():
-        return tf.io.decode_image(raw, channels=3, expand_animations=False)
-
     if not JPEG_SCALING:
-        return other()
+        return _decode_whole(tf, raw)
     large = (tf.strings.length(raw) >= SCALED_FROM_BYTES) & tf.io.is_jpeg(raw)
-    return tf.cond(large, jpeg, other)
+    return tf.cond(large, jpeg, lambda: _decode_whole(tf, raw))
+
+
+def _decode_whole(tf, raw):
+    """Any image's pixels at their full size, RGB (a GIF's first frame), as Keras decodes."""
+    return tf.io.decode_image(raw, channels=3, expand_animations=False)
 
 
 def _upright(tf, image, turn):
@@ -398,12 +396,7 @@ def _decode_turned(tf, files: list, turns: np.ndarray, size: tuple) -> np.ndarra
         image.set_shape((size[0], size[1], 3))
         return image
 
-    data = tf.data.Dataset.from_tensor_slices(([str(f) for f in files], turns))
-    data = data.map(one, num_parallel_calls=IN_FLIGHT, deterministic=True)
-    try:
-        return np.asarray(data.batch(len(files)).get_single_element())
-    except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError) as exc:
-        raise ValueError(str(exc)) from None
+    return _in_parallel(tf, ([str(f) for f in files], turns), one, len(files))
 
 
 def _pipeline(tf, files: list, size: tuple, fit: bool, scaled: bool = False) -> tuple:
@@ -411,10 +404,7 @@ def _pipeline(tf, files: list, size: tuple, fit: bool, scaled: bool = False) -> 
     :func:`_decode_scaled`), and fitted to ``size`` when ``fit``."""
     def one(path):
         raw = tf.io.read_file(path)
-        if scaled:
-            image = _decode_scaled(tf, raw, size)
-        else:
-            image = tf.io.decode_image(raw, channels=3, expand_animations=False)
+        image = _decode_scaled(tf, raw, size) if scaled else _decode_whole(tf, raw)
         if fit:
             image = _fit(tf, image, size)
         # unfitted, an image of another size fails the batch below: the caller fits them all
@@ -424,12 +414,23 @@ def _pipeline(tf, files: list, size: tuple, fit: bool, scaled: bool = False) -> 
     def exif_flags(images, heads):   # a batch at a time: a few ops for many images
         return images, _may_have_exif(tf, heads)
 
-    data = tf.data.Dataset.from_tensor_slices([str(f) for f in files])
-    data = data.map(one, num_parallel_calls=IN_FLIGHT, deterministic=True)
-    # one batch of every image: the decoded images are written into it without another
-    # copy, and the array is a read-only view of it (as on Ray) rather than a second copy
-    images, flags = data.batch(len(files)).map(exif_flags).get_single_element()
-    return np.asarray(images), flags.numpy()
+    return _in_parallel(tf, [str(f) for f in files], one, len(files), exif_flags)
+
+
+def _in_parallel(tf, slices, one, count: int, then=None):
+    """``one`` over the ``count`` elements of ``slices`` in a tf.data pipeline,
+    :data:`IN_FLIGHT` at once and in order, into one batch of all (each image is written into
+    it without another copy), then ``then`` on that batch, if given. Its tensors come back as
+    read-only arrays, views of TensorFlow's buffers (as on Ray) rather than second copies.
+    ValueError when an element fails: a file that cannot be decoded, or, unfitted, an image
+    of another size than the rest."""
+    data = tf.data.Dataset.from_tensor_slices(slices)
+    data = data.map(one, num_parallel_calls=IN_FLIGHT, deterministic=True).batch(count)
+    try:
+        out = (data.map(then) if then else data).get_single_element()
+    except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError) as exc:
+        raise ValueError(str(exc)) from None
+    return tuple(map(np.asarray, out)) if isinstance(out, tuple) else np.asarray(out)
 
 
 def _pillow(path: Path) -> np.ndarray:
@@ -455,8 +456,7 @@ def bad_files(files: list) -> list:
             if os.path.splitext(path)[1].lower() in PILLOW_ONLY:
                 _pillow(path)
             else:
-                tf.io.decode_image(tf.io.read_file(str(path)), channels=3,
-                                   expand_animations=False)
+                _decode_whole(tf, tf.io.read_file(str(path)))
         except Exception as exc:
             bad.append((path, str(exc).splitlines()[0][:120] or type(exc).__name__))
     return bad
