@@ -14,7 +14,8 @@ setup(
     # The built-in plugins live in plugins/ and install as `zoo_plugins` (never as a
     # top-level package called `plugins`).
     # templates/ installs as `zoo.templates`, next to the code that renders it.
-    packages=["zoo", "zoo.executors", "zoo.templates", "zoo_plugins"],
+    packages=["zoo", "zoo.grid", "zoo.grid.executors", "zoo.tune", "zoo.judge", "zoo.show",
+              "zoo.templates", "zoo_plugins"],
     package_dir={"zoo": "zoo", "zoo.templates": "templates", "zoo_plugins": "plugins"},
     package_data={"zoo.templates": ["*.html", "*.css", "*.js"]},
     install_requires=[
@@ -38,8 +39,9 @@ setup(
         "hub": ["keras-hub>=0.32"],
         # the suite tests the Ray executor too (tests/test_ray.py)
         "test": ["pytest>=8", "hypothesis>=6.80", "statsmodels>=0.14", "ray>=2.9", "ruff>=0.5",
+                 "radon>=6",
                  "keras-hub>=0.32"],
-        "lint": ["ruff>=0.5"],
+        "lint": ["ruff>=0.5", "radon>=6"],
     },
     entry_points={
         "console_scripts": ["zoo = zoo.cli:main"],

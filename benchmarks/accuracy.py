@@ -2,7 +2,7 @@
 MNIST (found through $ZOO_TEST_DATA):
 
 1. ``--per-epoch`` (default): for each model, fold 1 of a 10-fold split of the training CSV
-   (9/10 of it, 24,709 images), trained the way `zoo run` trains (zoo.train.FoldRunner: the
+   (9/10 of it, 24,709 images), trained the way `zoo run` trains (zoo.grid.train.FoldRunner: the
    protocol's optimizer, schedule, loss, augmentation in the input pipeline, XLA where the
    model asks for it), printing the official test split's accuracy after every epoch and
    the seconds each epoch took.
@@ -26,7 +26,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def protocol_from(args, **extra):
-    from zoo.protocol import resolve
+    from zoo.grid.protocol import resolve
 
     return resolve(preset=args.preset, epochs=args.epochs, lr=args.lr, schedule=args.schedule,
                    warmup=args.warmup, weight_decay=args.weight_decay,
@@ -37,8 +37,8 @@ def per_epoch(args, registry, data_dir):
     import keras
 
     from zoo import options
-    from zoo.protocol import make_splits
-    from zoo.train import FoldRunner, _tf_dataset
+    from zoo.grid.protocol import make_splits
+    from zoo.grid.train import FoldRunner, _tf_dataset
 
     ds = registry.datasets["sign-mnist"].load(data_dir)
     protocol = protocol_from(args, folds=10)
@@ -90,9 +90,11 @@ def per_epoch(args, registry, data_dir):
 
 
 def curve(args, registry, data_dir):
-    from zoo import engine, options, verdict
-    from zoo.facts import load_results
-    from zoo.protocol import parse_sizes
+    from zoo.grid import engine
+    from zoo import options
+    from zoo.judge import verdict
+    from zoo.judge.facts import load_results
+    from zoo.grid.protocol import parse_sizes
 
     protocol = protocol_from(args, folds=args.folds, train_sizes=parse_sizes(args.curve))
     models = [options.resolve(m, registry.models) for m in args.models]
@@ -131,7 +133,7 @@ def main():
     parser.add_argument("--results", default="/tmp/zoo-curve", help="(--curve) facts folder")
     args = parser.parse_args()
 
-    from zoo.distribute import import_tf
+    from zoo.backend import import_tf
     from zoo.plugins import get_registry
 
     import_tf()

@@ -31,7 +31,7 @@ def main():
     python = sys.executable
     bare = seconds(python, "-c", "pass")
     zoo_import = seconds(python, "-c", "import zoo.cli")
-    tf_import = seconds(python, "-c", "from zoo.distribute import import_tf; import_tf()")
+    tf_import = seconds(python, "-c", "from zoo.backend import import_tf; import_tf()")
     with tempfile.TemporaryDirectory() as folder:
         env = {**ENV, "HOME": folder}   # no ~/.zoo/data: the bundled digits only
         total = seconds(python, "-m", "zoo.cli", "run", "--all", "-q", cwd=folder, env=env)
@@ -41,7 +41,7 @@ def main():
         for path in sorted(results.glob("digits/*/*/fold-*.json")):
             folds.setdefault(path.parent.name, []).append(json.loads(path.read_text()))
         t0 = time.perf_counter()
-        from zoo import report   # in this process: the report's own time
+        from zoo.show import report   # in this process: the report's own time
         report.render(results, Path(folder) / "again")
         render = time.perf_counter() - t0
     rows = [("Python start", bare), ("importing zoo (no TensorFlow)", zoo_import - bare),

@@ -26,9 +26,10 @@ def main():
     parser.add_argument("--folds", type=int, default=10)
     args = parser.parse_args()
 
-    from zoo import leakage, metrics
+    from zoo.grid import leakage
+    from zoo import metrics
     from zoo.plugins import get_registry
-    from zoo.protocol import Protocol, make_splits
+    from zoo.grid.protocol import Protocol, make_splits
 
     registry = get_registry()
     ds = registry.datasets["sign-mnist"].load(os.environ["ZOO_TEST_DATA"])
@@ -54,7 +55,7 @@ def main():
         print(f"{name:<12}{c['fold']['one_nn_accuracy']:>15.3f}{c['test']['one_nn_accuracy']:>11.3f}"
               f"{c['fold']['median_distance']:>18.3f}{c['test']['median_distance']:>14.3f}")
 
-    from zoo.train import FoldRunner
+    from zoo.grid.train import FoldRunner
 
     spec = registry.models[args.model]
     print(f"\n{args.model}, fold 1 of {args.folds}, {args.epochs} epochs, Adam lr 1e-3:")

@@ -9,7 +9,7 @@
    alternating, and the best time of each is compared. Target: ratio <= 1.05. The same
    fold with zoo's default augmentation (strength 1, in the tf.data pipeline) is timed
    too: the price of augmenting, not overhead.
-2. One tuning trial cell (zoo.cells.run_cell: the inner split, settings applied, training
+2. One tuning trial cell (zoo.grid.cells.run_cell: the inner split, settings applied, training
    on the inner-training part, scoring the inner-validation part, its facts) vs a plain
    ``model.fit`` of the same model for the same epochs on the same inner-training images
    (no augmentation in either), at 1 and at 3 epochs a trial. Warmed up, then REPEATS
@@ -44,8 +44,8 @@ def fold_overhead():
     import keras
     import numpy as np
 
-    from zoo.protocol import Protocol, make_splits
-    from zoo.train import FoldRunner
+    from zoo.grid.protocol import Protocol, make_splits
+    from zoo.grid.train import FoldRunner
 
     ds, registry = dataset()
     spec = registry.models["cnn"]
@@ -99,8 +99,9 @@ def trial_overhead(epochs: int = 1):
     import keras
     import numpy as np
 
-    from zoo import cells, space, train
-    from zoo.protocol import Protocol, make_splits, trial_split
+    from zoo.grid import cells, train
+    from zoo.tune import space
+    from zoo.grid.protocol import Protocol, make_splits, trial_split
 
     ds, registry = dataset()
     spec = registry.models["cnn"]

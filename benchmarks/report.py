@@ -7,8 +7,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from zoo import report
-from zoo.testing import make_facts
+from zoo.show import report
+from zoo.grid.fakes import make_facts
 
 
 def main():

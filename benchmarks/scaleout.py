@@ -49,7 +49,7 @@ def workload():
 
 
 def timed(executor, dspec, models, protocol) -> float:
-    from zoo import engine
+    from zoo.grid import engine
 
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
@@ -61,9 +61,9 @@ def timed(executor, dspec, models, protocol) -> float:
 
 
 def main():
-    from zoo.executors import LocalExecutor
-    from zoo.executors.ray import RayExecutor
-    from zoo.protocol import Protocol
+    from zoo.grid.executors import LocalExecutor
+    from zoo.grid.executors.ray import RayExecutor
+    from zoo.grid.protocol import Protocol
 
     dspec, models = workload()
     protocol = Protocol(folds=4, epochs=2, batch_size=128, lr=1e-3)

@@ -24,7 +24,7 @@ import numpy as np
 from scipy import stats as sps
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from zoo import stats  # noqa: E402
+from zoo.judge import stats  # noqa: E402
 
 
 def rate(hits, runs) -> str:

@@ -39,7 +39,7 @@ def zoo_run(args, results, extra) -> float:
 
 
 def show(results, wall) -> None:
-    from zoo import report
+    from zoo.show import report
 
     d = report.build_context(results)["datasets"][0]
     print(f"  wall time {wall / 60:.1f} min")

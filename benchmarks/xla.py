@@ -23,7 +23,7 @@ def main():
 
     import dataclasses
 
-    from zoo.distribute import import_tf
+    from zoo.backend import import_tf
 
     import_tf()  # first: TensorFlow's start-up lines are captured there
 
@@ -31,8 +31,8 @@ def main():
     import numpy as np
 
     from zoo.plugins import get_registry
-    from zoo.protocol import make_splits, resolve
-    from zoo.train import FoldRunner
+    from zoo.grid.protocol import make_splits, resolve
+    from zoo.grid.train import FoldRunner
 
     registry = get_registry()
     ds = registry.datasets["sign-mnist"].load(os.environ.get("ZOO_TEST_DATA"))

@@ -7,7 +7,7 @@ import zoo
 def build(input_shape, num_classes, filters=(32, 64, 128), dense=128, dropout=0.4,
           head="flatten"):
     # no augmentation layers: augmentation is a protocol setting, applied in zoo's input
-    # pipeline to every model alike (zoo.augment)
+    # pipeline to every model alike (zoo.grid.augment)
     import keras
     from keras import layers
 

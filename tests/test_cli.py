@@ -491,7 +491,7 @@ def test_a_huge_config_is_refused_not_read_into_memory(runner, tmp_path):
 
 
 def test_a_facts_file_with_an_absurd_number_is_named(runner, tmp_path):
-    from zoo.testing import make_facts
+    from zoo.grid.fakes import make_facts
 
     make_facts(tmp_path, folds=2)
     path = next(tmp_path.rglob("cnn/fold-01.json"))

@@ -8,14 +8,15 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import TinyModelPlugin, TinyPlugin
-from zoo import protocol as proto
-from zoo import report, verdict
+from zoo.grid import protocol as proto
+from zoo.show import report
+from zoo.judge import verdict
 from zoo.cli import cli
 from zoo.errors import ConfigError
-from zoo.facts import load_results
+from zoo.judge.facts import load_results
 from zoo.store import RunStore, read_json
-from zoo.testing import make_facts
-from zoo.train import nested_subset
+from zoo.grid.fakes import make_facts
+from zoo.grid.train import nested_subset
 
 
 # -- the subsets ---------------------------------------------------------------------------

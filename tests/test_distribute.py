@@ -7,7 +7,7 @@ import textwrap
 import pytest
 
 from conftest import ROOT
-from zoo.distribute import choose_strategy, parse_devices
+from zoo.grid.distribute import choose_strategy, parse_devices
 from zoo.errors import ConfigError
 
 
@@ -38,9 +38,9 @@ MIRRORED = textwrap.dedent("""
     sys.path.insert(0, "tests")
     from conftest import make_images
     import zoo
-    from zoo.distribute import choose_strategy
-    from zoo.protocol import Protocol, make_splits
-    from zoo.train import FoldRunner
+    from zoo.grid.distribute import choose_strategy
+    from zoo.grid.protocol import Protocol, make_splits
+    from zoo.grid.train import FoldRunner
     from zoo_plugins import cnn
 
     strategy = choose_strategy("cpu:0,cpu:1")

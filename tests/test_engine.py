@@ -1,5 +1,5 @@
 """The run loop, written once for every executor: plan, resume, failures, Ctrl-C and the
-executor contract, with trainers that train nothing (zoo.testing.FakeTrainers): milliseconds,
+executor contract, with trainers that train nothing (zoo.grid.fakes.FakeTrainers): milliseconds,
 no TensorFlow."""
 import os
 
@@ -8,13 +8,13 @@ import pytest
 
 import zoo
 from conftest import make_images
-from zoo import engine, interrupt
-from zoo.cells import Cell, Prepared
+from zoo.grid import engine, interrupt
+from zoo.grid.cells import Cell, Prepared
 from zoo.errors import PluginError, WriteError, ZooError
-from zoo.executors import LocalExecutor
-from zoo.protocol import Protocol, make_splits
+from zoo.grid.executors import LocalExecutor
+from zoo.grid.protocol import Protocol, make_splits
 from zoo.store import RunStore, read_json
-from zoo.testing import FakeTrainers
+from zoo.grid.fakes import FakeTrainers
 
 PROTOCOL = Protocol(folds=3, epochs=2, batch_size=8)
 
@@ -212,7 +212,7 @@ def test_the_local_executor_keeps_the_contract():
 @pytest.mark.ray
 @pytest.mark.slow
 def test_the_ray_executor_keeps_the_contract():
-    from zoo.executors.ray import RayExecutor
+    from zoo.grid.executors.ray import RayExecutor
 
     got = check_contract(RayExecutor(cpus_per_task=1, trainers=FakeTrainers))
     assert all(o.where.startswith("127.0.0.1 pid ") for o in got)
@@ -267,7 +267,7 @@ def test_the_default_split_groups_near_copies_when_the_leakage_check_fires(tmp_p
 def test_an_interrupted_run_with_results_renders_as_partial(tmp_path):
     """zoo report died on a run interrupted after its first cell ('dict object' has no
     attribute 'finished_at'); now it renders what the run has and says it is partial."""
-    from zoo import report
+    from zoo.show import report
 
     run(tmp_path, FakeTrainers(), protocol=Protocol(folds=3, epochs=1))
 
@@ -303,7 +303,7 @@ def test_a_second_run_of_the_same_run_folder_is_refused_while_the_first_trains(t
 def test_every_cell_records_its_tensorflow_threads(tmp_path):
     """TensorFlow's reductions depend on the thread count: Ray and local runs are
     bit-identical only at equal threads per cell, so each cell's facts say how many."""
-    from zoo.cells import Trainers, run_cell
+    from zoo.grid.cells import Trainers, run_cell
 
     trainers = FakeTrainers()
     trainers.threads = 3
@@ -323,7 +323,7 @@ class Recording(FakeTrainers):
 
 
 def test_a_dataset_says_which_augmentations_keep_its_labels(tmp_path):
-    from zoo import report
+    from zoo.show import report
 
     def spec(name, allowed):
         s = dataset_spec(name)
@@ -378,7 +378,7 @@ def test_the_live_view_shows_each_running_cell_and_the_grid():
 
     from rich.console import Console
 
-    from zoo.progress import LiveProgress
+    from zoo.grid.progress import LiveProgress
 
     screen = io.StringIO()
     live = LiveProgress(console=Console(file=screen, force_terminal=True, width=160))
@@ -401,7 +401,7 @@ def test_the_live_view_shows_each_running_cell_and_the_grid():
 
 
 def test_plain_lines_when_stdout_is_no_terminal(capsys):
-    from zoo import progress
+    from zoo.grid import progress
 
     assert not progress.for_terminal(print).live   # pytest captures stdout: no terminal
     assert not progress.for_terminal(print, verbose=True).live

@@ -64,7 +64,7 @@ def test_a_hub_backbone_trains_beside_the_cnn(register_plugin, tmp_path, preset)
     assert facts["explain_errors"] == {} and arrays["explain_grad_cam"].shape[1:] == (8, 8)
     html = (tmp_path / "o" / "index.html").read_text()
     assert f"hub:preset={preset} (grad-cam)" in html   # its saliency row in the report
-    from zoo.serve import Predictor   # kept hub models load back in safe mode
+    from zoo.show.serve import Predictor   # kept hub models load back in safe mode
 
     predictor = Predictor(tmp_path / "r")
     assert predictor.skipped == [] and len(predictor.models["tiny"]) == 2
@@ -74,7 +74,7 @@ def test_a_hub_backbone_trains_beside_the_cnn(register_plugin, tmp_path, preset)
 def test_a_preset_without_an_image_converter_is_resized_to_image_size(tmp_path,
                                                                     bare_preset):
     from zoo import options
-    from zoo.checks import build_checked
+    from zoo.grid.checks import build_checked
     from zoo.plugins import get_registry
 
     spec = options.resolve(f"hub:preset={bare_preset},image_size=24", get_registry().models)
@@ -87,8 +87,8 @@ def test_a_frozen_backbone_keeps_its_weights_and_the_head_trains(preset):
     import zoo
     from zoo import options
     from zoo.plugins import get_registry
-    from zoo.protocol import Protocol, make_splits
-    from zoo.train import FoldRunner
+    from zoo.grid.protocol import Protocol, make_splits
+    from zoo.grid.train import FoldRunner
 
     spec = options.resolve(f"hub:preset={preset},trainable=False", get_registry().models)
     ds = TinyPlugin().load()
@@ -138,7 +138,7 @@ def test_without_keras_hub_the_model_is_unavailable_and_says_how_to_get_it(tmp_p
 
 
 def test_zoo_run_all_leaves_the_hub_family_out_unless_named_or_configured(tmp_path):
-    from zoo import plan
+    from zoo.grid import plan
     from zoo.plugins import get_registry
 
     registry = get_registry()

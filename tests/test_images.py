@@ -408,7 +408,7 @@ def test_images_from_zoo_toml_and_two_folders_of_one_name(tmp_path):
 
 @pytest.mark.slow
 def test_a_colour_dataset_is_served_in_colour(tmp_path):
-    from zoo.serve import Predictor
+    from zoo.show.serve import Predictor
 
     root = make_folder(tmp_path / "fruit", size=(16, 16), classes=("red", "green"))
     r = CliRunner().invoke(cli, ["run", "cnn:dense=8", "--images", str(root), "--folds", "2",

@@ -5,9 +5,9 @@ from click.testing import CliRunner
 
 import zoo
 from conftest import TinyModelPlugin
-from zoo import leakage
+from zoo.grid import leakage
 from zoo.cli import cli
-from zoo.protocol import Protocol, make_splits
+from zoo.grid.protocol import Protocol, make_splits
 from zoo.store import RunStore, read_json
 
 

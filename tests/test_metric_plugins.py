@@ -12,9 +12,10 @@ from sklearn import metrics as skm
 
 import zoo
 from conftest import ROOT
-from zoo import metrics, report
+from zoo import metrics
+from zoo.show import report
 from zoo.plugins import get_registry
-from zoo.testing import make_facts
+from zoo.grid.fakes import make_facts
 from zoo_plugins import metrics as builtin
 
 
@@ -32,7 +33,7 @@ def test_core_metrics_are_zoos_own_and_the_plugin_adds_two():
 def test_every_core_metric_is_scored_without_the_metrics_plugin(tmp_path):
     """ZOO_PLUGINS leaving the metrics plugin out: nothing of the core goes missing."""
     make_facts(tmp_path, models={"cnn": 0.9, "vit": 0.6}, folds=3)
-    code = ("from zoo import report; import sys\n"
+    code = ("from zoo.show import report; import sys\n"
             f"c = report.build_context({str(tmp_path)!r})\n"
             "print(sorted(c['metrics'])); print(sorted(c['datasets'][0]['run'].folds['cnn'][0].scores))")
     env = {**os.environ, "ZOO_PLUGINS": "cnn,vit,digits"}

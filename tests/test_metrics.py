@@ -159,7 +159,7 @@ def test_log_loss_clips_like_scikit_learn_for_each_dtype():
 def test_auc_is_the_same_on_the_held_out_and_the_test_split_paths():
     # rows that do not sum to one (a plugin's sigmoid outputs, say): scikit-learn's OvR AUC
     # would refuse them; zoo scores each class column as saved, on every path
-    from zoo.facts import Fold
+    from zoo.judge.facts import Fold
 
     rng = np.random.default_rng(4)
     y = rng.integers(0, 4, 300)

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from zoo.errors import ConfigError
-from zoo.protocol import PRESETS, Protocol, make_splits, read_toml, resolve
+from zoo.grid.protocol import PRESETS, Protocol, make_splits, read_toml, resolve
 
 
 def test_presets():

@@ -7,11 +7,11 @@ import pytest
 
 import zoo
 from conftest import TinyPlugin, tiny_dense
-from zoo.augment import augmenter
+from zoo.grid.augment import augmenter
 from zoo.plugins import get_registry
-from zoo.protocol import Protocol, make_splits
-from zoo.recipe import learning_rate_at, loss_for, optimizer_for
-from zoo.train import FoldRunner, _tf_dataset
+from zoo.grid.protocol import Protocol, make_splits
+from zoo.grid.recipe import learning_rate_at, loss_for, optimizer_for
+from zoo.grid.train import FoldRunner, _tf_dataset
 
 
 def test_warm_up_then_cosine_decay():

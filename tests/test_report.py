@@ -8,9 +8,11 @@ import numpy as np
 import pytest
 
 from chrome import Chrome
-from zoo import metrics, report, stats
-from zoo.facts import load_results
-from zoo.testing import make_facts
+from zoo import metrics
+from zoo.show import report
+from zoo.judge import stats
+from zoo.judge.facts import load_results
+from zoo.grid.fakes import make_facts
 
 
 @pytest.fixture
@@ -192,7 +194,7 @@ def test_wide_tables_scroll_in_their_own_box_on_a_laptop_screen(rendered):
 
 
 def test_accuracy_against_cost_marks_the_pareto_front(tmp_path):
-    from zoo import figures
+    from zoo.show import figures
 
     make_facts(tmp_path, models={"fast": 0.85, "slow": 0.97, "worse": 0.6}, folds=3,
                test_samples=200, latency={"fast": 1.0, "slow": 8.0, "worse": 9.0})

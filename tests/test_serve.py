@@ -11,9 +11,9 @@ from click.testing import CliRunner
 import zoo
 from chrome import Chrome
 from conftest import TinyModelPlugin, TinyPlugin
-from zoo import png
+from zoo.show import png
 from zoo.cli import cli
-from zoo.serve import Predictor, make_server, serve_in_thread
+from zoo.show.serve import Predictor, make_server, serve_in_thread
 
 
 def train(results, *args):
@@ -240,7 +240,7 @@ def test_kept_models_load_only_in_safe_mode(register_plugin, tmp_path):
 
 
 def test_the_vit_round_trips_through_the_keras_format(tmp_path):
-    from zoo.modelio import load_model, model_bytes
+    from zoo.grid.modelio import load_model, model_bytes
     from zoo.plugins import get_registry
 
     spec = get_registry().models["vit"]
@@ -320,7 +320,7 @@ def test_idle_clients_are_timed_out_and_connections_are_capped(register_plugin, 
 
 
 def test_serving_beyond_this_machine_is_said_out_loud(tmp_path):
-    from zoo.serve import is_loopback
+    from zoo.show.serve import is_loopback
 
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
     assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.5")

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from zoo import stats
+from zoo.judge import stats
 
 
 def test_corrected_ttest_matches_the_formula():
@@ -203,7 +203,7 @@ def test_mcnemar_exact_matches_statsmodels():
 
 def plain_loop_test(y, pa, pb, metric, n_boot, seed):
     """The test-split comparison written out plainly: per fold and resample, the score
-    difference on the resampled images (the same draws as zoo.stats); then the variance
+    difference on the resampled images (the same draws as zoo.judge.stats); then the variance
     decomposed into the fold-model part and the image part, and Satterthwaite's t."""
     from sklearn.metrics import accuracy_score, f1_score
 

@@ -5,8 +5,8 @@ import pytest
 import zoo
 from conftest import TinyPlugin, tiny_dense
 from zoo.errors import PluginError
-from zoo.protocol import Protocol, make_splits
-from zoo.train import FoldRunner
+from zoo.grid.protocol import Protocol, make_splits
+from zoo.grid.train import FoldRunner
 
 PROTOCOL = Protocol(folds=3, epochs=2, batch_size=8, lr=1e-2, seed=1)
 
@@ -177,7 +177,7 @@ def test_a_fold_records_what_its_model_costs():
     protocol = Protocol(folds=2, epochs=1, batch_size=8)
     facts, _, model = FoldRunner(spec(), ds, protocol).run(
         0, make_splits(ds.y, protocol))
-    from zoo.modelio import model_bytes
+    from zoo.grid.modelio import model_bytes
 
     assert facts["size_bytes"] == len(model_bytes(model))
     q1, q3 = facts["latency_quartiles_ms"]

@@ -1,6 +1,6 @@
-"""Equal tuning budget (zoo.space, zoo.search): the search space and its errors, nested
+"""Equal tuning budget (zoo.tune.space, zoo.tune.search): the search space and its errors, nested
 trials that never see a held-out fold or the test split, resume and extension, pruning, the
-report. The run loop's tests use trainers that train nothing (zoo.testing.FakeTrainers);
+report. The run loop's tests use trainers that train nothing (zoo.grid.fakes.FakeTrainers);
 the end-to-end ones train on the digits for an epoch."""
 import json
 import math
@@ -11,13 +11,15 @@ from click.testing import CliRunner
 
 import zoo
 from conftest import make_images
-from zoo import engine, interrupt, report, search, space
+from zoo.grid import engine, interrupt, settings
+from zoo.show import report
+from zoo.tune import search, space
 from zoo.cli import cli
 from zoo.errors import ConfigError
-from zoo.executors import LocalExecutor
-from zoo.protocol import Protocol, tuning_split
+from zoo.grid.executors import LocalExecutor
+from zoo.grid.protocol import Protocol, tuning_split
 from zoo.store import RunStore, read_json
-from zoo.testing import FakeTrainers
+from zoo.grid.fakes import FakeTrainers
 
 PROTOCOL = Protocol(folds=3, epochs=2, batch_size=8)
 
@@ -53,7 +55,8 @@ def run(tmp_path, tuning, trainers=None, models=MODELS, protocol=PROTOCOL, datas
     result = engine.run(models, [dataset or dataset_spec()], protocol, tmp_path / "results",
                         echo=lines.append,
                         executor=executor or LocalExecutor(trainers=trainers),
-                        check=lambda specs, shapes: {}, tuning=tuning, **kwargs)
+                        check=lambda specs, shapes: {}, tuning=tuning, tuner=search.Tuner,
+                        **kwargs)
     return result, lines
 
 
@@ -165,13 +168,13 @@ def test_the_command_line_refuses_a_bad_space_before_anything_trains(tmp_path):
 
 
 def test_a_cells_settings_reach_the_protocol_and_the_options():
-    spec, protocol = space.apply(MODELS[0], PROTOCOL, (("lr", 0.01), ("a:width", 4),
+    spec, protocol = settings.apply(MODELS[0], PROTOCOL, (("lr", 0.01), ("a:width", 4),
                                                        ("label_smoothing", 0.1)))
     assert protocol.lr == 0.01 and protocol.label_smoothing == 0.1 and protocol.epochs == 2
     assert spec.name == "a" and spec.options == {"width": 4} and spec.build.keywords == {
         "width": 4}
     # a compiled model depends on the loss and the options, not on the learning rate
-    assert space.compiled_key((("lr", 0.01), ("a:width", 4))) == (("a:width", 4),)
+    assert settings.compiled_key((("lr", 0.01), ("a:width", 4))) == (("a:width", 4),)
 
 
 # -- the inner split ---------------------------------------------------------------------------
@@ -421,7 +424,7 @@ def test_a_tuned_run_on_the_digits_from_the_command_line(tmp_path, monkeypatch):
 @pytest.mark.slow
 @pytest.mark.ray
 def test_local_and_ray_choose_the_same_settings(tmp_path):
-    from zoo.executors.ray import RayExecutor
+    from zoo.grid.executors.ray import RayExecutor
     from zoo.plugins import get_registry
 
     models = [get_registry().models[m] for m in ("cnn", "vit")]
@@ -436,8 +439,8 @@ def test_local_and_ray_choose_the_same_settings(tmp_path):
 
 def test_a_real_trial_scores_its_inner_split_and_stops_at_a_rung_below_the_threshold():
     from conftest import TinyPlugin, tiny_dense
-    from zoo.protocol import make_splits
-    from zoo.train import FoldRunner, inner_score
+    from zoo.grid.protocol import make_splits
+    from zoo.grid.train import FoldRunner, inner_score
 
     ds = TinyPlugin().load()
     protocol = Protocol(folds=3, epochs=4, batch_size=8, lr=1e-2, seed=1)

@@ -1,4 +1,4 @@
-"""The conclusion claims no more than the statistics support (zoo.verdict)."""
+"""The conclusion claims no more than the statistics support (zoo.judge.verdict)."""
 import re
 
 import numpy as np
@@ -7,9 +7,11 @@ from click.testing import CliRunner
 
 from scipy import stats as sps
 
-from zoo import metrics, report, stats, verdict
-from zoo.facts import DatasetRun, Fold, load_results
-from zoo.testing import make_facts
+from zoo import metrics
+from zoo.show import report
+from zoo.judge import stats, verdict
+from zoo.judge.facts import DatasetRun, Fold, load_results
+from zoo.grid.fakes import make_facts
 
 
 def run_with_accuracies(accuracies: dict, n=500, classes=5, histories=None, sizes=None,
@@ -232,7 +234,7 @@ def test_early_stopping_means_training_levelled_off():
 
 
 def test_the_verdict_lives_in_its_own_module_and_the_cli_prints_it(tmp_path):
-    import zoo.report as r
+    import zoo.show.report as r
 
     for name in ("_comparisons", "_conclusion", "_understanding", "_trust_note", "_leakage"):
         assert not hasattr(r, name), name
@@ -259,7 +261,7 @@ def test_the_figure_joins_exactly_the_pairs_the_words_do_not_separate():
     """The issue's five models: Nemenyi's diagram joined E and C while the words said E is
     ahead of C, and separated A and E while the words found no difference. Now both come
     from the same Holm-adjusted pairwise tests."""
-    from zoo import comparisons
+    from zoo.judge import comparisons
 
     said = verdict.conclude(run_with_accuracies(FIVE, n=2000))
     ranking, rows = said.rankings["cv"], said.comparisons["cv"]
@@ -276,7 +278,8 @@ def test_the_figure_joins_exactly_the_pairs_the_words_do_not_separate():
 
 
 def test_no_grouping_is_drawn_when_the_omnibus_test_finds_nothing(tmp_path):
-    from zoo import comparisons, figures
+    from zoo.judge import comparisons
+    from zoo.show import figures
 
     said = verdict.conclude(run_with_accuracies({"A": [.8, .81, .79], "B": [.81, .8, .8],
                                                  "C": [.79, .8, .81]}))

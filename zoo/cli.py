@@ -49,7 +49,10 @@ def cli(debug):
               help="A zoo.toml whose [models.NAME] defaults to show (default: ./zoo.toml).")
 def list_(data_dir, config):
     """Models, datasets, metrics and plugins: what each registers, and what is available."""
-    from zoo import listing, protocol as proto
+    from zoo.show import listing  # lazy: the command starts fast and imports only what a subcommand needs
+    # lazy: the command starts fast and imports only what a subcommand needs
+    from zoo.grid import protocol as proto
+    # lazy: the command starts fast and imports only what a subcommand needs
     from zoo.plugins import get_registry
 
     registry = get_registry()
@@ -61,9 +64,10 @@ def list_(data_dir, config):
 
 
 def protocol_options(command):
-    """A click option for every protocol setting that has a flag (zoo.protocol.Protocol
+    """A click option for every protocol setting that has a flag (zoo.grid.protocol.Protocol
     declares each one once: its kind, choices and help)."""
-    from zoo import protocol as proto
+    # lazy: the command starts fast and imports only what a subcommand needs
+    from zoo.grid import protocol as proto
 
     types = {"int": int, "float": float}
     for name, kind, help_, choices in reversed(proto.flags()):
@@ -76,8 +80,8 @@ def protocol_options(command):
 
 
 def tune_options(command):
-    """The options of a tuning search (zoo.space), also a [tune] table in zoo.toml."""
-    from zoo import space
+    """The options of a tuning search (zoo.tune.space), also a [tune] table in zoo.toml."""
+    from zoo.tune import space  # lazy: the command starts fast and imports only what a subcommand needs
 
     for args, kwargs in reversed([
         (("--tune", "tune"), dict(multiple=True, metavar="SETTING=VALUES", help=(
@@ -104,7 +108,8 @@ def tune_options(command):
 
 def _sizes(flag):
     def parse(ctx, param, value):
-        from zoo.protocol import parse_sizes
+        # lazy: the command starts fast and imports only what a subcommand needs
+        from zoo.grid.protocol import parse_sizes
 
         return None if value is None else parse_sizes(value, flag)
 
@@ -168,7 +173,11 @@ def run(models, all_, dataset_names, data_dir, image_folders, image_size, color,
         gpus_per_task, results_dir, out_dir, quiet, verbose, tune, trials, tune_metric,
         tune_scope, prune, **settings):
     """Train MODELS (or --all) under one shared protocol, then write the report."""
-    from zoo import engine, executors, plan, progress, protocol as proto, space
+    # lazy: the command starts fast and imports only what a subcommand needs
+    from zoo.grid import engine, executors, plan, progress, protocol as proto
+    # lazy: the command starts fast and imports only what a subcommand needs
+    from zoo.tune import search, space
+    # lazy: the command starts fast and imports only what a subcommand needs
     from zoo.plugins import get_registry
 
     toml = proto.load_config(config)
@@ -199,13 +208,14 @@ def run(models, all_, dataset_names, data_dir, image_folders, image_size, color,
                                 data_dir=data_dir, keep=keep, executor=runner,
                                 skipped=skipped, verbose=2 if verbose else 0,
                                 progress=progress.for_terminal(click.echo, quiet, verbose),
-                                tuning=tuning)
+                                tuning=tuning, tuner=search.Tuner)
     except KeyboardInterrupt:
         _interrupted(results_dir)
     broken = []
     if result.runs:
         broken = _render(results_dir, out_dir, quiet)
     else:
+        # lazy: the command starts fast and imports only what a subcommand needs
         from zoo.store import last_run_path
 
         click.echo(f"nothing was trained; {last_run_path(results_dir)} and the report "
@@ -256,7 +266,7 @@ def _terminate_cleanly():
 def _scores(d) -> list:
     """A small table of each model's main score on the dataset (mean ± std over its folds),
     on the split the conclusion leads with."""
-    from zoo import listing
+    from zoo.show import listing  # lazy: the command starts fast and imports only what a subcommand needs
 
     rows = d["test_summary"] if d["has_test"] else d["summary"]
     where = "official test split" if d["has_test"] else "held-out folds"
@@ -269,7 +279,8 @@ def _scores(d) -> list:
 
 
 def _interrupted(results_dir):
-    from zoo.interrupt import RECEIVED
+    # lazy: the command starts fast and imports only what a subcommand needs
+    from zoo.grid.interrupt import RECEIVED
 
     how = "terminated" if RECEIVED["signal"] == signal.SIGTERM else "interrupted"
     click.echo(f"\n{how}: finished folds are saved in {results_dir}; run the same "
@@ -283,7 +294,7 @@ def _interrupted(results_dir):
 
 
 def _render(results_dir, out_dir, quiet):
-    from zoo import report
+    from zoo.show import report  # lazy: the command starts fast and imports only what a subcommand needs
 
     context = report.build_context(results_dir)
     try:
@@ -326,7 +337,8 @@ def report(results_dir, out_dir):
 @click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True)
 def serve(results_dir, host, port):
     """Try the kept models live: draw, upload or use the webcam in a local web page."""
-    from zoo.serve import Predictor, is_loopback, make_server
+    # lazy: the command starts fast and imports only what a subcommand needs
+    from zoo.show.serve import Predictor, is_loopback, make_server
 
     if not is_loopback(host):
         click.echo(f"warning: serving on {host}, not only this machine: the models answer "

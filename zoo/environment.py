@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import importlib.metadata
 import platform
+import zoo
 
 
 def _version(distribution: str) -> str:
@@ -16,8 +17,6 @@ def _version(distribution: str) -> str:
 
 @functools.cache
 def environment() -> dict:
-    import zoo
-
     return {"zoo": zoo.__version__, "tensorflow": _version("tensorflow"),
             "keras": _version("keras"), "numpy": _version("numpy"),
             "scikit-learn": _version("scikit-learn"),

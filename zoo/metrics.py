@@ -18,6 +18,7 @@ that have both positives and negatives.
 from __future__ import annotations
 
 import numpy as np
+from zoo.specs import MetricSpec
 
 #: name -> (label, higher is better)
 METRICS = {
@@ -115,7 +116,7 @@ def per_class_f1(cm: np.ndarray) -> np.ndarray:
 
 
 def confusion(y_true, y_prob, n_classes: int) -> np.ndarray:
-    from sklearn import metrics as skm
+    from sklearn import metrics as skm  # lazy: scikit-learn takes 1 s to import
 
     return skm.confusion_matrix(y_true, np.asarray(y_prob).argmax(axis=1),
                                 labels=np.arange(n_classes))
@@ -201,8 +202,6 @@ def core(name: str):
 
 def core_specs() -> dict:
     """name -> MetricSpec of zoo's core metrics: scored in every run, whatever plugins load."""
-    from zoo.specs import MetricSpec
-
     return {name: MetricSpec(name=name, function=core(name), higher_is_better=higher,
                              label=label, plugin=CORE_PLUGIN,
                              bounds=None if np.isinf(BOUNDS[name][1]) else BOUNDS[name])

@@ -4,11 +4,11 @@ A model's options are the keyword arguments of its ``build(input_shape, num_clas
 that have defaults; a value is checked against the option's annotation when it has one
 (``patch_size: int | None = None``), else against the default's type (a default of None with
 no annotation takes any literal). A plugin raises zoo.ConfigError from ``build`` for a value
-of the right type it cannot use (zoo.checks turns that into a one-line error before
+of the right type it cannot use (zoo.grid.checks turns that into a one-line error before
 training). ``[models.vit]`` tables in zoo.toml change the defaults of every variant of
 ``vit``. A variant is a ModelSpec of its own, named as the user wrote it, whose ``build`` has
 the options bound; its options and its plugin's version are part of what identifies a run
-(zoo.plan), so facts made with other ones are never resumed onto.
+(zoo.grid.plan), so facts made with other ones are never resumed onto.
 """
 from __future__ import annotations
 

@@ -38,7 +38,7 @@ def registry():
     """What the plugins registered right now: ``.models``, ``.datasets`` and ``.metrics``
     map names to the specs (zoo's own and every loaded or ``registered`` plugin's). The
     public way for a plugin's tests to look up what it registered."""
-    from zoo.plugins import get_registry
+    from zoo.plugins import get_registry  # lazy: loaded by every pytest session as a plugin: kept light
 
     return get_registry()
 
@@ -48,7 +48,7 @@ def registered(plugin, name: str | None = None):
     """``plugin`` (an object, a module, or an entry-point name of the ``zoo`` group)
     registered with zoo's plugin manager for the ``with`` block; yields its name. An installed
     plugin that is registered already is used as it is and left registered."""
-    from zoo import plugins
+    from zoo import plugins  # lazy: loaded by every pytest session as a plugin: kept light
 
     plugins.load_entry_points()
     if isinstance(plugin, str):
@@ -71,7 +71,7 @@ def registered(plugin, name: str | None = None):
 
 def _tiny(input_shape, num_classes, seed=0):
     """A small learnable dataset of ``input_shape`` images: class c brightens band c."""
-    import zoo
+    import zoo  # lazy: loaded by every pytest session as a plugin: kept light
 
     rng = np.random.default_rng(seed)
     y = np.repeat(np.arange(num_classes), 6)
@@ -93,8 +93,8 @@ def check_plugin(plugin, data_dir=None, shapes=(((8, 8, 1), 3),)) -> PluginCheck
     available; the default is one small synthetic dataset of 8x8 grayscale images, 3 classes
     (``(((8, 8, 1), 3),)``). Pass e.g. ``(((28, 28, 1), 24), ((32, 32, 3), 10))`` for models
     meant for larger or colour images. Raises AssertionError listing every problem."""
-    from zoo.errors import ZooError
-    from zoo.plugins import get_registry
+    from zoo.errors import ZooError  # lazy: loaded by every pytest session as a plugin: kept light
+    from zoo.plugins import get_registry  # lazy: loaded by every pytest session as a plugin: kept light
 
     with registered(plugin) as name:
         registry = get_registry()
@@ -132,19 +132,11 @@ def check_plugin(plugin, data_dir=None, shapes=(((8, 8, 1), 3),)) -> PluginCheck
     return check
 
 
-def fake_probs(rng, y, n_classes, skill):
-    """Probabilities whose argmax is right with probability ``skill``."""
-    logits = rng.normal(0, 1, (len(y), n_classes))
-    right = rng.random(len(y)) < skill
-    logits[np.arange(len(y)), np.where(right, y, rng.integers(0, n_classes, len(y)))] += 8
-    e = np.exp(logits - logits.max(1, keepdims=True))
-    return (e / e.sum(1, keepdims=True)).astype(np.float32)
-
-
 def _check_metric(spec, check: PluginCheck) -> None:
     """A plugin's metric on made-up predictions (5 classes, 60 images; good, poor and
     perfect): each must give a finite number."""
-    from zoo.metrics import _plugin_value
+    from zoo.grid.fakes import fake_probs  # lazy: loaded by every pytest session: kept light
+    from zoo.metrics import _plugin_value  # lazy: loaded by every pytest session: kept light
 
     rng = np.random.default_rng(0)
     y = np.arange(60) % 5
@@ -159,13 +151,14 @@ def _check_metric(spec, check: PluginCheck) -> None:
 
 
 def _check_model(spec, input_shape, num_classes, check: PluginCheck) -> None:
-    import keras
+    import keras  # lazy: Keras starts its backend (4 s); only training and kept models need it
 
-    from zoo.errors import PluginError
-    from zoo.protocol import Protocol, make_splits
-    from zoo.checks import build_checked
-    from zoo.modelio import round_trip
-    from zoo.train import FoldRunner
+    from zoo.errors import PluginError  # lazy: loaded by every pytest session as a plugin: kept light
+    # lazy: loaded by every pytest session as a plugin: kept light
+    from zoo.grid.protocol import Protocol, make_splits
+    from zoo.grid.checks import build_checked  # lazy: loaded by every pytest session as a plugin: kept light
+    from zoo.grid.modelio import round_trip  # lazy: loaded by every pytest session as a plugin: kept light
+    from zoo.grid.train import FoldRunner  # lazy: loaded by every pytest session as a plugin: kept light
 
     where = f"model {spec.name} on {tuple(input_shape)} x {num_classes} classes"
     try:
@@ -201,7 +194,7 @@ def _check_model(spec, input_shape, num_classes, check: PluginCheck) -> None:
 
 
 def _pytest_fixture():
-    import pytest
+    import pytest  # lazy: only inside a pytest session
 
     @pytest.fixture
     def zoo_plugin():

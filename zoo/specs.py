@@ -25,7 +25,7 @@ class ModelSpec:
     build: Callable[[tuple, int], object]
     description: str = ""
     #: XLA-compile the train step when running on a single device (faster for some models),
-    #: when a fold trains for enough steps to pay back the compile time (zoo.train).
+    #: when a fold trains for enough steps to pay back the compile time (zoo.grid.train).
     jit_compile: bool = False
     #: Explanations the model supports in the report, e.g. ("grad-cam",) or ("attention",).
     explain: Sequence[str] = ()

@@ -214,7 +214,7 @@ class RunStore:
         same run stops with the first one's process id (without fcntl, as on Windows, no
         lock is taken)."""
         try:
-            import fcntl
+            import fcntl  # lazy: not on Windows
         except ImportError:
             yield
             return

@@ -1,0 +1,69 @@
+"""The Keras backend's framework started quietly: ``zoo.import_tensorflow()`` (public, for
+dataset plugins that decode with TensorFlow) and the run's own TensorFlow import go through
+:func:`import_tf`, which keeps TensorFlow's start-up noise out of zoo's output."""
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import tempfile
+import sys
+
+#: set by :func:`import_tf` when TensorFlow's start-up said that CUDA is unusable here
+NO_GPU = {"seen": False}
+
+# TensorFlow's start-up lines that say nothing a zoo user can act on (absl's preamble, the
+# CUDA probes of the full wheel on a CPU-only machine, CPU feature notes). Anything else
+# TensorFlow prints while starting is passed on.
+_NOISE = re.compile(
+    r"^(WARNING: All log messages before absl::InitializeLog\(\) is called"
+    r"|To enable the following instructions"
+    r"|[IW]\d{4} \d\d:\d\d:\d\d"                        # absl INFO / WARNING lines
+    r"|E\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ cuda_\w+\.cc"        # CUDA probe errors
+    r"|.*(cuInit|cuda drivers|Unable to register cu(DNN|FFT|BLAS)|TF-TRT Warning))")
+_CUDA_MISSING = re.compile(r"cuInit|Could not find cuda drivers")
+
+
+def import_tf():
+    """Import TensorFlow with its start-up noise kept out of zoo's output.
+
+    The full ``tensorflow`` wheel prints absl preambles and ``failed call to cuInit`` lines
+    on every CPU-only machine, below TF_CPP_MIN_LOG_LEVEL's reach. They are captured while
+    TensorFlow starts (import and device discovery) and dropped; anything else is passed on.
+    """
+    if "tensorflow" in sys.modules and NO_GPU.get("checked"):
+        return sys.modules["tensorflow"]
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    with _captured_stderr() as captured:
+        import tensorflow as tf  # lazy: TensorFlow starts in seconds; only training needs it
+
+        tf.config.list_physical_devices("GPU")  # CUDA is probed here, once
+    text = captured["text"]
+    # every model a search builds traces its own predict function: TensorFlow's warning
+    # that "tracing is expensive" says nothing a zoo user can act on
+    tf.get_logger().addFilter(lambda record: "triggered tf.function retracing"
+                              not in record.getMessage())
+    NO_GPU.update(checked=True, seen=bool(_CUDA_MISSING.search(text)))
+    kept = [line for line in text.splitlines() if line.strip() and not _NOISE.match(line)]
+    if kept:
+        sys.stderr.write("\n".join(kept) + "\n")
+    return tf
+
+
+@contextlib.contextmanager
+def _captured_stderr():
+    """Redirect file descriptor 2 (where TensorFlow's C++ code writes) to a temporary file;
+    yields a dict whose "text" is what was written, once the block ends."""
+    out = {"text": ""}
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield out
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            out["text"] = tmp.read().decode("utf-8", errors="replace")

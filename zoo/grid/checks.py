@@ -1,0 +1,80 @@
+"""Checking what a model plugin builds, before anything trains on it: a keras.Model whose
+output is one probability vector per image. A plugin's mistake costs seconds, not the hours
+the other models would train first."""
+from __future__ import annotations
+
+from zoo.errors import ConfigError, PluginError
+from zoo.backend import import_tf
+import numpy as np
+
+
+def build_checked(spec, input_shape, num_classes: int):
+    """``spec.build(input_shape, num_classes)``, checked: a keras.Model whose output is
+    (None, num_classes). A plugin's mistake raises PluginError naming model and plugin."""
+    import keras  # lazy: Keras starts its backend (4 s); only training and kept models need it
+
+    who = f"model '{spec.name}' (plugin {spec.plugin})"
+    try:
+        model = spec.build(tuple(input_shape), int(num_classes))
+    except ConfigError as exc:   # an option value the model cannot use: the user's to fix
+        raise ConfigError(f"{who}: {exc}") from None
+    except Exception as exc:
+        raise PluginError(f"{who}: build failed: {type(exc).__name__}: {exc}") from exc
+    if not isinstance(model, keras.Model):
+        raise PluginError(f"{who}: build() returned {type(model).__name__}, expected a "
+                          "keras.Model")
+    shape = tuple(model.output_shape) if not isinstance(model.output_shape, list) else None
+    if shape is None or shape[1:] != (num_classes,):
+        raise PluginError(f"{who}: output shape {model.output_shape}, expected (None, "
+                          f"{num_classes}) class probabilities")
+    problem = probability_problem(_outputs(model, input_shape))
+    if problem:
+        raise PluginError(f"{who}: its outputs are not class probabilities ({problem}): "
+                          "apply softmax as the last layer (Dense(num_classes, "
+                          "activation='softmax'))")
+    return model
+
+
+#: how far a row of probabilities may sum from 1 (float16 and float32 rounding)
+TOLERANCE = 1e-3
+
+
+def _outputs(model, input_shape):
+    """The model's outputs for a few made-up images: black, white and noise."""
+    rng = np.random.default_rng(0)
+    x = np.concatenate([np.zeros((1, *input_shape)), np.ones((1, *input_shape)),
+                        rng.random((2, *input_shape))]).astype("float32")
+    return np.asarray(model(x, training=False), dtype="float64")
+
+
+def probability_problem(prob) -> str:
+    """What is wrong with rows that should be class probabilities, or ''. Rows with NaN or
+    infinity are left to training, which reports a model that diverges as a failed fold."""
+    prob = prob[np.isfinite(prob).all(axis=1)]
+    if not len(prob):
+        return ""
+    sums = prob.sum(axis=1)
+    if prob.min() < -TOLERANCE:
+        return f"values from {prob.min():.3g} to {prob.max():.3g}; probabilities are >= 0"
+    if np.abs(sums - 1).max() > TOLERANCE:
+        return f"rows sum to {sums.min():.4g}..{sums.max():.4g}, not 1"
+    return ""
+
+
+def check_models(specs, shapes) -> dict:
+    """Build every model once for every (input shape, number of classes) in ``shapes`` and
+    check its output. Returns {(model, shape): error text}."""
+    import keras  # lazy: Keras starts its backend (4 s); only training and kept models need it
+
+
+    import_tf()
+    errors = {}
+    for spec in specs:
+        for shape in shapes:
+            try:
+                build_checked(spec, *shape)
+            except PluginError as exc:
+                errors[spec.name, shape] = str(exc)
+            finally:
+                keras.backend.clear_session()
+    return errors

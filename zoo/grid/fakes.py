@@ -1,0 +1,187 @@
+"""Fakes for zoo's own tests and benchmarks (not the plugin authors' kit, which is
+zoo.testing): synthetic facts, what `zoo run` would have saved, made without training (and
+without TensorFlow), and trainers that train nothing, which run the real loop, store and
+executors in milliseconds."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from zoo.grid.protocol import Protocol, trial_split
+from zoo.grid.settings import TUNABLE
+from zoo.store import RunStore, write_last_run
+
+
+def fake_probs(rng, y, n_classes, skill):
+    """Probabilities whose argmax is right with probability ``skill``."""
+    logits = rng.normal(0, 1, (len(y), n_classes))
+    right = rng.random(len(y)) < skill
+    logits[np.arange(len(y)), np.where(right, y, rng.integers(0, n_classes, len(y)))] += 8
+    e = np.exp(logits - logits.max(1, keepdims=True))
+    return (e / e.sum(1, keepdims=True)).astype(np.float32)
+
+
+def make_facts(results_dir, datasets=("alpha",), models=None, folds=3, classes=5,
+               samples=200, test_samples=0, epochs=4, seed=0, class_names=None,
+               failed=(), improving=(), curves=None, latency=None) -> list:
+    """Write facts for every dataset x model x fold; ``models`` maps name -> skill.
+    ``failed`` lists (dataset, model, fold) triples saved as diverged. The loss of the models
+    in ``improving`` falls steadily to the last epoch; the others level off after one.
+    ``curves`` maps model -> {training size below 1: skill}: learning-curve facts too.
+    ``latency`` maps model -> milliseconds per image: cost facts too (size 1 MB a 1000
+    parameters)."""
+    models = models or {"cnn": 0.9, "vit": 0.8}
+    rng = np.random.default_rng(seed)
+    protocol = Protocol(folds=folds, epochs=epochs)
+    runs = []
+    for d_i, name in enumerate(datasets):
+        y = np.arange(samples) % classes
+        y_test = np.arange(test_samples) % classes if test_samples else None
+        names = list(class_names or [f"class {i}" for i in range(classes)])
+        store = RunStore(results_dir, name, protocol.run_id(f"{name}-{seed}"))
+        fold_of = (np.arange(samples) // classes) % folds
+        store.write_splits(fold_of.astype(np.int32))
+        if test_samples:
+            store.write_test_labels(y_test)
+        sizes = sorted({s for by in (curves or {}).values() for s in by} | {1.0})
+        store.write_run({
+            "train_sizes": sizes,
+            "dataset": {"name": name, "samples": samples, "test_samples": test_samples,
+                        "input_shape": [28, 28, 1], "classes": names, "source": "synthetic",
+                        "fingerprint": f"{name}-{seed}", "notes": []},
+            "protocol": protocol.to_dict(), "run_id": store.run_id, "models": list(models),
+            "environment": {"zoo": "test", "tensorflow": "none", "keras": "none"},
+            "specs": {m: {"plugin": f"plugin-{m}", "version": "1.0", "description": "",
+                          "explain": []} for m in models},
+            "started_at": "2026-01-01T00:00:00", "finished_at": "2026-01-01T01:00:00"})
+        for model, skill, size in [(m, s, 1.0) for m, s in models.items()] + [
+                (m, s, size) for m, by in (curves or {}).items() for size, s in by.items()]:
+            for k in range(folds):
+                held = np.flatnonzero(fold_of == k)
+                if (name, model, k) in failed:
+                    store.write_fold(model, k, {"status": "diverged", "fold": k, "folds": folds,
+                                                "reason": "training loss became nan in epoch 2",
+                                                "history": {"loss": [1.0, float("nan")]}}, {},
+                                    size)
+                    continue
+                if model in improving:
+                    loss = list(np.linspace(2.0, 0.3, epochs) + rng.random(epochs) * 0.01)
+                else:
+                    loss = list(0.3 + 1.7 * (np.arange(epochs) == 0) + rng.random(epochs) * 1e-3)
+                arrays = {"held_out_index": held.astype(np.int32), "y_true": y[held],
+                          "y_prob": fake_probs(rng, y[held], classes, skill)}
+                if test_samples:
+                    arrays["test_prob"] = fake_probs(rng, y_test, classes, skill - 0.1)
+                store.write_fold(model, k, {
+                    "dataset": name, "model": model, "fold": k, "folds": folds, "status": "ok",
+                    "reason": "", "history": {"loss": loss, "accuracy": [0.5] * epochs,
+                                              "val_loss": loss, "val_accuracy": [0.5] * epochs},
+                    "epochs_run": epochs, "epochs": epochs, "lr": protocol.lr,
+                    "train_samples": int(round(size * (samples - len(held)))),
+                    "held_out_samples": int(len(held)), "train_size": size,
+                    "fit_seconds": 10.0 + d_i,
+                    "predict_seconds": 0.5, "predict_images_per_second": 1000.0,
+                    "params": 1000 * (1 + len(model)), "wall_seconds": 11.0,
+                    **({"latency_ms": latency[model] * (1 + 0.05 * k), "size_bytes":
+                        1000 * (1 + len(model)) * 1000, "peak_memory_bytes": None}
+                       if latency and model in latency else {}),
+                    "devices": {"devices": ["/cpu:0"], "replicas": 1}}, arrays, size)
+        runs.append({"dataset": name, "run_id": store.run_id, "path": str(store.path),
+                     "models": list(models)})
+    write_last_run(results_dir, runs, [])
+    return runs
+
+
+class FakeTrainers:
+    """Trainers that train nothing, for tests of the run loop, the store and the executors
+    that take milliseconds and no TensorFlow: each cell's facts and predictions are made up
+    at once, seeded by the cell, so the same cell always gives the same outcome.
+
+    ``skill`` maps a model name to the share of images it gets right (default 0.8);
+    ``raising`` maps (model, fold) to an exception the cell raises ((model, 'trial'): every
+    tuning trial of the model); ``on_cell(cell_key)`` is
+    called as each cell starts, with (model, fold, size) (a trial: (model, fold, 'trial',
+    number)). A tuning trial's score is ``trial_score(model, settings)`` (default: the
+    skill, less 0.1 for every factor of ten its lr lies from 1e-3). zoo.grid.executors and
+    zoo.grid.cells call it as they call zoo.grid.train.Trainers."""
+
+    def __init__(self, devices=None, verbose: int = 0, skill=None, raising=None, on_cell=None,
+                 trial_score=None):
+        self.skill, self.raising, self.on_cell = skill or {}, raising or {}, on_cell
+        self.trial_score = trial_score or self._trial_score
+        self.made = []   # the (model) of every runner made: one per (dataset, model) switch
+
+    def _trial_score(self, model: str, settings: dict) -> float:
+        lr = settings.get("lr", 1e-3)
+        return self.skill.get(model, 0.8) - 0.1 * abs(math.log10(lr) + 3)
+
+    def __call__(self, spec, prepared):
+        self.made.append(spec.name)
+        return _FakeRunner(self, spec, prepared)
+
+    def describe(self) -> str:
+        return "fake trainers (nothing is trained)"
+
+
+class _FakeRunner:
+    def __init__(self, trainers, spec, prepared):
+        self.trainers, self.spec, self.prepared = trainers, spec, prepared
+        self.protocol = prepared.protocol
+
+    def trial(self, fold, fold_of, number, rungs=(), groups=None, metric="accuracy"):
+        """A made-up trial on the inner split a real one would use (zoo.grid.protocol)."""
+        t, p, ds = self.trainers, self.protocol, self.prepared.dataset
+        if t.on_cell is not None:
+            t.on_cell((self.spec.name, fold, "trial", number))
+        if (self.spec.name, "trial") in t.raising:
+            raise t.raising[self.spec.name, "trial"]
+        fit, val = trial_split(p, ds.y, fold_of, fold, groups)
+
+        settings = {**{k: getattr(p, k) for k in TUNABLE}, **self.spec.options}
+        final = float(t.trial_score(self.spec.name, settings))
+        scores, pruned = {}, None
+        for epoch, threshold in rungs:
+            scores[str(epoch)] = final * epoch / p.epochs
+            if threshold is not None and scores[str(epoch)] < threshold:
+                pruned = epoch
+                break
+        facts = {"dataset": ds.name, "model": self.spec.name, "fold": fold, "folds": p.folds,
+                 "trial": number, "status": "ok", "reason": "", "metric": metric,
+                 "score": scores[str(pruned)] if pruned else final, "pruned": bool(pruned),
+                 "rung_scores": scores, "epochs": p.epochs, "epochs_run": pruned or p.epochs,
+                 "history": {"loss": [1.0] * (pruned or p.epochs)}, "lr": p.lr,
+                 "train_samples": int(len(fit)), "validation_samples": int(len(val)),
+                 "fit_seconds": 0.0, "options": dict(self.spec.options)}
+        return facts, {"train_index": fit.astype(np.int32), "validation_index": val.astype(np.int32)}
+
+    def run(self, fold, fold_of, size=1.0):
+        t, ds, name = self.trainers, self.prepared.dataset, self.spec.name
+        if t.on_cell is not None:
+            t.on_cell((name, fold, size))
+        if (name, fold) in t.raising:
+            raise t.raising[name, fold]
+        held = np.flatnonzero(fold_of == fold)
+        skill = t.skill.get(name, 0.8)
+        rng = np.random.default_rng([self.protocol.seed, fold, int(size * 1000),
+                                     sum(map(ord, name))])
+        arrays = {"held_out_index": held.astype(np.int32), "y_true": ds.y[held].astype(np.int16),
+                  "y_prob": fake_probs(rng, ds.y[held], ds.num_classes, skill)}
+        if ds.has_test:
+            arrays["test_prob"] = fake_probs(rng, ds.y_test, ds.num_classes, skill)
+        epochs = self.protocol.epochs
+        loss = [float(2.0 / (e + 1)) for e in range(epochs)]
+        facts = {"dataset": ds.name, "model": name, "fold": fold, "status": "ok", "reason": "",
+                 "folds": self.protocol.folds, "history": {
+                     "loss": loss, "val_loss": loss, "accuracy": [skill] * epochs,
+                     "val_accuracy": [skill] * epochs},
+                 "epochs": epochs, "epochs_run": epochs, "lr": self.protocol.lr,
+                 "train_samples": int(round(size * int((fold_of != fold).sum()))),
+                 "held_out_samples": int(len(held)), "train_size": float(size),
+                 "fit_seconds": 0.0, "predict_seconds": 0.0, "predict_images_per_second": 0.0,
+                 "params": 0, "options": dict(self.spec.options), "model_file": ""}
+        return facts, arrays, None
+
+    def fit_final(self):
+        return {"model": self.spec.name, "status": "ok", "history": {}, "fit_seconds": 0.0,
+                "model_file": "", "train_samples": int(len(self.prepared.dataset.y))}, None

@@ -1,0 +1,488 @@
+"""One fold: inside the strategy scope, build (once) and reset the model, fit on k-1 folds,
+predict the held-out fold and the official test split. Returns facts, computes no metric,
+writes nothing.
+
+The recipe (optimizer, loss, schedule) comes from zoo.grid.recipe, the model check from
+zoo.grid.checks, Ctrl-C handling from zoo.grid.interrupt; this module only runs folds.
+"""
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+from zoo.grid import interrupt
+from zoo.grid.augment import TRANSFORMS, augmenter
+from zoo.grid.checks import build_checked
+from zoo.backend import import_tf
+from zoo.grid.distribute import choose_strategy, describe, where_line
+from zoo.grid.explain import explain
+from zoo.grid.protocol import fold_seed, trial_split
+from zoo.grid.recipe import loss_for, optimizer_for, schedule_callback
+from zoo.grid.settings import oriented
+from zoo.grid.modelio import model_bytes
+import gc
+import os
+
+
+def _tf_dataset(x, y, batch, seed=None, drop_remainder=False, augment=None):
+    """Batches of (x, y), shuffled with ``seed`` (each epoch anew) when given; ``augment``, a
+    Keras layer of random transformations, applied to each training batch."""
+    tf = import_tf()
+    ds = tf.data.Dataset.from_tensor_slices((x, y))
+    if seed is not None:
+        ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch, drop_remainder=drop_remainder)
+    if x.dtype == np.uint8:   # 8-bit pixels: scaled to [0, 1] a batch at a time
+        ds = ds.map(lambda images, labels: (tf.cast(images, tf.float32) / 255, labels),
+                    num_parallel_calls=tf.data.AUTOTUNE)
+    if augment is not None:
+        # one batch after the other: the random layers draw from a seeded state that each
+        # call advances, so parallel calls would hand the draws to batches in any order
+        # (prefetch still overlaps the augmentation with training)
+        ds = ds.map(lambda images, labels: (augment(images, training=True), labels))
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def nested_subset(positions: np.ndarray, y: np.ndarray, size: float, seed: int) -> np.ndarray:
+    """The training images of a learning-curve point: ``size`` of ``positions`` (indices into
+    ``y``), stratified (that share of every class, at least one image each), drawn so that a
+    smaller size's subset lies inside every larger one's (one random order per class, cut at
+    different lengths). Depends only on the positions, labels and seed: the same for every
+    model."""
+    positions = np.asarray(positions)
+    if size >= 1:
+        return positions
+    rng = np.random.default_rng(seed)
+    labels = y[positions]
+    keep = []
+    for c in np.unique(labels):
+        members = positions[labels == c]
+        order = rng.permutation(len(members))
+        keep.append(members[order[:max(1, int(round(size * len(members))))]])
+    return np.sort(np.concatenate(keep))
+
+
+def inner_split(y: np.ndarray, fraction: float, seed: int):
+    """Positions (into y) of an inner train / validation split, stratified when possible."""
+    from sklearn.model_selection import train_test_split  # lazy: scikit-learn takes 1 s to import
+
+    positions = np.arange(len(y))
+    try:
+        return train_test_split(positions, test_size=fraction, random_state=seed, stratify=y)
+    except ValueError:  # a class too small to stratify
+        return train_test_split(positions, test_size=fraction, random_state=seed)
+
+
+class Trainers:
+    """Makes the fold runners of one process: one tf.distribute strategy for ``devices``
+    (zoo.grid.distribute), Keras' progress lines at ``verbose``. zoo.grid.cells calls it with a model
+    spec and a prepared dataset."""
+
+    def __init__(self, devices=None, verbose: int = 0, on_epoch=None):
+        self.strategy = choose_strategy(devices)
+        self.verbose, self.on_epoch = verbose, on_epoch
+        tf = import_tf()
+        #: TensorFlow's intra-op threads, which its reductions depend on (0: every core)
+        self.threads = tf.config.threading.get_intra_op_parallelism_threads() or \
+            (os.cpu_count() or 1)
+
+    def __call__(self, spec, prepared) -> "FoldRunner":
+        return FoldRunner(spec, prepared.dataset, prepared.protocol, self.strategy,
+                          verbose=self.verbose, transforms=prepared.transforms,
+                          on_epoch=self.on_epoch)
+
+    def describe(self) -> str:
+        return where_line(self.strategy)
+
+    @staticmethod
+    def release() -> None:
+        """Free a finished model's graph and variables before the next one."""
+        import keras  # lazy: Keras starts its backend (4 s); only training and kept models need it
+
+        keras.backend.clear_session()
+        gc.collect()
+
+
+class FoldRunner:
+    """Trains one model on one dataset, fold after fold.
+
+    The model is built and compiled once, inside the strategy scope; each later fold copies
+    in the variables of a freshly built model (seeded by the fold) and zeroes the optimizer
+    state. That gives every fold the same start as a fresh model would, while the traced
+    train step is reused (compiling again costs 15-25 s for the ViT on a CPU).
+    """
+
+    def __init__(self, spec, dataset, protocol, strategy=None, verbose: int = 0,
+                 transforms=TRANSFORMS, on_epoch=None):
+        tf = import_tf()
+        self.spec, self.dataset, self.protocol = spec, dataset, protocol
+        self.transforms, self.on_epoch = tuple(transforms), on_epoch
+        self.strategy = strategy or tf.distribute.get_strategy()
+        self.verbose = verbose
+        self.model = None
+        self._predict_traced = False
+        self.replicas = int(self.strategy.num_replicas_in_sync)
+
+    #: XLA compiles a train step in 15-40 s on a 2-core CPU; below this many training steps
+    #: per fold that costs more than it saves (about 30% of each step for the ViT)
+    XLA_MIN_STEPS = 2000
+
+    def use_xla(self) -> bool:
+        """XLA for a model whose spec asks for it, on one device, when a fold trains long
+        enough to pay back the compile time."""
+        p = self.protocol
+        n = len(self.dataset.y) * (p.folds - 1) / p.folds
+        steps = p.epochs * math.ceil(n / (p.batch_size * self.replicas))
+        return bool(self.spec.jit_compile and self.replicas == 1 and steps >= self.XLA_MIN_STEPS)
+
+    # -- model ---------------------------------------------------------------------------
+    def _build(self, seed: int):
+        import keras  # lazy: Keras starts its backend (4 s); only training and kept models need it
+
+        keras.utils.set_random_seed(seed)
+        with self.strategy.scope():
+            return build_checked(self.spec, self.dataset.input_shape, self.dataset.num_classes)
+
+    def prepare(self, fold):
+        """A model in its fold-start state: fresh seeded weights, zeroed optimizer (fold None:
+        the final model's, or a search's on the whole training set: :func:`fold_seed`)."""
+        import keras  # lazy: Keras starts its backend (4 s); only training and kept models need it
+
+        seed = fold_seed(self.protocol, fold)
+        if self.model is None:
+            self.model = self._build(seed)
+            with self.strategy.scope():
+                self.model.compile(
+                    optimizer=optimizer_for(self.protocol), loss=loss_for(self.protocol),
+                    metrics=["accuracy"], jit_compile=self.use_xla())
+            return self.model
+        fresh = self._build(seed)
+        with self.strategy.scope():
+            for target, source in zip(self.model.variables, fresh.variables, strict=True):
+                target.assign(source)
+            optimizer = self.model.optimizer
+            for v in optimizer.variables:
+                if v is getattr(optimizer, "_learning_rate", None):
+                    v.assign(self.protocol.lr)
+                else:
+                    v.assign(np.zeros(v.shape, dtype=v.dtype.name if hasattr(v.dtype, "name")
+                                      else v.dtype))
+        del fresh
+        keras.utils.set_random_seed(seed)
+        return self.model
+
+    def _training(self, idx, seed: int):
+        """The training batches of the images ``idx`` (None: all of them), shuffled and
+        augmented with ``seed``, and the learning-rate callback for their number of steps.
+        Several replicas: the ragged last batch is dropped so that every replica gets an even
+        share (synchronized BatchNorm aborts on an uneven batch under MirroredStrategy)."""
+        p, ds = self.protocol, self.dataset
+        x, y = (ds.x, ds.y) if idx is None else (ds.x[idx], ds.y[idx])
+        batch = p.batch_size * self.replicas
+        drop = self.replicas > 1 and len(y) >= batch
+        data = _tf_dataset(x, y, batch, seed=seed, drop_remainder=drop,
+                           augment=augmenter(ds.input_shape, p.augment, seed, self.transforms))
+        steps = len(y) // batch if drop else math.ceil(len(y) / batch)
+        return data, schedule_callback(p, steps)
+
+    def _report(self, where: tuple) -> list:
+        """A callback that tells ``on_epoch`` of every epoch's end: the key (dataset, model,
+        fold, size, trial), the epoch, the epochs and Keras' logs."""
+        if self.on_epoch is None:
+            return []
+        import keras  # lazy: Keras starts its backend (4 s); only training and kept models need it
+
+        key, epochs, on_epoch = (self.dataset.name, self.spec.name, *where), \
+            self.protocol.epochs, self.on_epoch
+
+        class Report(keras.callbacks.Callback):
+            def on_epoch_end(self, epoch, logs=None):
+                on_epoch(key, epoch + 1, epochs, dict(logs or {}))
+
+        return [Report()]
+
+    # -- one fold ------------------------------------------------------------------------
+    def run(self, fold: int, fold_of: np.ndarray, size: float = 1.0):
+        """Train on every fold but ``fold`` (on ``size`` of it, a learning-curve point, when
+        below 1); return (facts, arrays, model) for the store: the trained model only when its
+        predictions are usable (None when it diverged)."""
+        import keras  # lazy: Keras starts its backend (4 s); only training and kept models need it
+
+        p, ds = self.protocol, self.dataset
+        seed = fold_seed(p, fold)
+        train_idx = nested_subset(np.flatnonzero(fold_of != fold), ds.y, size, seed)
+        held_idx = np.flatnonzero(fold_of == fold)
+        model = self.prepare(fold)
+        batch = p.batch_size * self.replicas
+
+        fit_idx = train_idx
+        if p.early_stopping:
+            inner_fit, inner_val = inner_split(ds.y[train_idx], p.inner_validation, seed)
+            fit_idx, val_idx = train_idx[inner_fit], train_idx[inner_val]
+            validation = "inner split of the training folds"
+        else:
+            val_idx = held_idx
+            validation = "held-out fold (monitoring only)"
+        train_data, schedule = self._training(fit_idx, seed)
+        val_data = _tf_dataset(ds.x[val_idx], ds.y[val_idx], batch)
+        callbacks = [keras.callbacks.TerminateOnNaN(), interrupt.stop_on_ctrl_c(), schedule,
+                     *self._report((fold, size, -1))]
+        if p.early_stopping:
+            callbacks.append(keras.callbacks.EarlyStopping(
+                monitor="val_loss", patience=p.early_stopping, restore_best_weights=True))
+
+        gpu = _reset_peak_memory(self.strategy)
+        start = time.perf_counter()
+        history = model.fit(train_data, validation_data=val_data, epochs=p.epochs,
+                            callbacks=callbacks, verbose=self.verbose, shuffle=False)
+        fit_seconds = time.perf_counter() - start
+        peak = _peak_memory(gpu)
+        # stopped at a batch end by Ctrl-C: this fold is not finished, keep nothing
+        interrupt.raise_if_interrupted()
+        hist = {k: [float(v) for v in vals] for k, vals in history.history.items()}
+
+        held_data = _tf_dataset(ds.x[held_idx], ds.y[held_idx], batch)
+        if not self._predict_traced:  # time predictions, not the tracing of the first call
+            model.predict(held_data.take(1), verbose=0)
+            self._predict_traced = True
+        start = time.perf_counter()
+        y_prob = model.predict(held_data, verbose=0)
+        predict_seconds = time.perf_counter() - start
+        arrays = {"held_out_index": held_idx.astype(np.int32),
+                  "y_true": ds.y[held_idx].astype(np.int16),
+                  "y_prob": np.asarray(y_prob, dtype=np.float32)}
+        if ds.has_test:
+            arrays["test_prob"] = np.asarray(
+                model.predict(_tf_dataset(ds.x_test, ds.y_test, batch), verbose=0),
+                dtype=np.float32)
+
+        status, reason = "ok", ""
+        bad_epoch = next((i for i, v in enumerate(hist.get("loss", [])) if not math.isfinite(v)),
+                         None)
+        if bad_epoch is not None:
+            status = "diverged"
+            reason = f"training loss became {hist['loss'][bad_epoch]} in epoch {bad_epoch + 1}"
+        elif not all(np.isfinite(a).all() for k, a in arrays.items() if k.endswith("prob")):
+            status, reason = "diverged", "the model predicted NaN or infinite probabilities"
+
+        costs = self._costs(model, ds.x[held_idx[:1]]) if size >= 1 else {}
+        start = time.perf_counter()
+        if size >= 1:  # the galleries and maps are of the whole-fold models
+            arrays.update(self._understanding(model, held_idx, arrays["y_prob"], fold))
+        else:
+            self._explain_errors = {}
+        explain_seconds = time.perf_counter() - start
+
+        facts = {
+            "dataset": ds.name, "model": self.spec.name, "fold": fold, "folds": p.folds,
+            "status": status, "reason": reason, "seed": seed,
+            "history": hist, "history_validation": validation,
+            "epochs_run": len(hist.get("loss", [])), "epochs": p.epochs, "lr": p.lr,
+            "batch_size": p.batch_size, "global_batch_size": batch,
+            "train_samples": int(len(fit_idx)), "held_out_samples": int(len(held_idx)),
+            "train_size": float(size),
+            "fit_seconds": fit_seconds, "predict_seconds": predict_seconds,
+            "explain_seconds": explain_seconds, "peak_memory_bytes": peak, **costs,
+            "predict_images_per_second": len(held_idx) / predict_seconds if predict_seconds else 0,
+            "params": int(model.count_params()), "xla": bool(model.jit_compile),
+            "plugin": self.spec.plugin, "plugin_version": self.spec.version,
+            "options": dict(self.spec.options),
+            "devices": describe(self.strategy),
+            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "model_file": "",
+            "explain_errors": self._explain_errors,
+        }
+        return facts, arrays, model if status == "ok" else None
+
+    #: how many confidently wrong held-out images a fold keeps for the report's gallery
+    GALLERY = 8
+    #: calls of one image timed for the latency (after WARM_UP untimed ones)
+    LATENCY_CALLS, WARM_UP = 50, 5
+
+    def _costs(self, model, one) -> dict:
+        """What the model costs beside its accuracy: its size in the Keras format (measured
+        once per runner: every fold's model has the same) and its latency on one image, the
+        median of LATENCY_CALLS calls after WARM_UP (with the quartiles), on this device."""
+        if getattr(self, "_size_bytes", None) is None:
+            self._size_bytes = len(model_bytes(model))
+        x = as_float(one)
+        for _ in range(self.WARM_UP):
+            model.predict_on_batch(x)
+        times = []
+        for _ in range(self.LATENCY_CALLS):
+            start = time.perf_counter()
+            model.predict_on_batch(x)
+            times.append((time.perf_counter() - start) * 1000)
+        q1, median, q3 = np.percentile(times, [25, 50, 75])
+        return {"size_bytes": self._size_bytes, "latency_ms": float(median),
+                "latency_quartiles_ms": [float(q1), float(q3)]}
+
+    def _understanding(self, model, held_idx, y_prob, fold) -> dict:
+        """Facts for the report's 'what the models look at': the most confidently wrong
+        held-out images (every fold), and saliency maps for one held-out image per class
+        (first fold only), as the model's spec declares."""
+        ds = self.dataset
+        self._explain_errors = {}
+        out = {}
+        y_true = ds.y[held_idx]
+        if not np.isfinite(y_prob).all():
+            return out
+        pred = y_prob.argmax(axis=1)
+        wrong = np.flatnonzero(pred != y_true)
+        wrong = wrong[np.argsort(-y_prob[wrong, pred[wrong]], kind="stable")][:self.GALLERY]
+        out["wrong_index"] = held_idx[wrong].astype(np.int32)
+        out["wrong_pred"] = pred[wrong].astype(np.int16)
+        out["wrong_confidence"] = y_prob[wrong, pred[wrong]].astype(np.float32)
+        out["wrong_images"] = to_uint8(ds.x[held_idx[wrong]])
+        if fold == 0 and self.spec.explain:
+            first = [held_idx[y_true == c][0] for c in range(ds.num_classes)
+                     if (y_true == c).any()]
+            maps, self._explain_errors = explain(self.spec, model, as_float(ds.x[first]))
+            out["explain_index"] = np.asarray(first, dtype=np.int32)
+            out["explain_images"] = to_uint8(ds.x[first])
+            for method, m in maps.items():
+                out["explain_" + method.replace("-", "_")] = m
+        return out
+
+    # -- one tuning trial --------------------------------------------------------------
+    def trial(self, fold, fold_of: np.ndarray, number: int, rungs=(), groups=None,
+              metric: str = "accuracy"):
+        """One trial of a search (zoo.tune.search), with this runner's protocol and options: train
+        on the inner-training part of outer fold ``fold``'s training part (``fold`` None: of
+        the whole training set) and score ``metric`` on its inner-validation part. The held-
+        out fold and the official test split are never touched. ``rungs``: (epoch,
+        threshold) pairs; at each such epoch the score is taken, and below the threshold
+        (higher is better; None: no threshold) the trial stops there (pruned). Every trial
+        of a fold starts from the same weights, so trials differ by their settings alone.
+        Returns (facts, arrays): the arrays are the inner split's image indices."""
+        import keras  # lazy: Keras starts its backend (4 s); only training and kept models need it
+
+        p, ds = self.protocol, self.dataset
+        seed = fold_seed(p, fold)                      # fold None: a seed no fold uses
+        fit_idx, val_idx = trial_split(p, ds.y, fold_of, fold, groups)
+        model = self.prepare(fold)
+        train_data, schedule = self._training(fit_idx, seed)
+        judge = _Rungs(_tf_dataset(ds.x[val_idx], ds.y[val_idx], p.batch_size * self.replicas),
+                       ds.y[val_idx], metric, rungs)
+        callbacks = [keras.callbacks.TerminateOnNaN(), interrupt.stop_on_ctrl_c(), schedule,
+                     judge, *self._report((fold, 1.0, number))]
+        start = time.perf_counter()
+        history = model.fit(train_data, epochs=p.epochs, callbacks=callbacks,
+                            verbose=self.verbose, shuffle=False)
+        fit_seconds = time.perf_counter() - start
+        interrupt.raise_if_interrupted()
+        hist = {k: [float(v) for v in vals] for k, vals in history.history.items()}
+        epochs_run = len(hist.get("loss", []))
+        pruned = judge.pruned_at is not None
+        score = judge.scores[judge.pruned_at] if pruned else judge.score(model)
+        status, reason = "ok", ""
+        if not all(math.isfinite(v) for v in hist.get("loss", [])) or not math.isfinite(score):
+            status, reason = "diverged", "the training loss or the inner score was not finite"
+        facts = {"dataset": ds.name, "model": self.spec.name, "fold": fold, "folds": p.folds,
+                 "trial": number, "status": status, "reason": reason, "metric": metric,
+                 "score": score if math.isfinite(score) else None, "pruned": pruned,
+                 "rung_scores": {str(e): s for e, s in judge.scores.items()},
+                 "epochs": p.epochs, "epochs_run": epochs_run, "history": hist, "seed": seed,
+                 "train_samples": int(len(fit_idx)), "validation_samples": int(len(val_idx)),
+                 "fit_seconds": fit_seconds, "lr": p.lr, "options": dict(self.spec.options),
+                 "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        return facts, {"train_index": fit_idx.astype(np.int32),
+                       "validation_index": val_idx.astype(np.int32)}
+
+    def fit_final(self):
+        """After the folds: one model trained on all the training data under the same
+        protocol. Returns (facts, model), the model None when it diverged."""
+        p, ds = self.protocol, self.dataset
+        model = self.prepare(p.folds)  # a seed no fold uses
+        data, schedule = self._training(None, fold_seed(p, p.folds))
+        start = time.perf_counter()
+        history = model.fit(data, epochs=p.epochs, verbose=self.verbose, shuffle=False,
+                            callbacks=[schedule, *self._report((None, 1.0, -1))])
+        hist = {k: [float(v) for v in vals] for k, vals in history.history.items()}
+        ok = all(math.isfinite(v) for v in hist.get("loss", [1.0]))
+        return ({"model": self.spec.name, "status": "ok" if ok else "diverged",
+                 "history": hist, "fit_seconds": time.perf_counter() - start,
+                 "model_file": "", "train_samples": int(len(ds.y))}, model if ok else None)
+
+
+def inner_score(y: np.ndarray, prob: np.ndarray, metric: str) -> float:
+    """A trial's score: accuracy, or log loss (natural log, probabilities clipped at 1e-15);
+    NaN when the probabilities are not finite."""
+    prob = np.asarray(prob, dtype=np.float64)
+    if not np.isfinite(prob).all():
+        return float("nan")
+    if metric == "log_loss":
+        return float(-np.mean(np.log(np.clip(prob[np.arange(len(y)), y], 1e-15, 1.0))))
+    return float(np.mean(prob.argmax(axis=1) == y))
+
+
+def _Rungs(data, y, metric, rungs):
+    """A Keras callback that scores the inner-validation part at every rung epoch and stops
+    training when the score falls below that rung's threshold (successive halving)."""
+    import keras  # lazy: Keras starts its backend (4 s); only training and kept models need it
+
+    thresholds = {int(e): t for e, t in rungs}
+
+    class Rungs(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.scores, self.pruned_at = {}, None
+
+        def score(self, model) -> float:
+            return inner_score(y, model.predict(data, verbose=0), metric)
+
+        def on_epoch_end(self, epoch, logs=None):
+            e = epoch + 1
+            if e not in thresholds or e >= self.params.get("epochs", e + 1):
+                return
+            s = self.scores[e] = self.score(self.model)
+            t = thresholds[e]
+            if t is not None and not oriented(s, metric) >= t:
+                self.pruned_at = e
+                self.model.stop_training = True
+
+    return Rungs()
+
+
+def _reset_peak_memory(strategy):
+    """The GPU whose peak memory a fold's training is measured on (its counter reset), or
+    None: TensorFlow reports no such figure for the CPU."""
+    tf = import_tf()
+    devices = [d for d in describe(strategy)["devices"] if "gpu" in d.lower()]
+    if not devices:
+        return None
+    name = "GPU:" + devices[0].rsplit(":", 1)[-1]
+    try:
+        tf.config.experimental.reset_memory_stats(name)
+        return name
+    except (ValueError, RuntimeError, AttributeError):
+        return None
+
+
+def _peak_memory(gpu):
+    """Peak bytes on ``gpu`` since the reset (None on the CPU)."""
+    if gpu is None:
+        return None
+    tf = import_tf()
+    try:
+        return int(tf.config.experimental.get_memory_info(gpu)["peak"])
+    except (ValueError, RuntimeError, AttributeError):
+        return None
+
+
+def to_uint8(x: np.ndarray) -> np.ndarray:
+    """Pixels as uint8 0-255, from [0, 1] floats (8-bit pixels are kept as they are)."""
+    x = np.asarray(x)
+    if x.dtype == np.uint8:
+        return x
+    return np.clip(np.round(x * 255), 0, 255).astype(np.uint8)
+
+
+def as_float(x: np.ndarray) -> np.ndarray:
+    """Pixels as float32 in [0, 1] (8-bit pixels scaled), what a model takes."""
+    x = np.asarray(x)
+    if x.dtype == np.uint8:
+        return np.multiply(x, np.float32(1 / 255), dtype=np.float32)
+    return x

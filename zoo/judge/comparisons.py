@@ -1,0 +1,397 @@
+"""Comparing models: one function compares one pair on one metric, wherever the scores come
+from, and returns a typed :class:`Comparison`; families of them are Holm-adjusted together.
+
+- Held-out folds (``source="cv"``): the Nadeau-Bengio corrected t-test over the folds both
+  models finished, with each fold's actual sizes; Wilcoxon's signed-rank test as a second
+  opinion.
+- The official test split (``source="test"``): every fold's model is scored on the same
+  images, so a paired bootstrap over test images and fold models gives the interval and p;
+  McNemar's exact test on the fold ensembles' predictions is a second opinion for accuracy.
+- Three or more models: an omnibus test first (:func:`ranking`): Friedman's test on the
+  ranks over held-out folds (exact or by permutation), Cochran's Q over the test images on the
+  fold ensembles (on the test split the unit is the image, not the fold).
+
+Beside every difference that is not significant stands what the data could have detected:
+the smallest difference with 80% power, and how many folds would detect the observed one.
+
+Numbers only: the words are zoo.judge.words', the conclusion zoo.judge.verdict's.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from zoo.judge import stats
+from zoo.metrics import BOUNDS, METRICS
+
+#: metrics compared pairwise on held-out folds (and every metric a plugin adds)
+COMPARED = ("accuracy", "f1", "mcc", "roc_auc")
+#: metrics compared on the official test split (paired bootstrap)
+TEST_COMPARED = ("accuracy", "f1")
+#: the metric the conclusion is about
+MAIN = "accuracy"
+#: mean scores at or above this sit at the ceiling: differences there say little
+CEILING = 0.995
+N_BOOT = 2000
+SOURCES = {"cv": "the held-out folds", "test": "the official test split"}
+
+
+@dataclass
+class Comparison:
+    """Model ``a`` against model ``b`` on one metric (differences are a − b)."""
+    a: str
+    b: str
+    metric: str
+    label: str
+    higher: bool                 # is a higher score better?
+    source: str                  # "cv" (held-out folds) or "test" (official test split)
+    folds: list                  # the fold numbers compared (1-based)
+    mean_a: float
+    mean_b: float
+    mean_diff: float
+    ci_low: float
+    ci_high: float
+    p: float
+    test: str                    # the test that gave p and the interval
+    undecidable: bool = False    # every fold gave the same difference: t is undefined
+    se: float = float("nan")     # the standard error the interval and p come from
+    df: float = float("nan")
+    detectable: float = float("nan")   # smallest difference found with 80% power
+    folds_needed: int | None = None    # folds that would detect the observed difference
+    nonzero: int = 0             # folds with a non-zero difference (Wilcoxon drops zeros)
+    second: str = ""             # the second opinion's test, and its p
+    second_p: float = float("nan")
+    mcnemar: dict | None = None
+    n_boot: int = 0
+    size: float = 1.0            # the training size (a learning-curve point below 1)
+    images: float = float("nan")  # training images at that size
+    at_ceiling: bool = False
+    bounds: tuple | None = None  # the range the metric can take
+    # set when the family is adjusted (:func:`adjust`)
+    p_holm: float = float("nan")
+    family: int = 0
+    significant: bool = False
+    better: str = ""
+    # set by zoo.judge.words
+    verdict: str = ""
+    second_note: str = ""
+
+    @property
+    def worse(self) -> str:
+        return self.b if self.better == self.a else self.a
+
+    @property
+    def k(self) -> int:
+        return len(self.folds)
+
+
+@dataclass
+class Ranking:
+    """The omnibus test of three or more models on the main metric: do they differ at all?
+    On held-out folds Friedman's test over the folds they all finished; on the official test
+    split Cochran's Q over the test images, on the fold ensembles' right and wrong answers."""
+    models: list
+    folds: list                  # 1-based
+    metric: str
+    source: str
+    means: list                  # mean of the metric over the folds, per model
+    test: str                    # "Friedman's test" or "Cochran's Q"
+    statistic: float
+    p: float
+    significant: bool
+    method: str = ""             # how p was computed ("exact", a permutation test, ...)
+    smallest_p: float = 0.0      # the smallest p this test can give with these data
+    ranks: list | None = None    # Friedman: mean rank of each model (1 = best)
+    cd: float | None = None      # Friedman: Nemenyi's critical difference
+    images: int = 0              # Cochran's Q: test images
+
+    @property
+    def where(self) -> str:
+        return SOURCES[self.source]
+
+    def order(self) -> list:
+        """Model indices by mean score, the best first."""
+        higher = METRICS.get(self.metric, ("", True))[1]
+        return sorted(range(len(self.models)), key=lambda i: -self.means[i] if higher
+                      else self.means[i])
+
+
+# -- the metrics and folds a comparison uses ----------------------------------------------------
+def meta(run, metric) -> tuple:
+    """(label, higher is better, bounds) of a metric, from the run's catalogue."""
+    spec = (getattr(run, "metrics", None) or {}).get(metric)
+    if spec is not None:
+        return spec.label or metric, spec.higher_is_better, spec.bounds
+    label, higher = METRICS[metric]
+    return label, higher, BOUNDS.get(metric)
+
+
+def compared_metrics(run) -> list:
+    """The core metrics of :data:`COMPARED` and every metric a plugin added (top-5 accuracy,
+    calibration error, ...), as far as the run scored them."""
+    scored = getattr(run, "metrics", None) or {}
+    names = [m for m in COMPARED if not scored or m in scored]
+    return names + [m for m in scored if m not in METRICS]
+
+
+def ok_folds(run, model: str, size: float = 1.0) -> dict:
+    """fold number -> Fold of ``model``'s successful folds at a training size."""
+    return {f.fold: f for f in run.folds_at(model, size) if f.ok}
+
+
+def shared_folds(run, models, size: float = 1.0) -> list:
+    """Fold numbers where every model in ``models`` succeeded."""
+    common = None
+    for m in models:
+        ok = set(ok_folds(run, m, size))
+        common = ok if common is None else common & ok
+    return sorted(common or [])
+
+
+def fold_sizes(run, folds) -> tuple:
+    """(n_train, n_test) for the corrected t-test: each fold's actual training and held-out
+    sizes (early stopping's inner split shrinks the training part), averaged over ``folds``.
+    Facts saved without sizes fall back to n - n/k and n/k."""
+    n = run.info["dataset"]["samples"]
+    trains, tests = [], []
+    for f in folds:
+        held = f.facts.get("held_out_samples") or len(f.arrays.get("y_true", ())) \
+            or n / run.info["protocol"]["folds"]
+        trains.append(f.facts.get("train_samples") or n - held)
+        tests.append(held)
+    return float(np.mean(trains)), float(np.mean(tests))
+
+
+def split_bootstrap(run, n_boot: int = N_BOOT):
+    """The run's resamples of its test split (zoo.judge.stats.TestSplitBootstrap, seed 0), made once
+    and shared by every comparison on it: 2,000 resamples of 7,172 images take about 1 s and
+    115 MB."""
+    y_test = np.asarray(run.y_test)
+    cache = run.__dict__.setdefault("_test_bootstraps", {})
+    key = (n_boot, y_test.tobytes())
+    if key not in cache:
+        cache[key] = stats.TestSplitBootstrap(y_test, len(run.classes), n_boot=n_boot, seed=0)
+    return cache[key]
+
+
+def predictions(run, model: str, fold, size: float = 1.0) -> np.ndarray:
+    """The predicted classes of one fold model on the test split, computed once per run."""
+    cache = run.__dict__.setdefault("_test_predictions", {})
+    if (model, fold.fold, size) not in cache:
+        cache[model, fold.fold, size] = fold.arrays["test_prob"].argmax(axis=1)
+    return cache[model, fold.fold, size]
+
+
+def ensemble(run, model: str, folds, size: float = 1.0) -> np.ndarray:
+    """A model's fold ensemble on the test split (probabilities averaged over ``folds``),
+    as predicted classes; computed once for all the pairs it is in."""
+    cache = run.__dict__.setdefault("_test_ensembles", {})
+    key = (model, tuple(f.fold for f in folds), size)
+    if key not in cache:
+        cache[key] = np.mean([f.arrays["test_prob"] for f in folds], axis=0).argmax(axis=1)
+    return cache[key]
+
+
+# -- one comparison -------------------------------------------------------------------------------
+def compare(run, a: str, b: str, metric: str, source: str = "cv", size: float = 1.0,
+            n_boot: int = N_BOOT) -> Comparison | None:
+    """Models ``a`` and ``b`` on ``metric`` over the folds both finished at training size
+    ``size``: on the held-out folds (``source="cv"``) or the official test split
+    (``"test"``). None when they cannot be compared (too few shared folds, a score
+    missing)."""
+    common = shared_folds(run, (a, b), size)
+    fa = [ok_folds(run, a, size)[k] for k in common]
+    fb = [ok_folds(run, b, size)[k] for k in common]
+    if source == "test":
+        keep = [i for i in range(len(common))
+                if "test_prob" in fa[i].arrays and "test_prob" in fb[i].arrays]
+        fa, fb, common = [fa[i] for i in keep], [fb[i] for i in keep], [common[i] for i in keep]
+        if not common:
+            return None
+        result = _on_test_split(run, a, b, fa, fb, metric, size, n_boot)
+        scores = "test_scores"
+    else:
+        if len(common) < 2:
+            return None
+        result = _on_held_out_folds(run, fa, fb, metric)
+        scores = "scores"
+    if result is None:
+        return None
+    xa = [getattr(f, scores).get(metric, float("nan")) for f in fa]
+    xb = [getattr(f, scores).get(metric, float("nan")) for f in fb]
+    label, higher, bounds = meta(run, metric)
+    images = [f.facts.get("train_samples") for f in fa + fb if f.facts.get("train_samples")]
+    return Comparison(
+        a=a, b=b, metric=metric, label=label, higher=higher, source=source,
+        folds=[k + 1 for k in common], mean_a=float(np.mean(xa)), mean_b=float(np.mean(xb)),
+        size=size, images=float(np.mean(images)) if images else float("nan"), bounds=bounds,
+        at_ceiling=bool(higher and bounds is not None and bounds[1] == 1
+                        and min(np.mean(xa), np.mean(xb)) >= CEILING), **result)
+
+
+def _on_held_out_folds(run, fa, fb, metric) -> dict | None:
+    xa = [f.scores.get(metric, float("nan")) for f in fa]
+    xb = [f.scores.get(metric, float("nan")) for f in fb]
+    if not (np.isfinite(xa).all() and np.isfinite(xb).all()):
+        return None
+    n_train, n_test = fold_sizes(run, list(fa) + list(fb))
+    r = stats.corrected_ttest(xa, xb, n_train, n_test, bounds=meta(run, metric)[2])
+    k, rho = len(xa), n_test / n_train
+    return {"mean_diff": r["mean_diff"], "ci_low": r["ci_low"], "ci_high": r["ci_high"],
+            "p": r["p"], "undecidable": r["undecidable"], "test": "corrected t-test",
+            "se": r["se"], "df": r["df"], "nonzero": r["nonzero"],
+            "detectable": stats.detectable(r["se"], r["df"]),
+            "folds_needed": folds_needed(r["mean_diff"], lambda kk: math.sqrt(
+                (1 / kk + 1 / (kk - 1)) * r["var"]), lambda kk: kk - 1, k)
+            if rho > 0 else None,
+            "second": "Wilcoxon", "second_p": stats.wilcoxon(xa, xb)}
+
+
+def _on_test_split(run, a, b, fa, fb, metric, size, n_boot) -> dict | None:
+    if metric not in stats.TestSplitBootstrap.METRICS:
+        return None
+    boot = split_bootstrap(run, n_boot)
+    r = boot.compare([predictions(run, a, f, size) for f in fa],
+                     [predictions(run, b, f, size) for f in fb], metric,
+                     keys_a=[(a, size, f.fold) for f in fa],
+                     keys_b=[(b, size, f.fold) for f in fb], bounds=meta(run, metric)[2])
+    parts = r["parts"]
+    out = {"mean_diff": r["mean_diff"], "ci_low": r["ci_low"], "ci_high": r["ci_high"],
+           "p": r["p"], "undecidable": r["undecidable"], "se": r["se"], "df": r["df"],
+           "test": "t test over images and fold models", "n_boot": r["n_boot"],
+           "detectable": stats.detectable(r["se"], r["df"]),
+           "folds_needed": folds_needed(r["mean_diff"], lambda kk: math.sqrt(
+               parts["fold_var"] / kk + parts["images"]), lambda kk: _df(parts, kk, r["n"]),
+               len(fa)) if len(fa) > 1 else None}
+    if metric == "accuracy":
+        mcnemar = stats.mcnemar_exact(run.y_test, ensemble(run, a, fa, size),
+                                      ensemble(run, b, fb, size))
+        out.update(second="McNemar", second_p=mcnemar["p"], mcnemar=mcnemar)
+    return out
+
+
+MAX_FOLDS = 100
+
+
+def folds_needed(diff: float, se_at, df_at, k: int):
+    """The fewest folds (k or more, up to :data:`MAX_FOLDS`) at which a difference of
+    ``diff`` is found with 80% power, if the spread stays as observed: ``se_at(folds)`` and
+    ``df_at(folds)`` give the standard error and df there. None when no number of folds
+    would (the test split itself, say, is too small)."""
+    if not diff or not math.isfinite(diff):
+        return None
+    for folds in range(max(2, k), MAX_FOLDS + 1):
+        if stats.detectable(se_at(folds), df_at(folds)) <= abs(diff):
+            return folds
+    return None
+
+
+def _df(parts: dict, folds: int, n: int) -> float:
+    f, i = parts["fold_var"] / folds, parts["images"]
+    den = f ** 2 / (folds - 1) + i ** 2 / max(1, n - 1)
+    return (f + i) ** 2 / den if den > 0 else float(n - 1)
+
+
+# -- families -------------------------------------------------------------------------------------
+def family(run, models, metrics, source: str = "cv", sizes=(1.0,),
+           n_boot: int = N_BOOT) -> list:
+    """Every pair of ``models`` on every metric of ``metrics`` at every training size of
+    ``sizes``, Holm-adjusted together (one family)."""
+    rows = []
+    for size in sizes:
+        for a, b in stats.pairs(models):
+            for metric in metrics:
+                c = compare(run, a, b, metric, source, size, n_boot)
+                if c is not None:
+                    rows.append(c)
+    return adjust(rows)
+
+
+def adjust(rows: list) -> list:
+    """Holm's adjustment over the family ``rows``; each row's significance and the better
+    model follow from its adjusted p. The family counts the tests that gave a p (an
+    undecidable row has none and is left out of the adjustment)."""
+    adjusted = stats.holm([r.p for r in rows])
+    tested = sum(math.isfinite(r.p) for r in rows)
+    for r, p_holm in zip(rows, adjusted, strict=True):
+        r.p_holm, r.family = p_holm, tested
+        r.significant = bool(np.isfinite(p_holm) and p_holm < stats.ALPHA and r.mean_diff != 0)
+        if r.significant:
+            r.better = r.a if (r.mean_diff > 0) == r.higher else r.b
+    return rows
+
+
+def ranking(run, models, source: str = "cv") -> Ranking | None:
+    """The omnibus test of ``models`` (3+) on the main metric over the folds they all
+    finished; None when it does not apply."""
+    if len(models) < 3:
+        return None
+    common = shared_folds(run, models)
+    if source == "test":
+        common = [k for k in common
+                  if all("test_prob" in ok_folds(run, m)[k].arrays for m in models)]
+    if len(common) < (1 if source == "test" else 2):
+        return None
+    key = "test_scores" if source == "test" else "scores"
+    scores = np.array([[getattr(ok_folds(run, m)[k], key).get(MAIN, np.nan) for m in models]
+                       for k in common])
+    if not np.isfinite(scores).all():
+        return None
+    base = {"models": list(models), "folds": [k + 1 for k in common], "metric": MAIN,
+            "source": source, "means": scores.mean(axis=0).tolist()}
+    if source == "test":
+        right = np.stack([ensemble(run, m, [ok_folds(run, m)[k] for k in common]) ==
+                          np.asarray(run.y_test) for m in models], axis=1)
+        q = stats.cochrans_q(right)
+        return Ranking(**base, test="Cochran's Q", statistic=q["statistic"], p=q["p"],
+                       significant=q["p"] < stats.ALPHA, method="chi-square, "
+                       f"{q['df']} df, over {q['n']:,} test images", images=q["n"])
+    r = stats.friedman(scores, higher_is_better=meta(run, MAIN)[1])
+    return Ranking(**base, test="Friedman's test", statistic=r["statistic"], p=r["p"],
+                   significant=r["p"] < stats.ALPHA, method=r["method"],
+                   smallest_p=r["smallest_p"], ranks=r["ranks"], cd=r["cd"])
+
+
+def groups(ranking: Ranking, rows: list) -> list:
+    """Groups of models not told apart, for the figure that shows which models differ: from
+    the same Holm-adjusted pairwise decisions on the main metric as the written conclusion.
+    Each group is a maximal set of models no two of which differ significantly (a maximal
+    clique of the 'not significantly different' pairs), as model indices in order of their
+    mean score; two models share a group exactly when they are not significantly different.
+    Such groups need not be neighbours on the axis (A and E may not differ while B and E
+    do). When the omnibus test is not significant, one group holds every model."""
+    order = ranking.order()
+    if not ranking.significant:
+        return [order]
+    names = ranking.models
+    differ = {frozenset((c.a, c.b)) for c in rows if c.metric == ranking.metric
+              and c.significant}
+
+    def apart(i, j):
+        return frozenset((names[i], names[j])) in differ
+
+    cliques = []
+
+    def extend(clique, candidates, excluded):   # Bron-Kerbosch, a handful of models
+        if not candidates and not excluded:
+            cliques.append(clique)
+        for i in list(candidates):
+            together = {j for j in candidates | excluded if j != i and not apart(i, j)}
+            extend(clique + [i], candidates & together, excluded & together)
+            candidates = candidates - {i}
+            excluded = excluded | {i}
+
+    extend([], set(order), set())
+    position = {i: n for n, i in enumerate(order)}
+    return sorted((sorted(c, key=position.get) for c in cliques if len(c) > 1),
+                  key=lambda c: [position[i] for i in c])
+
+
+def mean_std(values) -> tuple:
+    """(mean, sample std) of the finite values; (None, None) when there are none."""
+    values = [v for v in values if v is not None and math.isfinite(v)]
+    if not values:
+        return None, None
+    return float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0

@@ -1,0 +1,286 @@
+"""Facts + verdict -> Plotly figures -> Jinja2 -> reports/index.html. Renders only: the
+conclusion comes from zoo.judge.verdict, the galleries from zoo.show.galleries.
+
+A pure function of the saved facts; never imports tensorflow. Writes index.html,
+plotly.min.js (once, beside it), metrics.csv and facts.json.
+"""
+from __future__ import annotations
+
+import csv
+import importlib.resources
+import io
+import json
+import time
+from pathlib import Path
+
+import jinja2
+import numpy as np
+
+from zoo import __version__
+from zoo.judge import comparisons, tuned, verdict, words
+from zoo.show import galleries
+from zoo.errors import ZooError
+from zoo.judge.facts import load_results
+from zoo import metrics as zmetrics
+from zoo.store import atomic_write_bytes, last_run_path
+from plotly.offline import get_plotlyjs
+from zoo.grid.protocol import FIELDS, Protocol
+from zoo.show import figures
+
+#: columns of the summary table besides the metrics: key -> (label, higher is better)
+EXTRA = {
+    "fit_seconds": ("Fit s / fold", False),
+    "predict_images_per_second": ("Predict img/s", True),
+    "latency_ms": ("Latency ms (1 image)", False),
+    "size_bytes": ("Size on disk", False),
+    "peak_memory_bytes": ("Peak train memory", False),
+    "params": ("Parameters", False),
+}
+
+
+_mean_std = comparisons.mean_std
+
+
+def _fmt(mean, std=None, key=""):
+    if mean is None:
+        return "—"
+    if key == "params":
+        return f"{int(mean):,}"
+    if key in ("fit_seconds",):
+        return f"{mean:.1f}" + (f" ± {std:.1f}" if std is not None else "")
+    if key == "latency_ms":
+        return f"{mean:.2f}" + (f" ± {std:.2f}" if std is not None else "")
+    if key in ("size_bytes", "peak_memory_bytes"):
+        return f"{mean / 1e6:,.1f} MB" if mean >= 1e5 else f"{mean / 1e3:,.0f} kB"
+    if key == "predict_images_per_second":
+        return f"{mean:,.0f}" + (f" ± {std:,.0f}" if std is not None else "")
+    return f"{mean:.4f}" + (f" ± {std:.4f}" if std is not None else "")
+
+
+def _summary_rows(run, source: str, said, training=None) -> list:
+    """One row per model: mean ± std of each column, and (held-out folds) whether its
+    training had levelled off. The models that were compared are averaged over the folds
+    they all finished (the folds the conclusion speaks of); any other model over its own
+    successful folds."""
+    rows = []
+    scored = zmetrics.table(run.metrics)
+    columns = dict(scored) if source == "test" else {**scored, **EXTRA}
+    shared = set(said.shared)
+    for model in run.models:
+        folds = run.folds[model]
+        ok = run.ok_folds(model)
+        left_out = []
+        if model in said.compared and len(shared) >= 2:
+            left_out = [f.fold + 1 for f in ok if f.fold not in shared]
+            ok = [f for f in ok if f.fold in shared]
+        row = {"model": model, "folds_ok": len(ok), "folds": len(folds),
+               "failed": [f"fold {f.fold + 1}: {f.facts.get('status')}: {f.facts.get('reason')}"
+                          for f in folds if not f.ok], "cells": {},
+               "left_out": left_out, "training": (training or {}).get(model)}
+        for key in columns:
+            if key in scored:
+                vals = [(f.test_scores if source == "test" else f.scores).get(key) for f in ok]
+            else:
+                vals = [f.facts.get(key) for f in ok]
+            mean, std = _mean_std(vals)
+            row["cells"][key] = {"mean": mean, "std": std, "text": _fmt(mean, std, key),
+                                 "best": False}
+        rows.append(row)
+    for key, (_, higher) in columns.items():
+        means = [r["cells"][key]["mean"] for r in rows if r["cells"][key]["mean"] is not None]
+        if len(means) > 1:
+            best = max(means) if higher else min(means)
+            for r in rows:
+                r["cells"][key]["best"] = r["cells"][key]["mean"] == best
+    return rows
+
+
+def _recipe(saved: dict, transforms=None) -> str:
+    """The training recipe of a saved protocol in words (settings a run made before they
+    existed take their defaults, which is what it ran with), with the augmentations the
+    dataset allowed (runs made before datasets declared them: not said)."""
+    protocol = Protocol(**{k: v for k, v in saved.items() if k in FIELDS})
+    text = protocol.recipe()
+    if transforms is not None and protocol.augment:
+        text += (f" ({', '.join(transforms)})" if transforms else
+                 " (none applied: the dataset's labels do not survive it)")
+    return text
+
+
+def _fold_rows(run, sizes=(1.0,)) -> list:
+    """A row per fold of every model, at each of ``sizes`` (learning-curve points)."""
+    rows = []
+    for size in sizes:
+        for model in run.models:
+            for f in run.folds_at(model, size):
+                rows.append({"model": model, "fold": f.fold + 1, "train_size": size,
+                             "status": f.facts.get("status"),
+                             "reason": f.facts.get("reason", ""),
+                             "epochs": f.facts.get("epochs_run"), "lr": f.facts.get("lr"),
+                             "fit_seconds": f.facts.get("fit_seconds"),
+                             "settings": f.facts.get("settings", {}),
+                             "scores": f.scores, "test_scores": f.test_scores})
+    return rows
+
+
+def partial(run) -> str:
+    """What is missing from a run that did not finish (interrupted, or still running), in
+    words; '' for a finished run."""
+    sizes = len(run.info.get("train_sizes") or [1.0])
+    expected = len(run.info.get("models", [])) * run.info["protocol"]["folds"] * sizes
+    have = len(run.all_folds())
+    if run.info.get("finished_at") and have >= expected:
+        return ""
+    return (f"{have} of {expected} cells have results: this run was interrupted or is still "
+            "running, and everything below is about the cells that finished. Run the same "
+            "command again to finish it.")
+
+
+def build_context(results_dir) -> dict:
+    runs, skipped = load_results(results_dir)
+    skipped = list(skipped)
+    for run in runs:  # a plugin metric that raised: named with its plugin, shown as missing
+        for name, message in run.metric_errors.items():
+            if not any(s.get("what") == "metric" and s["name"] == name for s in skipped):
+                skipped.append({"what": "metric", "name": name, "reason": message})
+    datasets = []
+    facts_out = []
+    for run in runs:
+        leak = verdict.leakage_view(run)
+        has_test = bool(run.info["dataset"].get("test_samples"))
+        said = verdict.conclude(run)
+        datasets.append({
+            "run": run, "name": run.name, "info": run.info, "has_test": has_test,
+            "summary": _summary_rows(run, "cv", said, said.training),
+            "test_summary": _summary_rows(run, "test", said) if has_test else [],
+            "folds": _fold_rows(run),
+            "all_folds": _fold_rows(run, run.train_sizes or (1.0,)),
+            "comparisons": said.comparisons,
+            "friedman": said.rankings,
+            "verdict": said,
+            "conclusion": said.conclusion,
+            "curve": verdict.learning_curve(run),
+            "trust": words.trust_note(run, leak),
+            "leakage": leak,
+            "understanding": galleries.understanding(run),
+            "specs": run.info.get("specs", {}),
+            "params": {m: run.folds[m][0].facts.get("params") for m in run.models},
+            "recipe": _recipe(run.info["protocol"], run.info.get("augment")),
+            "wall_seconds": sum(f.facts.get("wall_seconds", 0) for f in run.all_folds()),
+            "partial": partial(run),
+            "threads": sorted({int(f.facts["threads"]) for f in run.all_folds()
+                               if f.facts.get("threads")}),
+            "tuning": said.tuning,
+            "trials": tuned.rows_for_csv(run),
+        })
+        for f in run.all_folds():
+            facts_out.append({"dataset": run.name, "run_id": run.store.run_id,
+                              "model": f.model, "fold": f.fold + 1,
+                              "train_size": f.facts.get("train_size", 1.0), "facts": f.facts,
+                              "scores": f.scores, "test_scores": f.test_scores})
+    envs = [r.info.get("environment", {}) for r in runs]
+    devices = sorted({d for r in runs for fs in r.folds.values() for f in fs
+                      for d in f.facts.get("devices", {}).get("devices", [])})
+    return {"datasets": datasets, "skipped": skipped, "facts": facts_out,
+            "environment": envs[0] if envs else {}, "devices": devices,
+            "metrics": zmetrics.table(runs[0].metrics) if runs else {}, "extra": EXTRA,
+            "compared": comparisons.COMPARED,
+            "test_compared": comparisons.TEST_COMPARED, "ceiling": comparisons.CEILING,
+            "generated": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "zoo_version": __version__}
+
+
+def metrics_csv(context) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    keys = list(context["metrics"])
+    writer.writerow(["dataset", "model", "fold", "train_size", "split", "status", "epochs",
+                     "lr", "fit_seconds"] + keys + ["settings"])
+    for d in context["datasets"]:
+        for row in d["all_folds"]:
+            for split, scores in (("held-out fold", row["scores"]),
+                                  ("official test", row["test_scores"])):
+                if split == "official test" and not d["has_test"]:
+                    continue
+                writer.writerow([d["name"], row["model"], row["fold"], f"{row['train_size']:g}",
+                                 split, row["status"], row["epochs"], row["lr"],
+                                 row["fit_seconds"]]
+                                + [scores.get(k, "") for k in keys]
+                                + [_settings(row["settings"])])
+        for t in d["trials"]:   # a tuned run's trials: scored on their inner validation split
+            writer.writerow([d["name"], t["model"], t["fold"], 1, f"tuning trial {t['trial']}"
+                             + (" (pruned)" if t["pruned"] else ""), t["status"], t["epochs"],
+                             t["settings"].get("lr", ""), ""]
+                            + [t["score"] if k == t["metric"] else "" for k in keys]
+                            + [_settings(t["settings"])])
+    return buf.getvalue()
+
+
+def _settings(settings: dict) -> str:
+    return json.dumps(settings, sort_keys=True) if settings else ""
+
+
+def template_env() -> jinja2.Environment:
+    folder = importlib.resources.files("zoo.templates")
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(folder)),
+                              autoescape=jinja2.select_autoescape(["html"], default=True),
+                              undefined=jinja2.StrictUndefined, trim_blocks=True,
+                              lstrip_blocks=True)
+
+
+def render(results_dir="results", out_dir="reports", context=None) -> Path:
+    """Render the report for the last `zoo run` in ``results_dir`` into ``out_dir``
+    (``context``: one :func:`build_context` already made for it)."""
+    context = context or build_context(results_dir)
+    if not context["datasets"]:
+        kept = Path(out_dir) / "index.html"
+        raise ZooError(f"no results to show: {last_run_path(results_dir)} lists no "
+                       "finished run; " + (f"{kept} was left as it was" if kept.exists()
+                                           else "no report was written"))
+    for i, d in enumerate(context["datasets"]):
+        lead = d["verdict"].lead
+        ranked, rows = d["friedman"][lead], d["comparisons"][lead]
+        plugged, errors = figures.metric_figures(d["run"])
+        d["figures"] = [{"id": f"fig-{i}-{key}", "title": title, "json": figures.to_json(fig)}
+                        for key, title, fig in figures.dataset_figures(d["run"], ranked, rows)
+                        + plugged]
+        context["skipped"] += [{"what": "metric figure", "name": name, "reason": reason}
+                               for name, reason in errors.items()
+                               if not any(s["reason"] == reason for s in context["skipped"])]
+        d["curve_figure"] = ({"id": f"fig-{i}-curve", "title": "Learning curves", "json":
+                              figures.to_json(figures.learning_curve_figure(d["curve"], d["name"]))}
+                             if d["curve"] else None)
+        tuning = [(m, figures.tuning_figure(d["tuning"], m)) for m in d["run"].models] \
+            if d["tuning"] else []
+        d["tuning_figures"] = [{"id": f"fig-{i}-tune-{j}", "title": f"Tuning trials of {m}",
+                                "json": figures.to_json(fig)}
+                               for j, (m, fig) in enumerate(tuning) if fig is not None]
+    html = template_env().get_template("index.html").render(**context)
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ZooError(f"cannot create the report folder {out}: {exc.strerror}") from None
+    _write_plotlyjs(out)
+    atomic_write_bytes(out / "metrics.csv", metrics_csv(context).encode())
+    atomic_write_bytes(out / "facts.json", json.dumps(
+        {"zoo": __version__, "folds": context["facts"], "skipped": context["skipped"],
+         "trials": [{"dataset": d["name"], **t} for d in context["datasets"]
+                    for t in d["trials"]]}, indent=1, default=_jsonable).encode())
+    atomic_write_bytes(out / "index.html", html.encode())
+    return out / "index.html"
+
+
+def _jsonable(obj):
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    return str(obj)
+
+
+def _write_plotlyjs(out: Path) -> None:
+    """plotly.min.js once beside index.html (no CDN, not inlined per figure)."""
+    target = out / "plotly.min.js"
+    js = get_plotlyjs().encode()
+    if not target.exists() or target.stat().st_size != len(js):
+        atomic_write_bytes(target, js)
