@@ -109,7 +109,7 @@ def trial_overhead(epochs: int = 1):
     fold_of = make_splits(ds.y, protocol)
     tuning = space.Tuning((space.Param("lr", 1e-4, 1e-2, log=True),), trials=1)
     prepared = cells.Prepared(ds, protocol, fold_of, tuning=tuning)
-    trainers = cells.Trainers(train.Trainers())
+    trainers = cells.RunnerCache(train.RunnerFactory())
     cell = cells.Cell(ds.name, "cnn", 0, 10, trial=0, settings=(("lr", 1e-3),))
     fit_idx, val_idx = trial_split(protocol, ds.y, fold_of, 0)
     xt, yt = train.as_float(ds.x[fit_idx]), ds.y[fit_idx]

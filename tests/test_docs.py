@@ -69,4 +69,4 @@ def test_the_documented_check_finds_a_missing_name():
 def test_zoo_testing_exports_only_the_plugin_authors_kit():
     assert set(zoo.testing.__all__) == {"check_plugin", "registry", "registered", "PluginCheck"}
     assert not hasattr(zoo.testing, "make_facts")
-    assert not hasattr(zoo.testing, "FakeTrainers")
+    assert not hasattr(zoo.testing, "FakeRunnerFactory")

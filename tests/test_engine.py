@@ -1,5 +1,5 @@
 """The run loop, written once for every executor: plan, resume, failures, Ctrl-C and the
-executor contract, with trainers that train nothing (zoo.grid.fakes.FakeTrainers): milliseconds,
+executor contract, with trainers that train nothing (zoo.grid.fakes.FakeRunnerFactory): milliseconds,
 no TensorFlow."""
 import os
 
@@ -14,7 +14,7 @@ from zoo.errors import PluginError, WriteError, ZooError
 from zoo.grid.executors import LocalExecutor
 from zoo.grid.protocol import Protocol, make_splits
 from zoo.store import RunStore, read_json
-from zoo.grid.fakes import FakeTrainers
+from zoo.grid.fakes import FakeRunnerFactory
 
 PROTOCOL = Protocol(folds=3, epochs=2, batch_size=8)
 
@@ -41,7 +41,7 @@ def run(tmp_path, trainers, models=("a", "b"), datasets=None, check=no_check, **
     lines = []
     result = engine.run([model_spec(m) for m in models], datasets or [dataset_spec()],
                         kwargs.pop("protocol", PROTOCOL), tmp_path / "results",
-                        echo=lines.append, executor=LocalExecutor(trainers=trainers),
+                        echo=lines.append, executor=LocalExecutor(runners=trainers.handing()),
                         check=check, **kwargs)
     return result, lines
 
@@ -54,7 +54,7 @@ def store_of(tmp_path, dataset="tiny"):
 
 def test_every_cell_is_run_once_and_a_rerun_resumes(tmp_path):
     seen = []
-    result, lines = run(tmp_path, FakeTrainers(on_cell=seen.append))
+    result, lines = run(tmp_path, FakeRunnerFactory(on_cell=seen.append))
     assert result.trained == 6 and result.resumed == 0 and result.failed == 0
     assert sorted(seen) == [(m, k, 1.0) for m in "ab" for k in range(3)]
     store = store_of(tmp_path)
@@ -66,19 +66,19 @@ def test_every_cell_is_run_once_and_a_rerun_resumes(tmp_path):
             assert (arrays["held_out_index"] == np.flatnonzero(fold_of == k)).all()
     assert any(line.startswith("[done] tiny / b / fold 3/3") for line in lines)
     seen.clear()
-    again, lines = run(tmp_path, FakeTrainers(on_cell=seen.append))
+    again, lines = run(tmp_path, FakeRunnerFactory(on_cell=seen.append))
     assert again.trained == 0 and again.resumed == 6 and seen == []
     assert "[skip] tiny / a / fold 1/3: already done" in lines
 
 
 def test_one_trainer_per_dataset_and_model_not_per_fold(tmp_path):
-    trainers = FakeTrainers()
+    trainers = FakeRunnerFactory()
     run(tmp_path, trainers)
     assert trainers.made == ["a", "b"]
 
 
 def test_a_cell_that_raises_is_a_failed_fold_and_the_rest_goes_on(tmp_path):
-    trainers = FakeTrainers(raising={("a", 1): RuntimeError("out of memory")})
+    trainers = FakeRunnerFactory(raising={("a", 1): RuntimeError("out of memory")})
     result, lines = run(tmp_path, trainers)
     assert result.trained == 6 and result.failed == 1 and not result.errors
     assert "[failed] tiny / a / fold 2/3: error: RuntimeError: out of memory" in lines
@@ -86,13 +86,13 @@ def test_a_cell_that_raises_is_a_failed_fold_and_the_rest_goes_on(tmp_path):
     assert facts["status"] == "error" and arrays == {}
     # a failed fold is not a result: the next run trains it again, and only it
     seen = []
-    again, _ = run(tmp_path, FakeTrainers(on_cell=seen.append))
+    again, _ = run(tmp_path, FakeRunnerFactory(on_cell=seen.append))
     assert seen == [("a", 1, 1.0)] and again.resumed == 5
 
 
 def test_a_plugin_error_drops_that_model_on_that_dataset(tmp_path):
     seen = []
-    trainers = FakeTrainers(raising={("a", 0): PluginError("model 'a' (plugin test): bad")},
+    trainers = FakeRunnerFactory(raising={("a", 0): PluginError("model 'a' (plugin test): bad")},
                             on_cell=seen.append)
     result, lines = run(tmp_path, trainers)
     assert [c for c in seen if c[0] == "a"] == [("a", 0, 1.0)]   # its other folds never ran
@@ -106,14 +106,14 @@ def test_a_model_failing_its_check_never_trains_and_the_others_do(tmp_path):
     def check(specs, shapes):
         return {("b", shapes[0]): "model 'b' (plugin test): build failed: no"}
 
-    result, lines = run(tmp_path, FakeTrainers(on_cell=seen.append), check=check)
+    result, lines = run(tmp_path, FakeRunnerFactory(on_cell=seen.append), check=check)
     assert {c[0] for c in seen} == {"a"} and result.trained == 3
     assert "error: model 'b' (plugin test): build failed: no (on tiny; nothing of it was " \
            "trained)" in lines
 
 
 def test_a_write_error_where_the_cell_ran_stops_the_run_keeping_what_finished(tmp_path):
-    trainers = FakeTrainers(raising={("a", 2): WriteError("/tmp/x.keras", "No space left")})
+    trainers = FakeRunnerFactory(raising={("a", 2): WriteError("/tmp/x.keras", "No space left")})
     with pytest.raises(ZooError, match="cannot write /tmp/x.keras: No space left"):
         run(tmp_path, trainers)
     store = store_of(tmp_path)
@@ -130,7 +130,7 @@ def test_ctrl_c_during_a_cell_keeps_that_cell_and_stops(tmp_path):
             interrupt.CTRL_C.set()   # what the SIGINT handler does
 
     with pytest.raises(KeyboardInterrupt):
-        run(tmp_path, FakeTrainers(on_cell=press_ctrl_c))
+        run(tmp_path, FakeRunnerFactory(on_cell=press_ctrl_c))
     assert seen == [("a", 0, 1.0), ("a", 1, 1.0)]
     store = store_of(tmp_path)
     assert store.has_fold("a", 1) and not store.has_fold("a", 2)
@@ -138,13 +138,13 @@ def test_ctrl_c_during_a_cell_keeps_that_cell_and_stops(tmp_path):
 
 
 def test_last_run_points_at_a_run_only_once_it_has_results(tmp_path):
-    run(tmp_path, FakeTrainers())
+    run(tmp_path, FakeRunnerFactory())
     first = read_json(tmp_path / "results" / "last_run.json")
 
     def everything_broken(specs, shapes):
         return {(s.name, shape): f"model '{s.name}': broken" for s in specs for shape in shapes}
 
-    result, _ = run(tmp_path, FakeTrainers(), protocol=Protocol(folds=2, epochs=1),
+    result, _ = run(tmp_path, FakeRunnerFactory(), protocol=Protocol(folds=2, epochs=1),
                     check=everything_broken)
     assert result.runs == [] and len(result.errors) == 2
     assert read_json(tmp_path / "results" / "last_run.json") == first
@@ -153,7 +153,7 @@ def test_last_run_points_at_a_run_only_once_it_has_results(tmp_path):
 def test_learning_curve_cells_and_a_final_model(tmp_path):
     seen = []
     protocol = Protocol(folds=2, epochs=1, train_sizes=(0.5, 1.0))
-    result, lines = run(tmp_path, FakeTrainers(on_cell=seen.append), models=("a",),
+    result, lines = run(tmp_path, FakeRunnerFactory(on_cell=seen.append), models=("a",),
                         protocol=protocol, keep="final")
     assert sorted(seen) == [("a", k, s) for k in range(2) for s in (0.5, 1.0)]
     assert result.trained == 4
@@ -166,7 +166,7 @@ def test_a_dataset_that_fails_to_load_is_skipped_and_the_rest_runs(tmp_path):
         raise zoo.DataError("/data/x.csv", "unknown label 99", line=7)
 
     bad = zoo.DatasetSpec(name="bad", load=broken, plugin="test")
-    result, lines = run(tmp_path, FakeTrainers(), datasets=[bad, dataset_spec()])
+    result, lines = run(tmp_path, FakeRunnerFactory(), datasets=[bad, dataset_spec()])
     assert [r["dataset"] for r in result.runs] == ["tiny"] and result.trained == 6
     assert "error: dataset bad: /data/x.csv, line 7: unknown label 99" in lines
 
@@ -205,7 +205,7 @@ def check_contract(executor):
 
 
 def test_the_local_executor_keeps_the_contract():
-    got = check_contract(LocalExecutor(trainers=FakeTrainers()))
+    got = check_contract(LocalExecutor(runners=FakeRunnerFactory))
     assert [o.cell.fold for o in got] == [0, 1, 2] and all(o.where == "" for o in got)
 
 
@@ -214,10 +214,10 @@ def test_the_local_executor_keeps_the_contract():
 def test_the_ray_executor_keeps_the_contract():
     from zoo.grid.executors.ray import RayExecutor
 
-    got = check_contract(RayExecutor(cpus_per_task=1, trainers=FakeTrainers))
+    got = check_contract(RayExecutor(cpus_per_task=1, runners=FakeRunnerFactory))
     assert all(o.where.startswith("127.0.0.1 pid ") for o in got)
     # the same cells give the same facts wherever they run
-    local = {o.cell.fold: o for o in check_contract(LocalExecutor(trainers=FakeTrainers()))}
+    local = {o.cell.fold: o for o in check_contract(LocalExecutor(runners=FakeRunnerFactory))}
     for o in got:
         assert np.array_equal(o.arrays["y_prob"], local[o.cell.fold].arrays["y_prob"])
 
@@ -232,7 +232,7 @@ def test_the_run_loop_needs_no_tensorflow(tmp_path):
 
     code = ("import sys, pathlib; sys.path.insert(0, 'tests')\n"
             "import test_engine as t\n"
-            f"result, _ = t.run(pathlib.Path({str(tmp_path)!r}), t.FakeTrainers())\n"
+            f"result, _ = t.run(pathlib.Path({str(tmp_path)!r}), t.FakeRunnerFactory())\n"
             "assert result.trained == 6, result\n"
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
@@ -251,7 +251,7 @@ def test_the_default_split_groups_near_copies_when_the_leakage_check_fires(tmp_p
         x = np.concatenate([x, x + 0.001, x - 0.001]).clip(0, 1)   # near-copies
         return zoo.Dataset(name="leaky", x=x, y=np.tile(y, 3), class_names=["a", "b", "c"])
 
-    result, lines = run(tmp_path, FakeTrainers(), datasets=[zoo.DatasetSpec(
+    result, lines = run(tmp_path, FakeRunnerFactory(), datasets=[zoo.DatasetSpec(
         name="leaky", load=leaky, plugin="test")], protocol=Protocol(folds=3, epochs=1))
     store = store_of(tmp_path, "leaky")
     info = store.read_run()
@@ -269,14 +269,14 @@ def test_an_interrupted_run_with_results_renders_as_partial(tmp_path):
     attribute 'finished_at'); now it renders what the run has and says it is partial."""
     from zoo.show import report
 
-    run(tmp_path, FakeTrainers(), protocol=Protocol(folds=3, epochs=1))
+    run(tmp_path, FakeRunnerFactory(), protocol=Protocol(folds=3, epochs=1))
 
     def stop_after_one(cell):
         if cell == ("a", 1, 1.0):
             interrupt.CTRL_C.set()
 
     with pytest.raises(KeyboardInterrupt):   # new settings: a new run, stopped early
-        run(tmp_path, FakeTrainers(on_cell=stop_after_one), protocol=Protocol(folds=3,
+        run(tmp_path, FakeRunnerFactory(on_cell=stop_after_one), protocol=Protocol(folds=3,
                                                                               epochs=2))
     context = report.build_context(tmp_path / "results")
     d = context["datasets"][0]
@@ -288,33 +288,33 @@ def test_an_interrupted_run_with_results_renders_as_partial(tmp_path):
 
 def test_a_second_run_of_the_same_run_folder_is_refused_while_the_first_trains(tmp_path):
     """Two identical `zoo run`s at once both trained everything."""
-    run(tmp_path, FakeTrainers(), models=("a",))
+    run(tmp_path, FakeRunnerFactory(), models=("a",))
     store = store_of(tmp_path)
     seen = []
     with store.lock():   # as if another `zoo run` were training it now
         with pytest.raises(ZooError, match=rf"{store.path}: another `zoo run` \(pid "
                                            rf"{os.getpid()}\) is training this run now"):
-            run(tmp_path, FakeTrainers(on_cell=seen.append), models=("a",))
+            run(tmp_path, FakeRunnerFactory(on_cell=seen.append), models=("a",))
     assert seen == []
-    again, _ = run(tmp_path, FakeTrainers(), models=("a",))   # free again
+    again, _ = run(tmp_path, FakeRunnerFactory(), models=("a",))   # free again
     assert again.resumed == 3
 
 
 def test_every_cell_records_its_tensorflow_threads(tmp_path):
     """TensorFlow's reductions depend on the thread count: Ray and local runs are
     bit-identical only at equal threads per cell, so each cell's facts say how many."""
-    from zoo.grid.cells import Trainers, run_cell
+    from zoo.grid.cells import RunnerCache, run_cell
 
-    trainers = FakeTrainers()
+    trainers = FakeRunnerFactory()
     trainers.threads = 3
     p = prepared()["tiny"]
-    out = run_cell(Cell("tiny", "a", 0, 3), model_spec("a"), p, Trainers(trainers))
+    out = run_cell(Cell("tiny", "a", 0, 3), model_spec("a"), p, RunnerCache(trainers))
     assert out.facts["threads"] == 3
-    plain = run_cell(Cell("tiny", "a", 1, 3), model_spec("a"), p, Trainers(FakeTrainers()))
+    plain = run_cell(Cell("tiny", "a", 1, 3), model_spec("a"), p, RunnerCache(FakeRunnerFactory()))
     assert "threads" not in plain.facts
 
 
-class Recording(FakeTrainers):
+class Recording(FakeRunnerFactory):
     """Fake trainers that note the augmentations each (dataset, model) was given."""
 
     def __call__(self, spec, prepared):
@@ -341,7 +341,7 @@ def test_a_dataset_says_which_augmentations_keep_its_labels(tmp_path):
     # what an 8x8 dataset gets anyway does not change the run's id; narrowing it does
     ids = {}
     for allowed in (True, ("shift",), False):
-        res, _ = run(tmp_path / str(allowed), FakeTrainers(), models=("a",),
+        res, _ = run(tmp_path / str(allowed), FakeRunnerFactory(), models=("a",),
                      datasets=[spec("tiny", allowed)])
         ids[allowed] = res.runs[0]["run_id"]
     assert ids[True] == ids[("shift",)] != ids[False]
@@ -350,7 +350,7 @@ def test_a_dataset_says_which_augmentations_keep_its_labels(tmp_path):
 def test_an_unknown_augmentation_names_the_dataset_and_its_plugin(tmp_path):
     bad = dataset_spec("tiny")
     bad.augment = ("flip",)
-    result, lines = run(tmp_path, FakeTrainers(), datasets=[bad])
+    result, lines = run(tmp_path, FakeRunnerFactory(), datasets=[bad])
     assert result.runs == []
     assert "error: dataset tiny: dataset 'tiny' (plugin test): augment: unknown transform(s) " \
            "'flip'; expected True, False or names among rotate, shift, zoom" in lines
@@ -364,10 +364,10 @@ def test_a_loader_that_takes_a_seed_gets_the_runs_seed(tmp_path):
         return dataset_spec().load(data_dir)
 
     spec = zoo.DatasetSpec(name="tiny", load=load, plugin="test")
-    run(tmp_path, FakeTrainers(), models=("a",), datasets=[spec],
+    run(tmp_path, FakeRunnerFactory(), models=("a",), datasets=[spec],
         protocol=Protocol(folds=3, epochs=1, seed=42))
     assert seeds == [42]
-    run(tmp_path / "one", FakeTrainers(), models=("a",))   # load(data_dir) still works
+    run(tmp_path / "one", FakeRunnerFactory(), models=("a",))   # load(data_dir) still works
 
 
 def test_the_live_view_shows_each_running_cell_and_the_grid():

@@ -1,6 +1,6 @@
 """Equal tuning budget (zoo.tune.space, zoo.tune.search): the search space and its errors, nested
 trials that never see a held-out fold or the test split, resume and extension, pruning, the
-report. The run loop's tests use trainers that train nothing (zoo.grid.fakes.FakeTrainers);
+report. The run loop's tests use trainers that train nothing (zoo.grid.fakes.FakeRunnerFactory);
 the end-to-end ones train on the digits for an epoch."""
 import json
 import math
@@ -19,7 +19,7 @@ from zoo.errors import ConfigError
 from zoo.grid.executors import LocalExecutor
 from zoo.grid.protocol import Protocol, tuning_split
 from zoo.store import RunStore, read_json
-from zoo.grid.fakes import FakeTrainers
+from zoo.grid.fakes import FakeRunnerFactory
 
 PROTOCOL = Protocol(folds=3, epochs=2, batch_size=8)
 
@@ -51,10 +51,10 @@ def tune(*entries, models=MODELS, protocol=PROTOCOL, **kwargs):
 def run(tmp_path, tuning, trainers=None, models=MODELS, protocol=PROTOCOL, dataset=None,
         executor=None, **kwargs):
     lines = []
-    trainers = trainers or FakeTrainers()
+    trainers = trainers or FakeRunnerFactory()
     result = engine.run(models, [dataset or dataset_spec()], protocol, tmp_path / "results",
                         echo=lines.append,
-                        executor=executor or LocalExecutor(trainers=trainers),
+                        executor=executor or LocalExecutor(runners=trainers.handing()),
                         check=lambda specs, shapes: {}, tuning=tuning, tuner=search.Tuner,
                         **kwargs)
     return result, lines
@@ -214,7 +214,7 @@ def test_trials_never_see_the_held_out_fold_or_the_test_split(tmp_path):
 
 def test_every_model_gets_the_same_budget_and_its_best_trials_settings(tmp_path):
     run(tmp_path, tune("lr=1e-4..1e-2:log", "label_smoothing=0,0.1", trials=6),
-        FakeTrainers(skill={"a": 0.9, "b": 0.7}))
+        FakeRunnerFactory(skill={"a": 0.9, "b": 0.7}))
     store = store_of(tmp_path)
     for m in ("a", "b"):
         for k in range(3):
@@ -231,10 +231,10 @@ def test_every_model_gets_the_same_budget_and_its_best_trials_settings(tmp_path)
 
 
 def test_trials_that_change_only_the_learning_rate_reuse_one_compiled_model(tmp_path):
-    trainers = FakeTrainers()
+    trainers = FakeRunnerFactory()
     run(tmp_path, tune("lr=1e-4..1e-2:log", trials=4), trainers)
     assert trainers.made == ["a", "b"]
-    trainers = FakeTrainers()
+    trainers = FakeRunnerFactory()
     run(tmp_path / "2", tune("label_smoothing=0,0.1", trials=4), trainers)
     assert len(trainers.made) > 2   # the loss is compiled in: a new model for another one
 
@@ -251,12 +251,12 @@ def test_a_killed_search_resumes_to_the_same_choices(tmp_path):
             interrupt.CTRL_C.set()
 
     with pytest.raises(KeyboardInterrupt):
-        run(tmp_path / "killed", tuning, FakeTrainers(on_cell=kill))
+        run(tmp_path / "killed", tuning, FakeRunnerFactory(on_cell=kill))
     store = store_of(tmp_path / "killed")
     assert sorted(store.read_trials("a", 1)) == list(range(6))
     assert not store.has_fold("a", 1) and store.has_fold("a", 0)
     seen.clear()
-    result, _ = run(tmp_path / "killed", tuning, FakeTrainers(on_cell=seen.append))
+    result, _ = run(tmp_path / "killed", tuning, FakeRunnerFactory(on_cell=seen.append))
     assert ("a", 1, "trial", 6) in seen and ("a", 1, "trial", 5) not in seen
     assert not any(c[:2] == ("a", 0) for c in seen)   # fold 1 was finished
     assert choices(store_of(tmp_path / "killed")) == reference
@@ -268,7 +268,7 @@ def test_more_trials_extend_a_finished_search(tmp_path):
     first = store_of(tmp_path)
     before = {k: first.read_trials("a", k) for k in range(3)}
     seen = []
-    run(tmp_path, tune("lr=1e-4..1e-2:log", trials=9), FakeTrainers(on_cell=seen.append))
+    run(tmp_path, tune("lr=1e-4..1e-2:log", trials=9), FakeRunnerFactory(on_cell=seen.append))
     store = store_of(tmp_path)
     assert store.path == first.path              # the same run, extended
     assert sorted(c[3] for c in seen if c[:3] == ("a", 0, "trial")) == [4, 5, 6, 7, 8]
@@ -320,7 +320,7 @@ def test_with_scope_once_one_search_chooses_for_every_fold(tmp_path):
 
 
 def test_a_model_whose_trials_all_fail_trains_with_the_untuned_settings_and_says_so(tmp_path):
-    trainers = FakeTrainers(raising={("b", "trial"): RuntimeError("out of memory")})
+    trainers = FakeRunnerFactory(raising={("b", "trial"): RuntimeError("out of memory")})
     result, lines = run(tmp_path, tune("lr=1e-4..1e-2:log", trials=3), trainers)
     store = store_of(tmp_path)
     assert all(t["status"] == "error" and "out of memory" in t["reason"]
@@ -332,7 +332,7 @@ def test_a_model_whose_trials_all_fail_trains_with_the_untuned_settings_and_says
     assert "no trial of b trained to the end; it used the untuned settings there" in \
         context["datasets"][0]["conclusion"]
     seen = []   # rerun: the trials that raised are tried again (as a fold that raised is)
-    run(tmp_path, tune("lr=1e-4..1e-2:log", trials=3), FakeTrainers(on_cell=seen.append))
+    run(tmp_path, tune("lr=1e-4..1e-2:log", trials=3), FakeRunnerFactory(on_cell=seen.append))
     assert ("b", 0, "trial", 0) in seen and not any(c[0] == "a" for c in seen)
     assert not store.fold_facts("b", 0)["tuned"]["fallback"]
 
@@ -343,7 +343,7 @@ def tuned_report(tmp_path):
         return 0.5 + 0.1 * settings["warmup"] - 0.01 * abs(math.log10(settings["lr"]) + 3)
 
     run(tmp_path, tune("lr=1e-4..1e-2:log", "warmup=0..1", trials=8),
-        FakeTrainers(trial_score=more_warmup_is_better))
+        FakeRunnerFactory(trial_score=more_warmup_is_better))
     return report.render(tmp_path / "results", tmp_path / "out")
 
 
@@ -431,7 +431,7 @@ def test_local_and_ray_choose_the_same_settings(tmp_path):
     tuning = tune("lr=1e-4..1e-2:log", "vit:patch_size=2,4", models=models, trials=6)
     run(tmp_path / "local", tuning, models=models)
     run(tmp_path / "ray", tuning, models=models,
-        executor=RayExecutor(cpus_per_task=1, trainers=FakeTrainers))
+        executor=RayExecutor(cpus_per_task=1, runners=FakeRunnerFactory))
     local, ray = store_of(tmp_path / "local"), store_of(tmp_path / "ray")
     assert choices(local, ("cnn", "vit")) == choices(ray, ("cnn", "vit"))
     assert ray.read_trials("vit", 0)[0]["worker"].startswith("127.0.0.1 pid ")
@@ -469,7 +469,7 @@ def test_learning_curve_points_and_the_final_model_use_the_chosen_settings(tmp_p
     protocol = Protocol(folds=3, epochs=2, batch_size=8, train_sizes=(0.5, 1.0))
     seen = []
     result, _ = run(tmp_path, tune("lr=1e-4..1e-2:log", trials=4, protocol=protocol),
-                    FakeTrainers(on_cell=seen.append), protocol=protocol, keep="final")
+                    FakeRunnerFactory(on_cell=seen.append), protocol=protocol, keep="final")
     store = store_of(tmp_path)
     for m in ("a", "b"):
         by_fold = [store.fold_facts(m, k)["settings"] for k in range(3)]

@@ -8,7 +8,7 @@ one function that runs a cell, wherever it runs (in this process, or in a Ray wo
 writes nothing. The engine (zoo.grid.engine) plans cells and
 writes their outcomes; executors (zoo.grid.executors) decide where run_cell runs.
 
-This module imports nothing above it: the trainers it calls come from zoo.grid.train.
+This module imports nothing above it: the runners it calls come from zoo.grid.train.
 """
 from __future__ import annotations
 
@@ -113,10 +113,10 @@ class Prepared:
     tuning: object = None
 
 
-class Trainers:
+class RunnerCache:
     """The trainer of the (dataset, model) a process is working on, kept across its cells so
     that a model is compiled once, not once per fold. ``factory(spec, prepared)`` makes one
-    (zoo.grid.train.Trainers: a FoldRunner under the process's tf.distribute strategy); a trainer
+    (zoo.grid.train.RunnerFactory: a FoldRunner under the process's tf.distribute strategy); a trainer
     for another (dataset, model), or for settings the compiled model depends on
     (zoo.grid.settings.compiled_key), makes the factory release the old one first
     (``factory.release()``, when it has one). A trainer's ``protocol`` is set to the cell's
@@ -155,7 +155,7 @@ def _train(cell: Cell, trainer, prepared: Prepared, keep: str, out: Outcome):
     return model if keep == "folds" and cell.size >= 1 else None
 
 
-def run_cell(cell: Cell, spec, prepared: Prepared, trainers: Trainers, keep: str = "folds",
+def run_cell(cell: Cell, spec, prepared: Prepared, runners: RunnerCache, keep: str = "folds",
              where: str = "") -> Outcome:
     """Train and score one cell; writes nothing. A fold that raises is a failed fold, not a
     failed run; a plugin's error skips its model; a write error stops the run."""
@@ -165,7 +165,7 @@ def run_cell(cell: Cell, spec, prepared: Prepared, trainers: Trainers, keep: str
         if cell.settings:
             spec, protocol = settings.apply(spec, prepared.protocol, cell.settings)
             prepared = dataclasses.replace(prepared, protocol=protocol.validate())
-        model = _train(cell, trainers.get(cell, spec, prepared), prepared, keep, out)
+        model = _train(cell, runners.get(cell, spec, prepared), prepared, keep, out)
         if model is not None:
             t1 = time.monotonic()
             out.model_bytes = model_bytes(model)
@@ -182,7 +182,7 @@ def run_cell(cell: Cell, spec, prepared: Prepared, trainers: Trainers, keep: str
         out.facts["settings"] = dict(cell.settings)
     out.facts["wall_seconds"] = out.seconds
     out.facts["environment"] = dict(environment())
-    threads = getattr(trainers.factory, "threads", None)
+    threads = getattr(runners.factory, "threads", None)
     if threads:   # TensorFlow's reductions depend on it: results match only at equal threads
         out.facts["threads"] = int(threads)
     if where:

@@ -93,8 +93,8 @@ def make_facts(results_dir, datasets=("alpha",), models=None, folds=3, classes=5
     return runs
 
 
-class FakeTrainers:
-    """Trainers that train nothing, for tests of the run loop, the store and the executors
+class FakeRunnerFactory:
+    """A runner factory whose runners train nothing, for tests of the run loop, the store and the executors
     that take milliseconds and no TensorFlow: each cell's facts and predictions are made up
     at once, seeded by the cell, so the same cell always gives the same outcome.
 
@@ -104,10 +104,12 @@ class FakeTrainers:
     called as each cell starts, with (model, fold, size) (a trial: (model, fold, 'trial',
     number)). A tuning trial's score is ``trial_score(model, settings)`` (default: the
     skill, less 0.1 for every factor of ten its lr lies from 1e-3). zoo.grid.executors and
-    zoo.grid.cells call it as they call zoo.grid.train.Trainers."""
+    zoo.grid.cells call it as they call zoo.grid.train.RunnerFactory; an executor takes the
+    class (``runners=FakeRunnerFactory``), or :meth:`handing` of an instance whose record
+    (``made``) a test reads afterwards."""
 
-    def __init__(self, devices=None, verbose: int = 0, skill=None, raising=None, on_cell=None,
-                 trial_score=None):
+    def __init__(self, devices=None, verbose: int = 0, on_epoch=None, *, skill=None,
+                 raising=None, on_cell=None, trial_score=None):
         self.skill, self.raising, self.on_cell = skill or {}, raising or {}, on_cell
         self.trial_score = trial_score or self._trial_score
         self.made = []   # the (model) of every runner made: one per (dataset, model) switch
@@ -122,6 +124,11 @@ class FakeTrainers:
 
     def describe(self) -> str:
         return "fake trainers (nothing is trained)"
+
+    def handing(self):
+        """What an executor's ``runners=`` takes, handing out this very factory: called as
+        ``runners(devices, verbose[, on_epoch])`` it ignores them."""
+        return lambda devices=None, verbose=0, on_epoch=None: self
 
 
 class _FakeRunner:

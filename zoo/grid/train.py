@@ -75,10 +75,11 @@ def inner_split(y: np.ndarray, fraction: float, seed: int):
         return train_test_split(positions, test_size=fraction, random_state=seed)
 
 
-class Trainers:
+class RunnerFactory:
     """Makes the fold runners of one process: one tf.distribute strategy for ``devices``
-    (zoo.grid.distribute), Keras' progress lines at ``verbose``. zoo.grid.cells calls it with a model
-    spec and a prepared dataset."""
+    (zoo.grid.distribute), Keras' progress lines at ``verbose``, ``on_epoch`` told of every
+    epoch's end. zoo.grid.cells.RunnerCache calls it with a model spec and a prepared
+    dataset. Executors take the class itself (``runners=``) and make one where cells run."""
 
     def __init__(self, devices=None, verbose: int = 0, on_epoch=None):
         self.strategy = choose_strategy(devices)

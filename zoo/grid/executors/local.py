@@ -3,32 +3,34 @@ from __future__ import annotations
 
 from collections import deque
 
-from zoo.grid.cells import Trainers, run_cell
+from zoo.grid.cells import RunnerCache, run_cell
 from zoo.grid.executors.base import Executor
-from zoo.grid.train import Trainers as FoldRunners
+from zoo.grid.train import RunnerFactory
 
 
 class LocalExecutor(Executor):
     """Every cell in this process, one after the other, under the tf.distribute strategy
     for ``devices``; one compiled model per (dataset, model), weights reset per fold.
-    ``trainers``: what makes a (dataset, model)'s trainer (default zoo.grid.train.Trainers)."""
+    ``runners``: what makes the runner factory, called as ``runners(devices, verbose,
+    on_epoch)`` when the session opens (default zoo.grid.train.RunnerFactory; the Ray
+    executor takes the same)."""
 
     slots = 1
 
-    def __init__(self, devices=None, trainers=None):
-        self.devices, self._factory = devices, trainers
+    def __init__(self, devices=None, runners=None):
+        self.devices, self.runners = devices, runners or RunnerFactory
 
     def open(self, prepared, specs, keep, verbose, expected, say, on_epoch=None) -> None:
-        factory = self._factory or FoldRunners(self.devices, verbose, on_epoch)
+        factory = self.runners(self.devices, verbose, on_epoch)
         self.prepared, self.specs, self.keep = prepared, specs, keep
-        self.factory, self.trainers = factory, Trainers(factory)
+        self.factory, self.cache = factory, RunnerCache(factory)
         self.queue = deque()
 
     def close(self, clean: bool) -> None:
         # only after a normal end: clearing Keras' session while a Ctrl-C is unwinding out
         # of a TensorFlow op (its tf.data threads still running) corrupted the heap once
         if clean:
-            self.trainers.clear()
+            self.cache.clear()
 
     def describe(self) -> str:
         return self.factory.describe()
@@ -44,4 +46,4 @@ class LocalExecutor(Executor):
         while self.queue:
             cell = self.queue.popleft()
             yield run_cell(cell, self.specs[cell.model], self.prepared[cell.dataset],
-                           self.trainers, self.keep)
+                           self.cache, self.keep)

@@ -13,7 +13,7 @@ import os
 import socket
 
 from zoo.grid import interrupt
-from zoo.grid.cells import Cell, Outcome, Trainers, run_cell
+from zoo.grid.cells import Cell, Outcome, RunnerCache, run_cell
 from zoo.errors import ConfigError, PluginError
 from zoo.grid.executors.base import Executor, import_ray
 
@@ -25,11 +25,12 @@ POLL = 0.5
 class RayExecutor(Executor):
     """``address``: 'auto' or 'HOST:PORT' of a running head; None starts a local instance
     on 127.0.0.1. ``cpus_per_task`` also caps TensorFlow's thread pools in each task;
-    ``gpus_per_task`` may be a fraction (four cells on one GPU at 0.25). ``trainers``: the
-    class that makes trainers on the workers (default zoo.grid.train.Trainers)."""
+    ``gpus_per_task`` may be a fraction (four cells on one GPU at 0.25). ``runners``: what
+    makes the runner factory on each worker, called as ``runners(devices, verbose)``
+    (default zoo.grid.train.RunnerFactory; the local executor takes the same)."""
 
     def __init__(self, address=None, cpus_per_task: float = 1, gpus_per_task: float = 0,
-                 devices=None, retries: int = 2, runtime_env=None, trainers=None):
+                 devices=None, retries: int = 2, runtime_env=None, runners=None):
         if not _finite(cpus_per_task) or not cpus_per_task > 0:
             raise ConfigError(f"--cpus-per-task: expected a number > 0, got {cpus_per_task!r}")
         if not _finite(gpus_per_task) or not gpus_per_task >= 0:
@@ -40,7 +41,7 @@ class RayExecutor(Executor):
             _reachable(address)
         self.address, self.cpus, self.gpus = address, cpus_per_task, gpus_per_task
         self.devices, self.retries, self.runtime_env = devices, retries, runtime_env
-        self.trainer_class = trainers
+        self.runners = runners
         self.ray = None
 
     # -- session -------------------------------------------------------------------------
@@ -108,7 +109,7 @@ class RayExecutor(Executor):
     # -- cells ---------------------------------------------------------------------------
     def _new_worker(self) -> dict:
         actor = self.actor_class.remote(self.cpus, self.gpus, self.devices, self.verbose,
-                                        self.keep, self.trainer_class)
+                                        self.keep, self.runners)
         return {"actor": actor, "key": None, "where": ""}
 
     def _free_worker(self, cell: Cell) -> dict:
@@ -245,15 +246,15 @@ class FoldWorker:
     can share one card. Plugins are resolved by name on the worker, so a worker that lacks
     one says so."""
 
-    def __init__(self, cpus, gpus, devices, verbose, keep, trainer_class=None):
-        if trainer_class is None:
+    def __init__(self, cpus, gpus, devices, verbose, keep, runners=None):
+        if runners is None:
             # lazy: a Ray worker starts bare and loads zoo inside the actor
             from zoo.grid.distribute import limit_threads
             # lazy: a Ray worker starts bare and loads zoo inside the actor
-            from zoo.grid.train import Trainers as trainer_class
+            from zoo.grid.train import RunnerFactory as runners
 
             limit_threads(max(1, int(cpus)))
-        self.trainers = Trainers(trainer_class(devices, verbose))
+        self.cache = RunnerCache(runners(devices, verbose))
         self.keep = keep
 
     def where(self):
@@ -272,4 +273,4 @@ class FoldWorker:
                 f"{where}: install the same plugins on every node (or pass them with Ray's "
                 "runtime_env)"))
         spec = opts.variant(spec, options, name=cell.model)
-        return run_cell(cell, spec, prepared, self.trainers, self.keep, where)
+        return run_cell(cell, spec, prepared, self.cache, self.keep, where)
