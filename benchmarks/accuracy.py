@@ -90,19 +90,19 @@ def per_epoch(args, registry, data_dir):
 
 
 def curve(args, registry, data_dir):
-    from zoo.grid import engine
-    from zoo import options
+    import zoo
     from zoo.judge import verdict
     from zoo.judge.facts import load_results
-    from zoo.grid.protocol import parse_sizes
 
-    protocol = protocol_from(args, folds=args.folds, train_sizes=parse_sizes(args.curve))
-    models = [options.resolve(m, registry.models) for m in args.models]
+    settings = {k: getattr(args, k) for k in ("preset", "epochs", "lr", "schedule", "warmup",
+                                              "weight_decay", "label_smoothing", "augment")
+                if getattr(args, k) is not None}
     start = time.perf_counter()
-    engine.run(models, [registry.datasets[args.dataset]], protocol, args.results,
-               data_dir=data_dir, quiet=True, keep="none")
-    print(f"{args.dataset}: {protocol.folds} folds, sizes {args.curve} and 1.0, "
-          f"{protocol.epochs} epochs, {protocol.recipe()}: {time.perf_counter() - start:.0f} s")
+    done = zoo.run(args.models, datasets=[args.dataset], data_dir=data_dir, folds=args.folds,
+                   train_sizes=args.curve, results=args.results, keep_models="none",
+                   quiet=True, render=False, **settings)
+    print(f"{args.dataset}: {args.folds} folds, sizes {args.curve} and 1.0, "
+          f"{done.result.trained} cells: {time.perf_counter() - start:.0f} s")
     for run in load_results(args.results)[0]:
         said = verdict.learning_curve(run)
         for row in said["rows"]:

@@ -154,6 +154,26 @@ def test_the_run_loop_never_names_a_model():
     assert named == []
 
 
+def _says_why(lines: list, lineno: int) -> bool:
+    """A ``# lazy: reason`` on the import's line, or on the comment and import lines right
+    above it (a block of imports shares one reason)."""
+    i = lineno - 1
+    while i >= 0:
+        line = lines[i].strip()
+        if "# lazy: " in line:
+            return True
+        if i < lineno - 1 and not line.startswith(("#", "import ", "from ")):
+            return False
+        i -= 1
+    return False
+
+
+def test_the_reason_of_a_block_of_imports_is_found_above_it():
+    lines = ["def f():", "    # lazy: heavy", "    import a", "    from b import c", "",
+             "    import d"]
+    assert _says_why(lines, 3) and _says_why(lines, 4) and not _says_why(lines, 6)
+
+
 def test_an_import_inside_a_function_says_why():
     """An import inside a function makes a reader look for a cycle: each says why it is
     there (``# lazy: reason``), and only the start-up rooms import zoo's own modules so."""
@@ -162,8 +182,7 @@ def test_an_import_inside_a_function_says_why():
     for m, path in mods.items():
         lines = path.read_text().splitlines()
         for lineno, name in imports(path, inside_functions=True):
-            said = lines[lineno - 1] + (lines[lineno - 2] if lineno > 1 else "")
-            if "# lazy: " not in said:   # on the import's line, or the line above it
+            if not _says_why(lines, lineno):
                 unexplained.append(f"zoo/{path.relative_to(ROOT / 'zoo')}:{lineno} {name}")
         if m not in LAZY_ZOO:
             internal += [f"{m} imports {t} inside a function"

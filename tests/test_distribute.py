@@ -53,7 +53,8 @@ MIRRORED = textwrap.dedent("""
     fold_of = make_splits(ds.y, p)
     out = []
     for fold in (0, 1):
-        facts, arrays, _ = runner.run(fold, fold_of)
+        trained = runner.run(fold, fold_of)
+        facts, arrays = trained.facts.to_dict(), trained.arrays
         out.append({"status": facts["status"], "replicas": facts["devices"]["replicas"],
                     "batch": facts["global_batch_size"], "rows": len(arrays["y_prob"]),
                     "held": int((fold_of == fold).sum()),

@@ -198,7 +198,7 @@ def check_contract(executor):
         assert executor.outstanding() == 0
     assert sorted(o.cell.fold for o in got) == [0, 1, 2]
     for o in got:
-        assert o.facts["status"] == "ok" and not o.error and not o.stop
+        assert o.facts.status == "ok" and not o.error and not o.stop
         assert (o.arrays["held_out_index"] == np.flatnonzero(
             prepared()["tiny"].fold_of == o.cell.fold)).all()
     return got
@@ -309,9 +309,9 @@ def test_every_cell_records_its_tensorflow_threads(tmp_path):
     trainers.threads = 3
     p = prepared()["tiny"]
     out = run_cell(Cell("tiny", "a", 0, 3), model_spec("a"), p, RunnerCache(trainers))
-    assert out.facts["threads"] == 3
+    assert out.facts.threads == 3
     plain = run_cell(Cell("tiny", "a", 1, 3), model_spec("a"), p, RunnerCache(FakeRunnerFactory()))
-    assert "threads" not in plain.facts
+    assert plain.facts.threads is None and "threads" not in plain.facts.to_dict()
 
 
 class Recording(FakeRunnerFactory):

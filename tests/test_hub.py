@@ -94,7 +94,8 @@ def test_a_frozen_backbone_keeps_its_weights_and_the_head_trains(preset):
     ds = TinyPlugin().load()
     protocol = Protocol(folds=2, epochs=2, batch_size=8, augment=0.0)
     runner = FoldRunner(spec, ds, protocol)
-    facts, _, model = runner.run(0, make_splits(ds.y, protocol))
+    trained = runner.run(0, make_splits(ds.y, protocol))
+    facts, model = trained.facts.to_dict(), trained.model
     assert facts["status"] == "ok"
     import keras_hub
 

@@ -27,7 +27,8 @@ def test_warm_up_then_cosine_decay():
 def _fold(protocol, build=tiny_dense, name="dense", **kw):
     ds = TinyPlugin(n_per_class=20).load()
     runner = FoldRunner(zoo.ModelSpec(name=name, build=build, **kw), ds, protocol)
-    facts, arrays, model = runner.run(0, make_splits(ds.y, protocol))
+    trained = runner.run(0, make_splits(ds.y, protocol))
+    facts, arrays = trained.facts.to_dict(), trained.arrays
     return runner, facts, arrays
 
 

@@ -1,9 +1,11 @@
+import dataclasses
 import os
 
 import numpy as np
 import pytest
 
-from zoo import store
+from zoo import schema, store
+from zoo.grid.fakes import fold_facts
 from zoo.errors import ZooError
 
 
@@ -35,13 +37,21 @@ def test_unwritable_folder_is_a_clear_error(tmp_path):
         store.write_json(blocker / "sub" / "x.json", {})
 
 
+def facts(**given):
+    """A fold's facts, built through the declared format (zoo.schema) as every writer must."""
+    return fold_facts(**{"dataset": "d", "model": "m", "status": "ok", "fold": 0, "folds": 3,
+                         "history": {"loss": [1.0]}, "epochs": 1, "lr": 0.1,
+                         "train_samples": 2, "held_out_samples": 1, "train_size": 1.0,
+                         **given})
+
+
 def test_fold_round_trip_and_done_marker(tmp_path):
     s = store.RunStore(tmp_path, "my data", "abc")
     assert not s.has_fold("cnn", 0)
-    s.write_fold("cnn", 0, {"status": "ok"}, {"y_prob": np.eye(3, dtype=np.float32)})
+    s.write_fold("cnn", 0, facts(), {"y_prob": np.eye(3, dtype=np.float32)})
     assert s.has_fold("cnn", 0) and not s.has_fold("cnn", 1)
-    facts, arrays = s.read_fold("cnn", 0)
-    assert facts["status"] == "ok" and (arrays["y_prob"] == np.eye(3)).all()
+    read, arrays = s.read_fold("cnn", 0)
+    assert read["status"] == "ok" and (arrays["y_prob"] == np.eye(3)).all()
     assert s.path == tmp_path / store.safe_name("my data") / "abc"
     assert s.path.parent.name.startswith("my_data-")
 
@@ -67,13 +77,13 @@ def test_distinct_names_and_sizes_never_share_a_folder(tmp_path):
     a, b = "cnn:filters=(1,6,8)", "cnn:filters=(1_6,8)"
     assert store.safe_name(a) != store.safe_name(b)
     s = store.RunStore(tmp_path, "d", "run")
-    s.write_fold(a, 0, {"status": "ok", "who": a}, {})
-    s.write_fold(b, 0, {"status": "ok", "who": b}, {})
-    assert s.read_fold(a, 0)[0]["who"] == a and s.read_fold(b, 0)[0]["who"] == b
-    s.write_fold("cnn", 0, {"status": "ok", "size": 1}, {}, size=0.1000001)
-    s.write_fold("cnn", 0, {"status": "ok", "size": 2}, {}, size=0.1000002)
-    assert s.read_fold("cnn", 0, 0.1000001)[0]["size"] == 1
-    assert s.read_fold("cnn", 0, 0.1000002)[0]["size"] == 2
+    s.write_fold(a, 0, facts(model=a), {})
+    s.write_fold(b, 0, facts(model=b), {})
+    assert s.read_fold(a, 0)[0]["model"] == a and s.read_fold(b, 0)[0]["model"] == b
+    s.write_fold("cnn", 0, facts(train_size=0.1000001), {}, size=0.1000001)
+    s.write_fold("cnn", 0, facts(train_size=0.1000002), {}, size=0.1000002)
+    assert s.read_fold("cnn", 0, 0.1000001)[0]["train_size"] == 0.1000001
+    assert s.read_fold("cnn", 0, 0.1000002)[0]["train_size"] == 0.1000002
 
 
 def test_runs_made_with_the_old_folder_names_still_read(tmp_path):
@@ -102,3 +112,78 @@ def test_temporaries_left_by_a_killed_writer_are_removed_at_the_next_write(tmp_p
     store.atomic_write_bytes(tmp_path / "index.html", b"<html>")
     assert not orphan.exists() and live.exists() and other.exists()
     assert (tmp_path / "index.html").read_bytes() == b"<html>"
+
+
+# -- the facts format, declared once (zoo.schema) --------------------------------------------
+def test_a_new_run_records_its_facts_version_and_every_file_its_kind(tmp_path):
+    s = store.RunStore(tmp_path, "d", "run")
+    s.write_run({"protocol": {}})
+    assert s.read_run()["facts_version"] == schema.FACTS_VERSION
+    s.write_fold("cnn", 0, facts(), {})
+    written = store.read_json(s.fold_paths("cnn", 0)[0])
+    assert written["kind"] == "fold"
+    assert set(written) >= {f.name for f in dataclasses.fields(schema.FoldFacts)
+                            if f.default is dataclasses.MISSING}
+
+
+def test_a_run_keeps_the_facts_version_it_was_started_in(tmp_path):
+    s = store.RunStore(tmp_path, "d", "run")
+    store.write_json(s.path / "run.json", {"protocol": {}})   # made before the format
+    store.RunStore(tmp_path, "d", "run").write_run({"protocol": {}, "more": 1})
+    assert "facts_version" not in s.read_run()
+    assert store.RunStore(tmp_path, "d", "run").facts_version == schema.UNVERSIONED
+
+
+def test_facts_of_version_1_are_read_with_the_fields_added_since_filled_in(tmp_path):
+    """Read by the version run.json records, not by the file's shape: an old fold without
+    the fields added since reads, with their defaults (None: not recorded then)."""
+    s = store.RunStore(tmp_path, "d", "run")
+    store.write_json(s.path / "run.json", {"protocol": {}})
+    meta = s.fold_paths("cnn", 0)[0]
+    store.write_json(meta, {"status": "ok", "fold": 0, "folds": 3, "history": {"loss": [1.0]},
+                            "lr": 0.001})
+    got = s.fold_facts("cnn", 0)
+    assert got["kind"] == "fold" and got["lr"] == 0.001 and got["explain_errors"] == {}
+    assert got["seed"] is None and got["settings"] == {}
+    store.write_json(meta, {"status": "error", "fold": 0, "folds": 3, "reason": "boom"})
+    assert s.fold_facts("cnn", 0)["kind"] == "failed"
+
+
+def test_facts_of_version_2_must_have_every_field_of_their_kind(tmp_path):
+    s = store.RunStore(tmp_path, "d", "run")
+    s.write_run({"protocol": {}})
+    meta = s.fold_paths("cnn", 0)[0]
+    whole = facts().to_dict()
+    for missing in ("seed", "kind"):
+        store.write_json(meta, {k: v for k, v in whole.items() if k != missing})
+        with pytest.raises(ZooError, match=f"fold-01.json: '{missing}' is"):
+            s.fold_facts("cnn", 0)
+    store.write_json(meta, {**whole, "history": [1, 2]})
+    with pytest.raises(ZooError, match="'history' is \\[1, 2\\]; expected dict"):
+        s.fold_facts("cnn", 0)
+    store.write_json(meta, {**whole, "kind": "trial"})
+    with pytest.raises(ZooError, match="'kind' is 'trial'; expected 'fold' or 'failed'"):
+        s.fold_facts("cnn", 0)
+
+
+def test_facts_from_a_newer_zoo_are_refused_with_what_to_do(tmp_path):
+    s = store.RunStore(tmp_path, "d", "run")
+    store.write_json(s.path / "run.json", {"protocol": {}, "facts_version": 99})
+    s.write_fold("cnn", 0, facts(), {})
+    with pytest.raises(ZooError, match="facts version 99 by a newer zoo.*upgrade keras-zoo"):
+        s.read_fold("cnn", 0)
+    store.write_json(s.path / "run.json", {"protocol": {}, "facts_version": "2"})
+    with pytest.raises(ZooError, match="'facts_version' is '2'; expected a whole number"):
+        assert store.RunStore(tmp_path, "d", "run").facts_version
+
+
+def test_facts_are_written_only_through_the_declared_format(tmp_path):
+    s = store.RunStore(tmp_path, "d", "run")
+    with pytest.raises(TypeError, match="built through zoo.schema"):
+        s.write_fold("cnn", 0, {"status": "ok"}, {})
+    with pytest.raises(TypeError, match="missing 1 required keyword-only argument: 'seed'"):
+        schema.TrialFacts(dataset="d", model="m", status="ok", fold=0, folds=3, trial=0,
+                          metric="accuracy", score=0.5, pruned=False, rung_scores={},
+                          epochs=1, epochs_run=1, history={}, train_samples=1,
+                          validation_samples=1, fit_seconds=0.0, lr=0.1, options={},
+                          finished_at="")

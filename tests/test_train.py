@@ -15,6 +15,11 @@ def tiny(**kw):
     return TinyPlugin(**kw).load()
 
 
+def ran(trained) -> tuple:
+    """(facts as written, arrays, model) of what a runner trained."""
+    return trained.facts.to_dict(), trained.arrays, trained.model
+
+
 def spec(build=tiny_dense, name="dense"):
     return zoo.ModelSpec(name=name, build=build, plugin="tests", version="0")
 
@@ -22,7 +27,7 @@ def spec(build=tiny_dense, name="dense"):
 def test_a_fold_saves_facts_not_metrics():
     ds = tiny()
     fold_of = make_splits(ds.y, PROTOCOL)
-    facts, arrays, _ = FoldRunner(spec(), ds, PROTOCOL).run(1, fold_of)
+    facts, arrays, _ = ran(FoldRunner(spec(), ds, PROTOCOL).run(1, fold_of))
     held = np.flatnonzero(fold_of == 1)
     assert facts["status"] == "ok" and facts["fold"] == 1
     assert (arrays["held_out_index"] == held).all()
@@ -44,8 +49,8 @@ def test_reusing_the_model_gives_the_same_fold_as_a_fresh_model():
     fold_of = make_splits(ds.y, PROTOCOL)
     reused = FoldRunner(spec(), ds, PROTOCOL)
     reused.run(0, fold_of)
-    facts_a, arrays_a, _ = reused.run(2, fold_of)
-    facts_b, arrays_b, _ = FoldRunner(spec(), ds, PROTOCOL).run(2, fold_of)
+    facts_a, arrays_a, _ = ran(reused.run(2, fold_of))
+    facts_b, arrays_b, _ = ran(FoldRunner(spec(), ds, PROTOCOL).run(2, fold_of))
     assert facts_a["history"] == facts_b["history"]
     assert np.array_equal(arrays_a["y_prob"], arrays_b["y_prob"])
 
@@ -66,7 +71,7 @@ def test_early_stopping_watches_an_inner_split_never_the_held_out_fold():
     p = Protocol(folds=2, epochs=3, batch_size=8, lr=1e-2, early_stopping=1,
                  inner_validation=0.25)
     fold_of = make_splits(ds.y, p)
-    facts, _, _ = FoldRunner(spec(), ds, p).run(0, fold_of)
+    facts, _, _ = ran(FoldRunner(spec(), ds, p).run(0, fold_of))
     assert facts["history_validation"].startswith("inner split")
     assert facts["train_samples"] == int((fold_of != 0).sum() * 0.75)
 
@@ -105,8 +110,8 @@ def diverging(input_shape, num_classes):
 
 def test_divergence_is_recorded_as_failed_with_the_reason():
     ds = tiny()
-    facts, _, _ = FoldRunner(spec(diverging, "diverging"), ds, PROTOCOL).run(
-        0, make_splits(ds.y, PROTOCOL))
+    facts, _, _ = ran(FoldRunner(spec(diverging, "diverging"), ds, PROTOCOL).run(
+        0, make_splits(ds.y, PROTOCOL)))
     assert facts["status"] == "diverged"
     assert facts["reason"] == "training loss became nan in epoch 1"
     assert facts["epochs_run"] == 1  # TerminateOnNaN stopped it
@@ -122,7 +127,7 @@ def test_understanding_facts_gallery_and_saliency():
     for build, method in ((cnn.build, "grad_cam"), (vit.build, "attention")):
         s = zoo.ModelSpec(name=method, build=build, explain=(method.replace("_", "-"),))
         runner = FoldRunner(s, ds, p)
-        facts, arrays, _ = runner.run(0, fold_of)
+        facts, arrays, _ = ran(runner.run(0, fold_of))
         held = np.flatnonzero(fold_of == 0)
         pred = arrays["y_prob"].argmax(1)
         wrong = held[pred != ds.y[held]]
@@ -137,14 +142,14 @@ def test_understanding_facts_gallery_and_saliency():
         assert maps.shape == (3, 8, 8) and maps.min() >= 0 and maps.max() <= 1
         assert facts["explain_errors"] == {}
         # later folds keep the gallery but skip the saliency maps
-        _, later, _ = runner.run(1, fold_of)
+        _, later, _ = ran(runner.run(1, fold_of))
         assert "wrong_index" in later and "explain_index" not in later
 
 
 def test_an_unknown_explanation_is_reported_not_fatal():
     ds = tiny()
     s = zoo.ModelSpec(name="dense", build=tiny_dense, explain=("grad-cam", "magic"))
-    facts, _, _ = FoldRunner(s, ds, PROTOCOL).run(0, make_splits(ds.y, PROTOCOL))
+    facts, _, _ = ran(FoldRunner(s, ds, PROTOCOL).run(0, make_splits(ds.y, PROTOCOL)))
     assert facts["status"] == "ok"
     assert "Grad-CAM is not available for this model: it has no spatial feature map" in \
         facts["explain_errors"]["grad-cam"]
@@ -175,11 +180,70 @@ def test_memory_is_not_kept_from_fold_to_fold():
 def test_a_fold_records_what_its_model_costs():
     ds = tiny()
     protocol = Protocol(folds=2, epochs=1, batch_size=8)
-    facts, _, model = FoldRunner(spec(), ds, protocol).run(
-        0, make_splits(ds.y, protocol))
+    facts, _, model = ran(FoldRunner(spec(), ds, protocol).run(
+        0, make_splits(ds.y, protocol)))
     from zoo.grid.modelio import model_bytes
 
     assert facts["size_bytes"] == len(model_bytes(model))
     q1, q3 = facts["latency_quartiles_ms"]
     assert 0 < q1 <= facts["latency_ms"] <= q3
     assert facts["peak_memory_bytes"] is None   # not measurable on a CPU
+
+
+def test_a_final_fit_stops_at_a_non_finite_loss():
+    ds = tiny()
+    trained = FoldRunner(spec(diverging, "diverging"), ds, PROTOCOL).fit_final()
+    assert trained.facts.status == "diverged" and trained.model is None
+    assert trained.facts.epochs_run == 1   # TerminateOnNaN stopped it, as it stops a fold
+    assert "not finite" in trained.facts.reason
+
+
+@pytest.mark.parametrize("kind", ["fold", "trial", "final"])
+def test_ctrl_c_stops_every_kind_of_fit_at_a_batch_end_and_raises_outside_keras(kind):
+    """The final fit once ignored Ctrl-C until it ended (and a second Ctrl-C raised inside
+    Keras' fit): every kind of cell now goes through the one fit with the same guards."""
+    from zoo.grid import interrupt
+
+    ds = tiny()
+    protocol = Protocol(folds=3, epochs=5, batch_size=8, lr=1e-2, seed=1)
+    fold_of = make_splits(ds.y, protocol)
+    epochs = []
+    runner = FoldRunner(spec(), ds, protocol, on_epoch=lambda *a: epochs.append(a[1]))
+    call = {"fold": lambda k: runner.run(0, fold_of, key=k),
+            "trial": lambda k: runner.trial(0, fold_of, 0, key=k),
+            "final": lambda k: runner.fit_final(key=k)}[kind]
+    interrupt.CTRL_C.set()    # what the SIGINT handler does while the fit runs
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            call(("tiny", "dense", 0, 1.0, -1))
+    finally:
+        interrupt.CTRL_C.clear()
+    assert len(epochs) <= 1   # stopped at the first batch end, not after 5 epochs
+
+
+def fake_and_real(kind):
+    """The facts of one cell of ``kind`` from the real fold runner and from the fakes."""
+    from zoo.grid.cells import Prepared
+    from zoo.grid.fakes import FakeRunnerFactory
+
+    ds = tiny()
+    fold_of = make_splits(ds.y, PROTOCOL)
+    real = FoldRunner(spec(), ds, PROTOCOL)
+    fake = FakeRunnerFactory()(spec(), Prepared(ds, PROTOCOL, fold_of))
+    calls = {"fold": lambda r: r.run(0, fold_of), "curve": lambda r: r.run(0, fold_of, 0.5),
+             "trial": lambda r: r.trial(0, fold_of, 0, rungs=((1, None),)),
+             "final": lambda r: r.fit_final()}
+    return calls[kind](real).facts, calls[kind](fake).facts
+
+
+@pytest.mark.parametrize("kind", ["fold", "curve", "trial", "final"])
+def test_the_fake_runners_write_the_fields_the_real_one_writes(kind):
+    """The contract behind every test that runs on fake trainers: the facts they write have
+    the fields, and the types, of a real run's (a renamed key fails here, not in
+    `zoo report` on a real run)."""
+    real, fake = fake_and_real(kind)
+    assert type(real) is type(fake)
+    real, fake = real.to_dict(), fake.to_dict()
+    assert sorted(real) == sorted(fake)
+    assert {k: type(v).__name__ for k, v in real.items()} == \
+        {k: type(v).__name__ for k, v in fake.items()}

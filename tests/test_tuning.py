@@ -327,7 +327,7 @@ def test_a_model_whose_trials_all_fail_trains_with_the_untuned_settings_and_says
                for t in store.read_trials("b", 0).values())
     facts = store.fold_facts("b", 0)
     assert facts["status"] == "ok" and facts["tuned"]["fallback"] and \
-        facts["lr"] == PROTOCOL.lr and "settings" not in facts
+        facts["lr"] == PROTOCOL.lr and facts["settings"] == {}
     context = report.build_context(tmp_path / "results")
     assert "no trial of b trained to the end; it used the untuned settings there" in \
         context["datasets"][0]["conclusion"]
@@ -447,7 +447,8 @@ def test_a_real_trial_scores_its_inner_split_and_stops_at_a_rung_below_the_thres
     fold_of = make_splits(ds.y, protocol)
     spec = zoo.ModelSpec(name="dense", build=tiny_dense, plugin="tests", version="0")
     runner = FoldRunner(spec, ds, protocol)
-    facts, arrays = runner.trial(1, fold_of, 0, rungs=((1, None), (3, None)))
+    trained = runner.trial(1, fold_of, 0, rungs=((1, None), (3, None)))
+    facts, arrays = trained.facts.to_dict(), trained.arrays
     assert facts["status"] == "ok" and not facts["pruned"] and facts["epochs_run"] == 4
     assert set(facts["rung_scores"]) == {"1", "3"} and 0 <= facts["score"] <= 1
     assert (fold_of[arrays["train_index"]] != 1).all()
@@ -457,11 +458,11 @@ def test_a_real_trial_scores_its_inner_split_and_stops_at_a_rung_below_the_thres
     assert facts["score"] == pytest.approx(inner_score(
         ds.y[val], runner.model.predict(ds.x[val], verbose=0), "accuracy"))
     model = runner.model
-    pruned, _ = runner.trial(1, fold_of, 1, rungs=((1, 1.01), (3, None)))   # unreachable
+    pruned = runner.trial(1, fold_of, 1, rungs=((1, 1.01), (3, None))).facts.to_dict()  # unreachable
     assert pruned["pruned"] and pruned["epochs_run"] == 1
     assert pruned["score"] == pruned["rung_scores"]["1"]
     assert runner.model is model           # one compiled model for every trial
-    loss, _ = runner.trial(1, fold_of, 2, metric="log_loss")
+    loss = runner.trial(1, fold_of, 2, metric="log_loss").facts.to_dict()
     assert loss["metric"] == "log_loss" and loss["score"] > 0
 
 

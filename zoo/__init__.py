@@ -1,5 +1,8 @@
 """zoo: which image-classification architecture is better on my data, and by how much?
 
+From Python: ``zoo.run([...], datasets=[...], **settings)`` and ``zoo.report()`` (zoo.api),
+loaded on first use so that ``import zoo`` stays light for plugins.
+
 The public API for plugins is what this module exports (``__all__``): ``hookimpl``, the specs a
 plugin hands over (``ModelSpec``, ``DatasetSpec``, ``MetricSpec``, ``Dataset``), the errors,
 and the readers of label + pixel tables a dataset plugin may need; zoo.testing holds the test
@@ -31,3 +34,13 @@ __all__ = [
     "read_image_npz",
     "import_tensorflow",
 ]
+
+
+def __getattr__(name: str):
+    """``zoo.run``, ``zoo.report`` and ``zoo.Run`` (zoo.api), loaded on first use."""
+    if name in ("run", "report", "Run"):
+        # lazy: `import zoo` stays light for plugins; the API loads the whole engine
+        from zoo import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'zoo' has no attribute {name!r}")

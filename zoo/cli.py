@@ -6,20 +6,10 @@ import os
 import signal
 import sys
 import threading
-from pathlib import Path
 
 import click
 
 from zoo.errors import ConfigError, ZooError
-
-DEFAULT_DATA_DIR = Path.home() / ".zoo" / "data"
-
-
-def data_dir_from(option):
-    if option:
-        return Path(option).expanduser()
-    env = os.environ.get("ZOO_DATA_DIR")
-    return Path(env).expanduser() if env else DEFAULT_DATA_DIR
 
 
 class ZooGroup(click.Group):
@@ -49,11 +39,11 @@ def cli(debug):
               help="A zoo.toml whose [models.NAME] defaults to show (default: ./zoo.toml).")
 def list_(data_dir, config):
     """Models, datasets, metrics and plugins: what each registers, and what is available."""
-    from zoo.show import listing  # lazy: the command starts fast and imports only what a subcommand needs
     # lazy: the command starts fast and imports only what a subcommand needs
     from zoo.grid import protocol as proto
-    # lazy: the command starts fast and imports only what a subcommand needs
     from zoo.plugins import get_registry
+    from zoo.show import listing
+    from zoo.store import data_dir_from
 
     registry = get_registry()
     data_dir = data_dir_from(data_dir)
@@ -81,7 +71,8 @@ def protocol_options(command):
 
 def tune_options(command):
     """The options of a tuning search (zoo.tune.space), also a [tune] table in zoo.toml."""
-    from zoo.tune import space  # lazy: the command starts fast and imports only what a subcommand needs
+    # lazy: the command starts fast and imports only what a subcommand needs
+    from zoo.tune import space
 
     for args, kwargs in reversed([
         (("--tune", "tune"), dict(multiple=True, metavar="SETTING=VALUES", help=(
@@ -174,78 +165,34 @@ def run(models, all_, dataset_names, data_dir, image_folders, image_size, color,
         tune_scope, prune, **settings):
     """Train MODELS (or --all) under one shared protocol, then write the report."""
     # lazy: the command starts fast and imports only what a subcommand needs
-    from zoo.grid import engine, executors, plan, progress, protocol as proto
-    # lazy: the command starts fast and imports only what a subcommand needs
-    from zoo.tune import search, space
-    # lazy: the command starts fast and imports only what a subcommand needs
-    from zoo.plugins import get_registry
+    from zoo import api
 
-    toml = proto.load_config(config)
-    protocol = proto.resolve(toml=toml, preset=preset, **settings)
-    runner = executors.from_settings(toml, devices, executor=executor, address=address,
-                                     cpus_per_task=cpus_per_task, gpus_per_task=gpus_per_task)
-    registry = get_registry()
-    for plugin, error in registry.errors:
-        click.echo(f"warning: plugin {plugin}: {error}", err=True)
-    data_dir = data_dir_from(data_dir)
-    images, image_options = _images(toml, image_folders, image_size=image_size, color=color,
-                                    cache_dir=cache_dir, skip_bad_images=skip_bad_images)
-    chosen = plan.select(registry, models, dataset_names, data_dir, toml.get("models"), all_,
-                         images, image_options)
-    tuning = space.parse(tune, chosen.models, protocol, trials, tune_metric, tune_scope,
-                         prune, toml.get("tune"))
-    for s in chosen.skipped:
-        click.echo(f"skipping {s['what']} {s['name']}: {s['reason']}", err=True)
-    if not quiet:
-        click.echo(_protocol_line(protocol, chosen))
-        if tuning is not None:
-            click.echo(f"tuning: {tuning.describe()}")
-    skipped = chosen.skipped + [{"what": "plugin", "name": p, "reason": e}
-                                for p, e in registry.errors]
     try:
         with _terminate_cleanly():
-            result = engine.run(chosen.models, chosen.datasets, protocol, results_dir,
-                                data_dir=data_dir, keep=keep, executor=runner,
-                                skipped=skipped, verbose=2 if verbose else 0,
-                                progress=progress.for_terminal(click.echo, quiet, verbose),
-                                tuning=tuning, tuner=search.Tuner)
+            done = api.run(
+                models, datasets=dataset_names, images=image_folders, all=all_,
+                data_dir=data_dir, config=config, preset=preset, results=results_dir,
+                out=out_dir, keep_models=keep, devices=devices, executor=executor,
+                address=address, cpus_per_task=cpus_per_task, gpus_per_task=gpus_per_task,
+                tune=tune, trials=trials, tune_metric=tune_metric, tune_scope=tune_scope,
+                prune=prune, image_size=image_size, color=color, cache_dir=cache_dir,
+                skip_bad_images=skip_bad_images, quiet=quiet, verbose=verbose,
+                echo=click.echo, warn=_warn, **settings)
     except KeyboardInterrupt:
         _interrupted(results_dir)
-    broken = []
-    if result.runs:
-        broken = _render(results_dir, out_dir, quiet)
-    else:
-        # lazy: the command starts fast and imports only what a subcommand needs
-        from zoo.store import last_run_path
-
-        click.echo(f"nothing was trained; {last_run_path(results_dir)} and the report "
-                   "still show the earlier results, if any", err=True)
     if not quiet:
-        trials = f" and {result.trials} tuning trial(s)" if result.trials else ""
-        click.echo(f"trained {result.trained} fold(s){trials}, resumed {result.resumed}, "
-                   f"failed {result.failed}; facts in {results_dir}")
-    if result.errors or broken:
+        for line in done.lines():
+            click.echo(line)
+        r = done.result
+        trials = f" and {r.trials} tuning trial(s)" if r.trials else ""
+        click.echo(f"trained {r.trained} fold(s){trials}, resumed {r.resumed}, "
+                   f"failed {r.failed}; facts in {results_dir}")
+    if done.failed:
         sys.exit(1)
 
 
-def _images(toml: dict, folders, **flags) -> tuple:
-    """(folders, options) of --images from flags, then zoo.toml; the plugin checks values."""
-    folders = list(folders) or toml.get("images") or []
-    if isinstance(folders, str) or not all(isinstance(f, str) for f in folders):
-        raise ConfigError(f"images: expected a list of folders, like images = "
-                          f"[\"~/photos\"], got {folders!r}")
-    options = {k: v if v is not None else toml.get(k) for k, v in flags.items()}
-    return folders, {k: v for k, v in options.items() if v is not None}
-
-
-def _protocol_line(protocol, chosen) -> str:
-    sizes = (", training sizes " + ", ".join(f"{v:g}" for v in protocol.train_sizes)
-             if len(protocol.train_sizes) > 1 else "")
-    split = "split chosen by the leakage check" if protocol.split == "auto" else protocol.split
-    return (f"protocol: {protocol.folds}-fold ({split}), {protocol.epochs} epochs, "
-            f"batch {protocol.batch_size}, {protocol.recipe()}, seed {protocol.seed}{sizes}; "
-            f"models: {', '.join(m.name for m in chosen.models)}; "
-            f"datasets: {', '.join(d.name for d in chosen.datasets)}")
+def _warn(text: str) -> None:
+    click.echo(text, err=True)
 
 
 @contextlib.contextmanager
@@ -263,21 +210,6 @@ def _terminate_cleanly():
         signal.signal(signal.SIGTERM, previous)
 
 
-def _scores(d) -> list:
-    """A small table of each model's main score on the dataset (mean ± std over its folds),
-    on the split the conclusion leads with."""
-    from zoo.show import listing  # lazy: the command starts fast and imports only what a subcommand needs
-
-    rows = d["test_summary"] if d["has_test"] else d["summary"]
-    where = "official test split" if d["has_test"] else "held-out folds"
-    table = [(r["model"], r["cells"]["accuracy"]["text"], f"{r['folds_ok']} of {r['folds']} folds")
-             for r in rows if "accuracy" in r["cells"]]
-    if not table:
-        return []
-    head = [("model", f"accuracy ({where})", "folds")]
-    return [f"{d['name']}:"] + ["  " + "  ".join(row) for row in listing.aligned(head + table)]
-
-
 def _interrupted(results_dir):
     # lazy: the command starts fast and imports only what a subcommand needs
     from zoo.grid.interrupt import RECEIVED
@@ -293,31 +225,6 @@ def _interrupted(results_dir):
     os._exit(128 + int(RECEIVED["signal"]))
 
 
-def _render(results_dir, out_dir, quiet):
-    from zoo.show import report  # lazy: the command starts fast and imports only what a subcommand needs
-
-    context = report.build_context(results_dir)
-    try:
-        path = report.render(results_dir, out_dir, context=context)
-    except ZooError as exc:
-        raise ZooError(f"{exc} (the facts in {results_dir} are kept; "
-                       f"`zoo report --out DIR` renders them elsewhere)") from None
-    broken = [s for s in context["skipped"] if s["what"] in ("metric", "metric figure")]
-    for s in broken:   # a plugin's metric that failed: named, never only in the HTML
-        click.echo(f"error: {s['reason']}", err=True)
-    if not quiet:
-        for d in context["datasets"]:
-            if d["partial"]:
-                click.echo(f"{d['name']}: partial run: {d['partial']}")
-            for line in _scores(d):
-                click.echo(line)
-            click.echo(f"{d['name']}: {d['conclusion']}")
-            if d["curve"]:
-                click.echo(f"{d['name']}: {d['curve']['sentence']}")
-        click.echo(f"report: {path}")
-    return broken
-
-
 @cli.command()
 @click.option("--results", "results_dir", type=click.Path(file_okay=False), default="results",
               show_default=True, help="Where `zoo run` saved facts.")
@@ -325,7 +232,13 @@ def _render(results_dir, out_dir, quiet):
               show_default=True, help="Where the report is written.")
 def report(results_dir, out_dir):
     """Re-render the report from saved facts, without training."""
-    if _render(results_dir, out_dir, quiet=False):
+    # lazy: the command starts fast and imports only what a subcommand needs
+    from zoo import api
+
+    done = api.report(results_dir, out_dir, warn=_warn)
+    for line in done.lines():
+        click.echo(line)
+    if done.failed:
         sys.exit(1)
 
 

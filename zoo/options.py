@@ -55,22 +55,36 @@ class Kind:
         return " or ".join(parts + (["None"] if self.none and self.types else []))
 
     def check(self, value, who: str):
-        if value is None and (self.none or not self.types):
-            return value
-        if not self.types:
+        """``value`` as the option takes it (an int for a float option becomes a float, a
+        list for a sequence a tuple); a ConfigError naming ``who`` otherwise."""
+        if not self.types or (value is None and self.none):
             return value
         for t in self.types:
-            if t is bool and isinstance(value, bool):
-                return value
-            if t is int and isinstance(value, int) and not isinstance(value, bool):
-                return value
-            if t is float and isinstance(value, (int, float)) and not isinstance(value, bool):
-                return float(value)
-            if t is tuple and isinstance(value, (tuple, list)):
-                return tuple(value)
-            if t not in (bool, int, float, tuple) and isinstance(value, t):
-                return value
+            got = _CONVERT.get(t, _instance_of(t))(value)
+            if got is not _NO:
+                return got
         raise ConfigError(f"{who}: expected {self.text()}, got {value!r}")
+
+
+#: a value an option's type does not take
+_NO = object()
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+#: each option type's check and conversion (a bool is no number here)
+_CONVERT = {
+    bool: lambda v: v if isinstance(v, bool) else _NO,
+    int: lambda v: v if _number(v) and isinstance(v, int) else _NO,
+    float: lambda v: float(v) if _number(v) else _NO,
+    tuple: lambda v: tuple(v) if isinstance(v, (tuple, list)) else _NO,
+}
+
+
+def _instance_of(t):
+    return lambda v: v if isinstance(v, t) else _NO
 
 
 def kinds(spec) -> dict:

@@ -93,7 +93,6 @@ def check_plugin(plugin, data_dir=None, shapes=(((8, 8, 1), 3),)) -> PluginCheck
     available; the default is one small synthetic dataset of 8x8 grayscale images, 3 classes
     (``(((8, 8, 1), 3),)``). Pass e.g. ``(((28, 28, 1), 24), ((32, 32, 3), 10))`` for models
     meant for larger or colour images. Raises AssertionError listing every problem."""
-    from zoo.errors import ZooError  # lazy: loaded by every pytest session as a plugin: kept light
     from zoo.plugins import get_registry  # lazy: loaded by every pytest session as a plugin: kept light
 
     with registered(plugin) as name:
@@ -102,34 +101,43 @@ def check_plugin(plugin, data_dir=None, shapes=(((8, 8, 1), 3),)) -> PluginCheck
         check = PluginCheck(plugin=name)
         if info is None:
             raise AssertionError(f"plugin {name!r} is not registered with zoo")
-        check.problems += list(info.errors)
-        check.models = [registry.models[m] for m in info.models]
-        check.datasets = [registry.datasets[d] for d in info.datasets]
-        check.metrics = [registry.metrics[m] for m in info.metrics]
-        if not (check.models or check.datasets or check.metrics or check.problems):
-            check.problems.append(f"plugin {name} registers no model, dataset or metric")
+        _what_it_registers(check, info, registry)
         for spec in check.metrics:
             _check_metric(spec, check)
-        found_shapes = []
-        for spec in check.datasets:
-            ok, why = spec.check_available(data_dir)
-            if not ok:
-                check.passed.append(f"dataset {spec.name}: not available here ({why})")
-                continue
-            try:
-                ds = spec.load(data_dir).validate(plugin=name)
-            except (ZooError, Exception) as exc:
-                check.problems.append(f"dataset {spec.name}: {type(exc).__name__}: {exc}")
-                continue
-            found_shapes.append((ds.input_shape, ds.num_classes))
-            check.passed.append(f"dataset {spec.name}: {len(ds.y)} images of "
-                                f"{ds.input_shape}, {ds.num_classes} classes, valid")
+        found_shapes = [shape for spec in check.datasets
+                        for shape in _check_dataset(spec, name, data_dir, check)]
         for spec in check.models:
             for shape in (found_shapes or list(shapes)):
                 _check_model(spec, *shape, check)
     if check.problems:
         raise AssertionError(f"plugin {name}: " + "; ".join(check.problems))
     return check
+
+
+def _what_it_registers(check: PluginCheck, info, registry) -> None:
+    """The plugin's models, datasets and metrics into ``check``, with its loading errors."""
+    check.problems += list(info.errors)
+    check.models = [registry.models[m] for m in info.models]
+    check.datasets = [registry.datasets[d] for d in info.datasets]
+    check.metrics = [registry.metrics[m] for m in info.metrics]
+    if not (check.models or check.datasets or check.metrics or check.problems):
+        check.problems.append(f"plugin {check.plugin} registers no model, dataset or metric")
+
+
+def _check_dataset(spec, plugin: str, data_dir, check: PluginCheck) -> list:
+    """Load and validate a dataset when its data is here: [(input shape, classes)], or []."""
+    ok, why = spec.check_available(data_dir)
+    if not ok:
+        check.passed.append(f"dataset {spec.name}: not available here ({why})")
+        return []
+    try:
+        ds = spec.load(data_dir).validate(plugin=plugin)
+    except Exception as exc:   # a ZooError or a plugin's bug alike: a problem to report
+        check.problems.append(f"dataset {spec.name}: {type(exc).__name__}: {exc}")
+        return []
+    check.passed.append(f"dataset {spec.name}: {len(ds.y)} images of {ds.input_shape}, "
+                        f"{ds.num_classes} classes, valid")
+    return [(ds.input_shape, ds.num_classes)]
 
 
 def _check_metric(spec, check: PluginCheck) -> None:
@@ -171,13 +179,14 @@ def _check_model(spec, input_shape, num_classes, check: PluginCheck) -> None:
     ds = _tiny(tuple(input_shape), num_classes)
     protocol = Protocol(folds=2, epochs=1, batch_size=8, lr=1e-3)
     try:
-        facts, _, model = FoldRunner(spec, ds, protocol).run(0, make_splits(ds.y, protocol))
+        trained = FoldRunner(spec, ds, protocol).run(0, make_splits(ds.y, protocol))
     except Exception as exc:
         check.problems.append(f"{where}: one epoch of training raised "
                               f"{type(exc).__name__}: {exc}")
         return
-    if facts["status"] != "ok" or model is None:
-        check.problems.append(f"{where}: training {facts['status']}: {facts['reason']}")
+    facts, model = trained.facts, trained.model
+    if not facts.ok or model is None:
+        check.problems.append(f"{where}: training {facts.status}: {facts.reason}")
         return
     try:
         again = round_trip(model, spec.custom_objects() if spec.custom_objects else None)

@@ -30,14 +30,15 @@ import glob
 import hashlib
 import io
 import json
-import math
 import os
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from zoo import schema
 from zoo.errors import FactsError, WriteError, ZooError
+from zoo.schema import FOLD_FILE, Facts
 
 
 _UMASK = os.umask(0)
@@ -133,30 +134,7 @@ def read_npz(path) -> dict:
                          f"{str(exc)[:200]}); {_WHAT_TO_DO}") from None
 
 
-#: facts that are numbers when present: a file where one is not was not written by zoo
-NUMBERS = ("params", "fit_seconds", "predict_seconds", "predict_images_per_second",
-           "wall_seconds", "train_samples", "held_out_samples", "epochs", "epochs_run", "lr",
-           "train_size", "size_bytes", "latency_ms", "peak_memory_bytes")
-
-
-def _check_numbers(path, facts: dict) -> None:
-    for key in NUMBERS:
-        value = facts.get(key)
-        if value is None:
-            continue
-        try:
-            ok = not isinstance(value, bool) and math.isfinite(float(value))
-        except (TypeError, ValueError, OverflowError):
-            ok = False
-        if not ok:
-            shown = repr(value) if len(repr(value)) < 40 else \
-                f"{repr(value)[:20]}... ({len(repr(value))} characters)"
-            raise FactsError(f"{path}: '{key}' is {shown}; expected a finite number; "
-                             f"{_WHAT_TO_DO}")
-
-
-_WHAT_TO_DO = ("delete it (a fold's .json with its .npz) and run the same command again to "
-               "retrain just that part, or restore it from a backup")
+_WHAT_TO_DO = schema.WHAT_TO_DO
 
 
 def _jsonable(obj):
@@ -192,10 +170,17 @@ def size_name(size: float) -> str:
     return f"size-{float(size)!r}"
 
 
-def _write_finished(meta: Path, data: Path, facts: dict, arrays: dict) -> None:
+def _write_finished(meta: Path, data: Path, facts: Facts, arrays: dict) -> None:
     """A fold's or a trial's arrays, then its facts: the json marks it finished."""
     write_npz(data, **arrays)
-    write_json(meta, facts)
+    write_json(meta, _facts_dict(facts))
+
+
+def _facts_dict(facts: Facts) -> dict:
+    """Facts as written: only through the declared format (zoo.schema)."""
+    if not isinstance(facts, Facts):
+        raise TypeError(f"facts must be built through zoo.schema, got {type(facts).__name__}")
+    return facts.to_dict()
 
 
 class RunStore:
@@ -241,7 +226,28 @@ class RunStore:
                 fcntl.flock(f, fcntl.LOCK_UN)
 
     def write_run(self, info: dict) -> None:
+        """run.json, with the facts version of the run's facts: this zoo's for a new run; an
+        existing run keeps the version it was started in (its older facts are read by it)."""
+        version = self.facts_version if self.has_run() else schema.FACTS_VERSION
+        info = {k: v for k, v in info.items() if k != "facts_version"}
+        if version != schema.UNVERSIONED:
+            info["facts_version"] = version
+        self._version = version
         write_json(self.path / "run.json", info)
+
+    @property
+    def facts_version(self) -> int:
+        """The facts version run.json records (zoo.schema.UNVERSIONED where it records none:
+        a run made before the format was declared)."""
+        if getattr(self, "_version", None) is None:
+            info = self.read_run() if self.has_run() else {}
+            version = info.get("facts_version", schema.UNVERSIONED) \
+                if isinstance(info, dict) else schema.UNVERSIONED
+            if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+                raise FactsError(f"{self.path / 'run.json'}: 'facts_version' is {version!r}; "
+                                 f"expected a whole number from 1 to {schema.FACTS_VERSION}")
+            self._version = version
+        return self._version
 
     def read_run(self) -> dict:
         return read_json(self.path / "run.json")
@@ -319,8 +325,8 @@ class RunStore:
     def fold_status(self, model: str, fold: int, size: float = 1.0):
         """'ok', 'diverged' or 'error' from the fold's facts alone (its arrays are not
         read); None when the fold has no facts yet."""
-        meta = self.fold_paths(model, fold, size)[0]
-        return read_json(meta).get("status") if meta.exists() else None
+        facts = self.fold_facts(model, fold, size)
+        return None if facts is None else facts["status"]
 
     def kept_model(self, model: str, folds=()):
         """The path of the model to serve: the final one if kept, else that of the first of
@@ -331,7 +337,7 @@ class RunStore:
                 return path
         return None
 
-    def write_fold(self, model: str, fold: int, facts: dict, arrays: dict,
+    def write_fold(self, model: str, fold: int, facts: Facts, arrays: dict,
                    size: float = 1.0) -> None:
         _write_finished(*self.fold_paths(model, fold, size), facts, arrays)
 
@@ -341,9 +347,9 @@ class RunStore:
         atomic_write_bytes(self.model_path(model, fold), data)
         return self.model_file(model, fold)
 
-    def write_final(self, model: str, facts: dict) -> None:
+    def write_final(self, model: str, facts: Facts) -> None:
         """The facts of the final model trained on all the training data."""
-        write_json(self.model_path(model).with_suffix(".json"), facts)
+        write_json(self.model_path(model).with_suffix(".json"), _facts_dict(facts))
 
     def has_final(self, model: str) -> bool:
         return self.model_path(model).with_suffix(".json").exists()
@@ -351,7 +357,10 @@ class RunStore:
     def fold_facts(self, model: str, fold: int, size: float = 1.0):
         """A fold's facts (its arrays are not read), or None when it has none yet."""
         meta = self.fold_paths(model, fold, size)[0]
-        return read_json(meta) if meta.exists() else None
+        return self._load(meta, FOLD_FILE) if meta.exists() else None
+
+    def _load(self, meta: Path, kinds) -> dict:
+        return schema.load(meta, read_json(meta), kinds, self.facts_version)
 
     # -- tuning trials -----------------------------------------------------------------------
     def search_folder(self, model: str, fold) -> Path:
@@ -364,17 +373,18 @@ class RunStore:
         base = self.search_folder(model, fold) / f"trial-{number + 1:03d}"
         return base.with_suffix(".json"), base.with_suffix(".npz")
 
-    def write_trial(self, model: str, fold, number: int, facts: dict, arrays: dict) -> None:
+    def write_trial(self, model: str, fold, number: int, facts: Facts, arrays: dict) -> None:
         _write_finished(*self.trial_paths(model, fold, number), facts, arrays)
 
     def read_trials(self, model: str, fold) -> dict:
         """number -> facts of every finished trial of a search (arrays not read)."""
         out = {}
         for meta in sorted(self.search_folder(model, fold).glob("trial-*.json")):
-            facts = read_json(meta)
-            if not isinstance(facts, dict) or not isinstance(facts.get("trial"), int) \
-                    or not isinstance(facts.get("settings"), dict):
+            raw = read_json(meta)
+            if not isinstance(raw, dict) or not isinstance(raw.get("trial"), int) \
+                    or not isinstance(raw.get("settings"), dict):
                 raise FactsError(f"{meta}: not the facts of a tuning trial; {_WHAT_TO_DO}")
+            facts = schema.load(meta, raw, schema.TRIAL_FILE, self.facts_version)
             out[facts["trial"]] = facts
         return out
 
@@ -383,10 +393,22 @@ class RunStore:
 
     def read_fold(self, model: str, fold: int, size: float = 1.0):
         meta, data = self.fold_paths(model, fold, size)
-        facts = read_json(meta)
-        _check_numbers(meta, facts)
+        facts = self._load(meta, FOLD_FILE)
         arrays = read_npz(data) if data.exists() else {}
         return facts, arrays
+
+
+#: where dataset files are looked for when neither --data-dir nor $ZOO_DATA_DIR says
+DEFAULT_DATA_DIR = Path.home() / ".zoo" / "data"
+
+
+def data_dir_from(option=None) -> Path:
+    """The folder of dataset files: ``option`` (--data-dir), else $ZOO_DATA_DIR, else
+    ~/.zoo/data."""
+    if option:
+        return Path(option).expanduser()
+    env = os.environ.get("ZOO_DATA_DIR")
+    return Path(env).expanduser() if env else DEFAULT_DATA_DIR
 
 
 def last_run_path(root) -> Path:

@@ -22,8 +22,14 @@ from zoo.grid import settings
 from zoo.grid.augment import TRANSFORMS
 from zoo.environment import environment
 from zoo.errors import PluginError, WriteError
+from zoo.schema import FailedFacts, Facts
 from zoo.grid.modelio import model_bytes
 from zoo.grid.protocol import TUNE_VALIDATION
+
+
+#: the kinds of cell: a fold, a learning-curve point (a fold trained on a share of its
+#: training part), the final model on all the training data, a tuning trial
+FOLD, CURVE, FINAL, TRIAL = "fold", "curve", "final", "trial"
 
 
 @dataclass(frozen=True)
@@ -46,13 +52,23 @@ class Cell:
     rungs: tuple = ()
 
     @property
+    def kind(self) -> str:
+        """FOLD, CURVE, FINAL or TRIAL: what the cell trains (its fields say it; this is the
+        one place that reads them so)."""
+        if self.trial >= 0:
+            return TRIAL
+        if self.fold is None:
+            return FINAL
+        return CURVE if self.size < 1 else FOLD
+
+    @property
     def is_trial(self) -> bool:
-        return self.trial >= 0
+        return self.kind == TRIAL
 
     @property
     def key(self) -> tuple:
-        """(dataset, model, fold, size, trial): how zoo.grid.train names a running cell when it
-        reports an epoch."""
+        """(dataset, model, fold, size, trial): the one name of a running cell, which the
+        fold runner hands back with every epoch it reports."""
         return self.dataset, self.model, self.fold, self.size, self.trial
 
     @property
@@ -61,8 +77,8 @@ class Cell:
             inside = "the training set" if self.fold is None else \
                 f"fold {self.fold + 1}/{self.folds}"
             return f"{self.dataset} / {self.model} / trial {self.trial + 1} in {inside}"
-        which = "final model" if self.fold is None else f"fold {self.fold + 1}/{self.folds}"
-        if self.size < 1:
+        which = "final model" if self.kind == FINAL else f"fold {self.fold + 1}/{self.folds}"
+        if self.kind == CURVE:
             which += f" at {self.size:g} of its training part"
         return f"{self.dataset} / {self.model} / {which}"
 
@@ -72,16 +88,14 @@ class Cell:
         trains on the inner-training share of a fold's training part."""
         if self.is_trial:
             return 1 - TUNE_VALIDATION
-        return 0.0 if self.fold is None else self.size
+        return 0.0 if self.kind == FINAL else self.size
 
-    def failed(self, reason: str) -> dict:
+    def failed(self, reason: str) -> FailedFacts:
         """The facts of this cell when it failed without training to the end."""
-        facts = {"dataset": self.dataset, "model": self.model, "fold": self.fold,
-                 "folds": self.folds, "train_size": self.size, "status": "error",
-                 "reason": reason}
-        if self.is_trial:
-            facts.update(trial=self.trial, settings=dict(self.settings))
-        return facts
+        return FailedFacts(dataset=self.dataset, model=self.model, fold=self.fold,
+                           folds=self.folds, train_size=self.size, status="error",
+                           reason=reason, trial=self.trial if self.is_trial else None,
+                           settings=dict(self.settings))
 
 
 @dataclass
@@ -90,7 +104,7 @@ class Outcome:
     or ``error``, a plugin's failure that skips the model on this dataset; or ``stop``, a
     write error where the cell ran (a full disk), which stops the run."""
     cell: Cell
-    facts: dict = field(default_factory=dict)
+    facts: Facts | None = None
     arrays: dict = field(default_factory=dict)
     model_bytes: bytes | None = None
     error: str = ""
@@ -141,18 +155,18 @@ class RunnerCache:
             getattr(self.factory, "release", lambda: None)()
 
 
-def _train(cell: Cell, trainer, prepared: Prepared, keep: str, out: Outcome):
-    """Train the cell; its facts and arrays go into ``out``; returns the model to keep."""
-    if cell.is_trial:
-        out.facts, out.arrays = trainer.trial(cell.fold, prepared.fold_of, cell.trial,
-                                              cell.rungs, prepared.groups,
-                                              prepared.tuning.metric)
-        return None
-    if cell.fold is None:
-        out.facts, model = trainer.fit_final()
-        return model
-    out.facts, out.arrays, model = trainer.run(cell.fold, prepared.fold_of, cell.size)
-    return model if keep == "folds" and cell.size >= 1 else None
+def _train(cell: Cell, runner, prepared: Prepared, keep: str):
+    """Train the cell with its runner; returns what it trained (zoo.grid.train.Trained), the
+    model left in only when it is to be kept."""
+    if cell.kind == TRIAL:
+        return runner.trial(cell.fold, prepared.fold_of, cell.trial, cell.rungs,
+                            prepared.groups, prepared.tuning.metric, key=cell.key)
+    if cell.kind == FINAL:
+        return runner.fit_final(key=cell.key)
+    trained = runner.run(cell.fold, prepared.fold_of, cell.size, key=cell.key)
+    if not (keep == "folds" and cell.kind == FOLD):
+        trained.model = None
+    return trained
 
 
 def run_cell(cell: Cell, spec, prepared: Prepared, runners: RunnerCache, keep: str = "folds",
@@ -165,11 +179,12 @@ def run_cell(cell: Cell, spec, prepared: Prepared, runners: RunnerCache, keep: s
         if cell.settings:
             spec, protocol = settings.apply(spec, prepared.protocol, cell.settings)
             prepared = dataclasses.replace(prepared, protocol=protocol.validate())
-        model = _train(cell, runners.get(cell, spec, prepared), prepared, keep, out)
-        if model is not None:
+        trained = _train(cell, runners.get(cell, spec, prepared), prepared, keep)
+        out.facts, out.arrays = trained.facts, trained.arrays
+        if trained.model is not None:
             t1 = time.monotonic()
-            out.model_bytes = model_bytes(model)
-            out.facts["keep_seconds"] = time.monotonic() - t1
+            out.model_bytes = model_bytes(trained.model)
+            out.facts.keep_seconds = time.monotonic() - t1
     except PluginError as exc:
         out.error = str(exc)
     except WriteError as exc:
@@ -178,13 +193,13 @@ def run_cell(cell: Cell, spec, prepared: Prepared, runners: RunnerCache, keep: s
         out.facts = cell.failed(f"{type(exc).__name__}: {exc}"[:2000])
         out.arrays = {}
     out.seconds = time.monotonic() - t0
-    if cell.settings:
-        out.facts["settings"] = dict(cell.settings)
-    out.facts["wall_seconds"] = out.seconds
-    out.facts["environment"] = dict(environment())
+    if out.facts is None:   # a plugin's error or a write error: nothing to write
+        return out
+    out.facts.settings = dict(cell.settings)
+    out.facts.wall_seconds = out.seconds
+    out.facts.environment = dict(environment())
     threads = getattr(runners.factory, "threads", None)
     if threads:   # TensorFlow's reductions depend on it: results match only at equal threads
-        out.facts["threads"] = int(threads)
-    if where:
-        out.facts["worker"] = where
+        out.facts.threads = int(threads)
+    out.facts.worker = where
     return out

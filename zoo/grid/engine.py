@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from zoo.grid import interrupt, plan
+from zoo.grid.cells import FINAL, TRIAL
 from zoo.environment import environment
 from zoo.errors import ConfigError, WriteError, ZooError
 from zoo.grid.progress import Progress
@@ -161,11 +162,8 @@ class _Run:
         needed = sorted({(c.model, c.dataset) for c in todo}
                         | (self.tuner.needed() if self.tuner else set()))
         t0 = time.monotonic()
-        specs = [self.specs[m] for m in sorted({m for m, _ in needed})]
-        if self.tuning is not None:   # every tuned option value a model may be built with
-            protocol = next(iter(self.opened.values())).protocol
-            specs += [v for s in list(specs) for v in self.tuning.variants(s, protocol)]
-        broken = check(specs, sorted({shapes[d] for _, d in needed}))
+        broken = check(self._to_build({m for m, _ in needed}),
+                       sorted({shapes[d] for _, d in needed}))
         for o in self.opened.values():
             o.info.setdefault("timings", {})["check"] = time.monotonic() - t0
         for model, dataset in needed:
@@ -174,6 +172,14 @@ class _Run:
                 self._drop(dataset, model, f"{error} (on {dataset}; nothing of it was trained)",
                            error)
         return [c for c in todo if (c.dataset, c.model) not in self.dropped]
+
+    def _to_build(self, models: set) -> list:
+        """The specs of ``models``, and every tuned option value each may be built with."""
+        specs = [self.specs[m] for m in sorted(models)]
+        if self.tuning is not None:
+            protocol = next(iter(self.opened.values())).protocol
+            specs += [v for s in list(specs) for v in self.tuning.variants(s, protocol)]
+        return specs
 
     # -- the cells ---------------------------------------------------------------------------
     def drive(self, executor, todo) -> None:
@@ -203,7 +209,7 @@ class _Run:
         if (cell.dataset, cell.model) in self.dropped:
             self.progress.drop(cell.work)
             return False
-        if cell.fold is None and not cell.is_trial:  # a final model needs a finished fold
+        if cell.kind == FINAL:  # a final model needs a finished fold
             store = self.opened[cell.dataset].store
             return any(store.has_fold(cell.model, k) for k in range(cell.folds))
         return True
@@ -229,25 +235,23 @@ class _Run:
             self._drop(cell.dataset, cell.model, outcome.error, outcome.error)
             self.progress.drop(cell.work)
             return
-        if cell.is_trial:
+        facts = outcome.facts
+        if cell.kind == TRIAL:
             self._record_trial(outcome, store)
             return
         if self.tuner is not None:
-            outcome.facts["tuned"] = self.tuner.summary(cell)
+            facts.tuned = self.tuner.summary(cell)
         if outcome.model_bytes is not None:
-            outcome.facts["model_file"] = store.write_model(cell.model, cell.fold,
-                                                            outcome.model_bytes)
-        if cell.fold is None:
-            store.write_final(cell.model, outcome.facts)
-            self.progress.finished(cell, outcome.seconds, outcome.facts.get("status", "ok"),
-                                   outcome.facts.get("reason", ""))
+            facts.model_file = store.write_model(cell.model, cell.fold, outcome.model_bytes)
+        if cell.kind == FINAL:
+            store.write_final(cell.model, facts)
+            self.progress.finished(cell, outcome.seconds, facts.status, facts.reason)
             return
-        store.write_fold(cell.model, cell.fold, outcome.facts, outcome.arrays, cell.size)
+        store.write_fold(cell.model, cell.fold, facts, outcome.arrays, cell.size)
         self.result.trained += 1
         self.shown.add(cell.dataset)
-        self.result.failed += outcome.facts["status"] != "ok"
-        self.progress.finished(cell, outcome.seconds, outcome.facts["status"],
-                               outcome.facts.get("reason", ""))
+        self.result.failed += not facts.ok
+        self.progress.finished(cell, outcome.seconds, facts.status, facts.reason)
         self.checkpoint()
 
     def _record_trial(self, outcome, store) -> None:
@@ -255,18 +259,17 @@ class _Run:
         cell, facts = outcome.cell, outcome.facts
         store.write_trial(cell.model, cell.fold, cell.trial, facts, outcome.arrays)
         self.result.trials += 1
-        self.tuner.tell(cell, facts)
-        score = facts.get("score")
-        if facts.get("status") == "ok" and score is not None:
+        self.tuner.tell(cell, facts.to_dict())
+        score = getattr(facts, "score", None)
+        if facts.ok and score is not None:
             self.progress.finished(cell, outcome.seconds, "ok")
-            self.progress.say(f"  {cell.label}: {facts.get('metric')} {score:.4f}"
-                              + (f" (pruned at epoch {facts.get('epochs_run')})"
-                                 if facts.get("pruned") else "") + " with "
+            self.progress.say(f"  {cell.label}: {facts.metric} {score:.4f}"
+                              + (f" (pruned at epoch {facts.epochs_run})"
+                                 if facts.pruned else "") + " with "
                               + ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
                                           for k, v in cell.settings))
         else:
-            self.progress.finished(cell, outcome.seconds, facts.get("status", "error"),
-                                   facts.get("reason", ""))
+            self.progress.finished(cell, outcome.seconds, facts.status, facts.reason)
 
     # -- bookkeeping -------------------------------------------------------------------------
     def _skip(self, what: str, name: str, reason: str, line: str = "", **extra) -> None:

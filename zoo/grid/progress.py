@@ -14,6 +14,7 @@ import time
 from rich.console import Console
 from rich.progress import BarColumn, Progress as Bars, TextColumn
 import sys
+from zoo.grid.cells import FINAL
 
 
 def clock(seconds: float) -> str:
@@ -56,7 +57,7 @@ class Progress:
         self.echo(text)
 
     def started(self, cell, where: str = "", images: int = 0) -> None:
-        if cell.fold is None:
+        if cell.kind == FINAL:
             self.say(f"[final] {cell.label}: training on all {images} training images")
         else:
             self.say(f"[start] {cell.label}" + (f" on {where}" if where else "")

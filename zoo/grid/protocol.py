@@ -283,16 +283,18 @@ def resolve(preset: str | None = None, toml: dict | None = None, **flags) -> Pro
         raise ConfigError(f"preset: expected one of {', '.join(PRESETS)}, got {preset!r}")
     values = PRESETS[preset].to_dict()
     for source in (toml, {k: v for k, v in flags.items() if v is not None}):
-        for key, value in source.items():
-            if key not in FIELDS:
-                raise ConfigError(f"unknown protocol setting '{key}'")
-            if FIELDS[key] in (float, "float") and isinstance(value, int) \
-                    and not isinstance(value, bool):
-                value = float(value)
-            if key == "train_sizes":
-                value = parse_sizes(value)
-            values[key] = value
+        values.update((key, _setting(key, value)) for key, value in source.items())
     return Protocol(**values).validate()
+
+
+def _setting(key: str, value):
+    """A protocol setting as given, a known one (an integer for a float setting becomes a
+    float; training sizes are parsed); Protocol.validate checks the values."""
+    if key not in FIELDS:
+        raise ConfigError(f"unknown protocol setting '{key}'")
+    if FIELDS[key] in (float, "float") and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return parse_sizes(value) if key == "train_sizes" else value
 
 
 def make_splits(y: np.ndarray, protocol: Protocol, groups=None) -> np.ndarray:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -21,6 +22,7 @@ from zoo.grid.explain import explain
 from zoo.grid.protocol import fold_seed, trial_split
 from zoo.grid.recipe import loss_for, optimizer_for, schedule_callback
 from zoo.grid.settings import oriented
+from zoo.schema import Facts, FinalFacts, FoldFacts, TrialFacts
 from zoo.grid.modelio import model_bytes
 import gc
 import os
@@ -188,15 +190,15 @@ class FoldRunner:
         steps = len(y) // batch if drop else math.ceil(len(y) / batch)
         return data, schedule_callback(p, steps)
 
-    def _report(self, where: tuple) -> list:
-        """A callback that tells ``on_epoch`` of every epoch's end: the key (dataset, model,
-        fold, size, trial), the epoch, the epochs and Keras' logs."""
-        if self.on_epoch is None:
+    def _report(self, key) -> list:
+        """A callback that tells ``on_epoch`` of every epoch's end: the running cell's key
+        (zoo.grid.cells.Cell.key, the one place it is built), the epoch, the epochs and
+        Keras' logs."""
+        if self.on_epoch is None or key is None:
             return []
         import keras  # lazy: Keras starts its backend (4 s); only training and kept models need it
 
-        key, epochs, on_epoch = (self.dataset.name, self.spec.name, *where), \
-            self.protocol.epochs, self.on_epoch
+        epochs, on_epoch = self.protocol.epochs, self.on_epoch
 
         class Report(keras.callbacks.Callback):
             def on_epoch_end(self, epoch, logs=None):
@@ -204,98 +206,100 @@ class FoldRunner:
 
         return [Report()]
 
-    # -- one fold ------------------------------------------------------------------------
-    def run(self, fold: int, fold_of: np.ndarray, size: float = 1.0):
-        """Train on every fold but ``fold`` (on ``size`` of it, a learning-curve point, when
-        below 1); return (facts, arrays, model) for the store: the trained model only when its
-        predictions are usable (None when it diverged)."""
+    def _fit(self, key, idx, seed: int, validation=None, callbacks=()) -> "_Fit":
+        """The one fit of every kind of cell (fold, learning-curve point, trial, final model):
+        the prepared model on the images ``idx`` (None: all of them), shuffled and augmented
+        with ``seed``, with the same guards for all: training stops at a non-finite loss
+        (TerminateOnNaN) and at a batch end on Ctrl-C (raised here, outside Keras, once the
+        fit has returned), under the learning-rate schedule, telling ``on_epoch``."""
         import keras  # lazy: Keras starts its backend (4 s); only training and kept models need it
 
+        data, schedule = self._training(idx, seed)
+        guards = [keras.callbacks.TerminateOnNaN(), interrupt.stop_on_ctrl_c(), schedule]
+        gpu = _reset_peak_memory(self.strategy)
+        start = time.perf_counter()
+        history = self.model.fit(data, validation_data=validation, epochs=self.protocol.epochs,
+                                 callbacks=[*guards, *callbacks, *self._report(key)],
+                                 verbose=self.verbose, shuffle=False)
+        seconds = time.perf_counter() - start
+        peak = _peak_memory(gpu)
+        interrupt.raise_if_interrupted()   # stopped by Ctrl-C: this cell is not finished
+        hist = {k: [float(v) for v in vals] for k, vals in history.history.items()}
+        return _Fit(hist, seconds, peak)
+
+    def _batches(self, idx):
+        ds = self.dataset
+        return _tf_dataset(ds.x[idx], ds.y[idx], self.protocol.batch_size * self.replicas)
+
+    # -- one fold ------------------------------------------------------------------------
+    def run(self, fold: int, fold_of: np.ndarray, size: float = 1.0, key=None) -> Trained:
+        """Train on every fold but ``fold`` (on ``size`` of it, a learning-curve point, when
+        below 1) and score the held-out fold and the test split; the trained model only when
+        its predictions are usable (None when it diverged)."""
         p, ds = self.protocol, self.dataset
         seed = fold_seed(p, fold)
         train_idx = nested_subset(np.flatnonzero(fold_of != fold), ds.y, size, seed)
         held_idx = np.flatnonzero(fold_of == fold)
-        model = self.prepare(fold)
-        batch = p.batch_size * self.replicas
-
-        fit_idx = train_idx
-        if p.early_stopping:
-            inner_fit, inner_val = inner_split(ds.y[train_idx], p.inner_validation, seed)
-            fit_idx, val_idx = train_idx[inner_fit], train_idx[inner_val]
-            validation = "inner split of the training folds"
-        else:
-            val_idx = held_idx
-            validation = "held-out fold (monitoring only)"
-        train_data, schedule = self._training(fit_idx, seed)
-        val_data = _tf_dataset(ds.x[val_idx], ds.y[val_idx], batch)
-        callbacks = [keras.callbacks.TerminateOnNaN(), interrupt.stop_on_ctrl_c(), schedule,
-                     *self._report((fold, size, -1))]
-        if p.early_stopping:
-            callbacks.append(keras.callbacks.EarlyStopping(
-                monitor="val_loss", patience=p.early_stopping, restore_best_weights=True))
-
-        gpu = _reset_peak_memory(self.strategy)
+        self.prepare(fold)
+        fit_idx, val_idx, validation, stopping = self._validation(train_idx, held_idx, seed)
+        fit = self._fit(key, fit_idx, seed, self._batches(val_idx), stopping)
+        arrays, predict_seconds = self._predictions(held_idx)
+        status, reason = _health(fit.history, arrays)
+        costs = self._costs(self.model, ds.x[held_idx[:1]]) if size >= 1 else {}
         start = time.perf_counter()
-        history = model.fit(train_data, validation_data=val_data, epochs=p.epochs,
-                            callbacks=callbacks, verbose=self.verbose, shuffle=False)
-        fit_seconds = time.perf_counter() - start
-        peak = _peak_memory(gpu)
-        # stopped at a batch end by Ctrl-C: this fold is not finished, keep nothing
-        interrupt.raise_if_interrupted()
-        hist = {k: [float(v) for v in vals] for k, vals in history.history.items()}
+        if size >= 1:  # the galleries and maps are of the whole-fold models
+            arrays.update(self._understanding(self.model, held_idx, arrays["y_prob"], fold))
+        else:
+            self._explain_errors = {}
+        facts = FoldFacts(
+            dataset=ds.name, model=self.spec.name, fold=fold, folds=p.folds, status=status,
+            reason=reason, seed=seed, history=fit.history, history_validation=validation,
+            epochs_run=len(fit.history.get("loss", [])), epochs=p.epochs, lr=p.lr,
+            batch_size=p.batch_size, global_batch_size=p.batch_size * self.replicas,
+            train_samples=int(len(fit_idx)), held_out_samples=int(len(held_idx)),
+            train_size=float(size), fit_seconds=fit.seconds, predict_seconds=predict_seconds,
+            explain_seconds=time.perf_counter() - start, peak_memory_bytes=fit.peak, **costs,
+            predict_images_per_second=len(held_idx) / predict_seconds if predict_seconds else 0,
+            params=int(self.model.count_params()), xla=bool(self.model.jit_compile),
+            plugin=self.spec.plugin, plugin_version=self.spec.version,
+            options=dict(self.spec.options), devices=describe(self.strategy),
+            finished_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            explain_errors=self._explain_errors)
+        return Trained(facts, arrays, self.model if status == "ok" else None)
 
-        held_data = _tf_dataset(ds.x[held_idx], ds.y[held_idx], batch)
+    def _validation(self, train_idx, held_idx, seed: int) -> tuple:
+        """(images to fit, images to watch, what they are, extra callbacks): with early
+        stopping an inner split of the training part is watched (and stops training),
+        otherwise the held-out fold, for monitoring only."""
+        p = self.protocol
+        if not p.early_stopping:
+            return train_idx, held_idx, "held-out fold (monitoring only)", ()
+        import keras  # lazy: Keras starts its backend (4 s); only training and kept models need it
+
+        inner_fit, inner_val = inner_split(self.dataset.y[train_idx], p.inner_validation, seed)
+        stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=p.early_stopping,
+                                             restore_best_weights=True)
+        return (train_idx[inner_fit], train_idx[inner_val], "inner split of the training folds",
+                (stop,))
+
+    def _predictions(self, held_idx) -> tuple:
+        """(arrays, seconds): the held-out fold's predictions (timed, after one traced call)
+        and the official test split's."""
+        ds, model = self.dataset, self.model
+        held_data = self._batches(held_idx)
         if not self._predict_traced:  # time predictions, not the tracing of the first call
             model.predict(held_data.take(1), verbose=0)
             self._predict_traced = True
         start = time.perf_counter()
         y_prob = model.predict(held_data, verbose=0)
-        predict_seconds = time.perf_counter() - start
+        seconds = time.perf_counter() - start
         arrays = {"held_out_index": held_idx.astype(np.int32),
                   "y_true": ds.y[held_idx].astype(np.int16),
                   "y_prob": np.asarray(y_prob, dtype=np.float32)}
         if ds.has_test:
-            arrays["test_prob"] = np.asarray(
-                model.predict(_tf_dataset(ds.x_test, ds.y_test, batch), verbose=0),
-                dtype=np.float32)
-
-        status, reason = "ok", ""
-        bad_epoch = next((i for i, v in enumerate(hist.get("loss", [])) if not math.isfinite(v)),
-                         None)
-        if bad_epoch is not None:
-            status = "diverged"
-            reason = f"training loss became {hist['loss'][bad_epoch]} in epoch {bad_epoch + 1}"
-        elif not all(np.isfinite(a).all() for k, a in arrays.items() if k.endswith("prob")):
-            status, reason = "diverged", "the model predicted NaN or infinite probabilities"
-
-        costs = self._costs(model, ds.x[held_idx[:1]]) if size >= 1 else {}
-        start = time.perf_counter()
-        if size >= 1:  # the galleries and maps are of the whole-fold models
-            arrays.update(self._understanding(model, held_idx, arrays["y_prob"], fold))
-        else:
-            self._explain_errors = {}
-        explain_seconds = time.perf_counter() - start
-
-        facts = {
-            "dataset": ds.name, "model": self.spec.name, "fold": fold, "folds": p.folds,
-            "status": status, "reason": reason, "seed": seed,
-            "history": hist, "history_validation": validation,
-            "epochs_run": len(hist.get("loss", [])), "epochs": p.epochs, "lr": p.lr,
-            "batch_size": p.batch_size, "global_batch_size": batch,
-            "train_samples": int(len(fit_idx)), "held_out_samples": int(len(held_idx)),
-            "train_size": float(size),
-            "fit_seconds": fit_seconds, "predict_seconds": predict_seconds,
-            "explain_seconds": explain_seconds, "peak_memory_bytes": peak, **costs,
-            "predict_images_per_second": len(held_idx) / predict_seconds if predict_seconds else 0,
-            "params": int(model.count_params()), "xla": bool(model.jit_compile),
-            "plugin": self.spec.plugin, "plugin_version": self.spec.version,
-            "options": dict(self.spec.options),
-            "devices": describe(self.strategy),
-            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "model_file": "",
-            "explain_errors": self._explain_errors,
-        }
-        return facts, arrays, model if status == "ok" else None
+            test = _tf_dataset(ds.x_test, ds.y_test, self.protocol.batch_size * self.replicas)
+            arrays["test_prob"] = np.asarray(model.predict(test, verbose=0), dtype=np.float32)
+        return arrays, seconds
 
     #: how many confidently wrong held-out images a fold keeps for the report's gallery
     GALLERY = 8
@@ -349,63 +353,84 @@ class FoldRunner:
 
     # -- one tuning trial --------------------------------------------------------------
     def trial(self, fold, fold_of: np.ndarray, number: int, rungs=(), groups=None,
-              metric: str = "accuracy"):
-        """One trial of a search (zoo.tune.search), with this runner's protocol and options: train
-        on the inner-training part of outer fold ``fold``'s training part (``fold`` None: of
-        the whole training set) and score ``metric`` on its inner-validation part. The held-
-        out fold and the official test split are never touched. ``rungs``: (epoch,
+              metric: str = "accuracy", key=None) -> Trained:
+        """One trial of a search (zoo.tune.search), with this runner's protocol and options:
+        train on the inner-training part of outer fold ``fold``'s training part (``fold``
+        None: of the whole training set) and score ``metric`` on its inner-validation part.
+        The held-out fold and the official test split are never touched. ``rungs``: (epoch,
         threshold) pairs; at each such epoch the score is taken, and below the threshold
         (higher is better; None: no threshold) the trial stops there (pruned). Every trial
         of a fold starts from the same weights, so trials differ by their settings alone.
-        Returns (facts, arrays): the arrays are the inner split's image indices."""
-        import keras  # lazy: Keras starts its backend (4 s); only training and kept models need it
-
+        The arrays are the inner split's image indices."""
         p, ds = self.protocol, self.dataset
         seed = fold_seed(p, fold)                      # fold None: a seed no fold uses
         fit_idx, val_idx = trial_split(p, ds.y, fold_of, fold, groups)
-        model = self.prepare(fold)
-        train_data, schedule = self._training(fit_idx, seed)
-        judge = _Rungs(_tf_dataset(ds.x[val_idx], ds.y[val_idx], p.batch_size * self.replicas),
-                       ds.y[val_idx], metric, rungs)
-        callbacks = [keras.callbacks.TerminateOnNaN(), interrupt.stop_on_ctrl_c(), schedule,
-                     judge, *self._report((fold, 1.0, number))]
-        start = time.perf_counter()
-        history = model.fit(train_data, epochs=p.epochs, callbacks=callbacks,
-                            verbose=self.verbose, shuffle=False)
-        fit_seconds = time.perf_counter() - start
-        interrupt.raise_if_interrupted()
-        hist = {k: [float(v) for v in vals] for k, vals in history.history.items()}
-        epochs_run = len(hist.get("loss", []))
+        self.prepare(fold)
+        judge = _Rungs(self._batches(val_idx), ds.y[val_idx], metric, rungs)
+        fit = self._fit(key, fit_idx, seed, callbacks=(judge,))
         pruned = judge.pruned_at is not None
-        score = judge.scores[judge.pruned_at] if pruned else judge.score(model)
+        score = judge.scores[judge.pruned_at] if pruned else judge.score(self.model)
         status, reason = "ok", ""
-        if not all(math.isfinite(v) for v in hist.get("loss", [])) or not math.isfinite(score):
+        if not all(math.isfinite(v) for v in fit.history.get("loss", [])) \
+                or not math.isfinite(score):
             status, reason = "diverged", "the training loss or the inner score was not finite"
-        facts = {"dataset": ds.name, "model": self.spec.name, "fold": fold, "folds": p.folds,
-                 "trial": number, "status": status, "reason": reason, "metric": metric,
-                 "score": score if math.isfinite(score) else None, "pruned": pruned,
-                 "rung_scores": {str(e): s for e, s in judge.scores.items()},
-                 "epochs": p.epochs, "epochs_run": epochs_run, "history": hist, "seed": seed,
-                 "train_samples": int(len(fit_idx)), "validation_samples": int(len(val_idx)),
-                 "fit_seconds": fit_seconds, "lr": p.lr, "options": dict(self.spec.options),
-                 "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-        return facts, {"train_index": fit_idx.astype(np.int32),
-                       "validation_index": val_idx.astype(np.int32)}
+        facts = TrialFacts(
+            dataset=ds.name, model=self.spec.name, fold=fold, folds=p.folds, trial=number,
+            status=status, reason=reason, metric=metric,
+            score=score if math.isfinite(score) else None, pruned=pruned,
+            rung_scores={str(e): s for e, s in judge.scores.items()}, epochs=p.epochs,
+            epochs_run=len(fit.history.get("loss", [])), history=fit.history, seed=seed,
+            train_samples=int(len(fit_idx)), validation_samples=int(len(val_idx)),
+            fit_seconds=fit.seconds, lr=p.lr, options=dict(self.spec.options),
+            finished_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+        return Trained(facts, {"train_index": fit_idx.astype(np.int32),
+                               "validation_index": val_idx.astype(np.int32)})
 
-    def fit_final(self):
+    # -- the final model ------------------------------------------------------------------
+    def fit_final(self, key=None) -> Trained:
         """After the folds: one model trained on all the training data under the same
-        protocol. Returns (facts, model), the model None when it diverged."""
+        protocol, with the same guards as a fold (a non-finite loss stops it; Ctrl-C stops
+        it at a batch end); the model None when it diverged."""
         p, ds = self.protocol, self.dataset
-        model = self.prepare(p.folds)  # a seed no fold uses
-        data, schedule = self._training(None, fold_seed(p, p.folds))
-        start = time.perf_counter()
-        history = model.fit(data, epochs=p.epochs, verbose=self.verbose, shuffle=False,
-                            callbacks=[schedule, *self._report((None, 1.0, -1))])
-        hist = {k: [float(v) for v in vals] for k, vals in history.history.items()}
-        ok = all(math.isfinite(v) for v in hist.get("loss", [1.0]))
-        return ({"model": self.spec.name, "status": "ok" if ok else "diverged",
-                 "history": hist, "fit_seconds": time.perf_counter() - start,
-                 "model_file": "", "train_samples": int(len(ds.y))}, model if ok else None)
+        seed = fold_seed(p, None)   # a seed no fold uses
+        self.prepare(None)
+        fit = self._fit(key, None, seed)
+        ok = all(math.isfinite(v) for v in fit.history.get("loss", [1.0]))
+        facts = FinalFacts(
+            dataset=ds.name, model=self.spec.name, folds=p.folds, seed=seed,
+            status="ok" if ok else "diverged",
+            reason="" if ok else "the training loss was not finite", history=fit.history,
+            epochs=p.epochs, epochs_run=len(fit.history.get("loss", [])),
+            train_samples=int(len(ds.y)), fit_seconds=fit.seconds,
+            finished_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+        return Trained(facts, {}, self.model if ok else None)
+
+
+@dataclass
+class _Fit:
+    history: dict
+    seconds: float
+    peak: int | None
+
+
+@dataclass
+class Trained:
+    """What a runner hands back for every kind of cell: the facts (zoo.schema), the arrays
+    for the store, and the trained model when it is worth keeping (None otherwise)."""
+    facts: Facts
+    arrays: dict = field(default_factory=dict)
+    model: object = None
+
+
+def _health(history: dict, arrays: dict) -> tuple:
+    """(status, reason) of a trained fold: 'diverged' when its training loss or its
+    predicted probabilities are not finite."""
+    bad = next((i for i, v in enumerate(history.get("loss", [])) if not math.isfinite(v)), None)
+    if bad is not None:
+        return "diverged", f"training loss became {history['loss'][bad]} in epoch {bad + 1}"
+    if not all(np.isfinite(a).all() for k, a in arrays.items() if k.endswith("prob")):
+        return "diverged", "the model predicted NaN or infinite probabilities"
+    return "ok", ""
 
 
 def inner_score(y: np.ndarray, prob: np.ndarray, metric: str) -> float:

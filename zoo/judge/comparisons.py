@@ -201,6 +201,29 @@ def compare(run, a: str, b: str, metric: str, source: str = "cv", size: float = 
     ``size``: on the held-out folds (``source="cv"``) or the official test split
     (``"test"``). None when they cannot be compared (too few shared folds, a score
     missing)."""
+    common, fa, fb = _paired_folds(run, a, b, source, size)
+    if len(common) < (1 if source == "test" else 2):
+        return None
+    result = _on_test_split(run, a, b, fa, fb, metric, size, n_boot) if source == "test" \
+        else _on_held_out_folds(run, fa, fb, metric)
+    if result is None:
+        return None
+    scores = "test_scores" if source == "test" else "scores"
+    mean_a = float(np.mean([getattr(f, scores).get(metric, float("nan")) for f in fa]))
+    mean_b = float(np.mean([getattr(f, scores).get(metric, float("nan")) for f in fb]))
+    label, higher, bounds = meta(run, metric)
+    images = [f.facts.get("train_samples") for f in fa + fb if f.facts.get("train_samples")]
+    top = bool(higher and bounds is not None and bounds[1] == 1)
+    return Comparison(
+        a=a, b=b, metric=metric, label=label, higher=higher, source=source,
+        folds=[k + 1 for k in common], mean_a=mean_a, mean_b=mean_b, size=size,
+        images=float(np.mean(images)) if images else float("nan"), bounds=bounds,
+        at_ceiling=top and min(mean_a, mean_b) >= CEILING, **result)
+
+
+def _paired_folds(run, a: str, b: str, source: str, size: float) -> tuple:
+    """(fold numbers, a's folds, b's folds): the folds both finished at ``size``; on the test
+    split, only those where both scored it."""
     common = shared_folds(run, (a, b), size)
     fa = [ok_folds(run, a, size)[k] for k in common]
     fb = [ok_folds(run, b, size)[k] for k in common]
@@ -208,27 +231,7 @@ def compare(run, a: str, b: str, metric: str, source: str = "cv", size: float = 
         keep = [i for i in range(len(common))
                 if "test_prob" in fa[i].arrays and "test_prob" in fb[i].arrays]
         fa, fb, common = [fa[i] for i in keep], [fb[i] for i in keep], [common[i] for i in keep]
-        if not common:
-            return None
-        result = _on_test_split(run, a, b, fa, fb, metric, size, n_boot)
-        scores = "test_scores"
-    else:
-        if len(common) < 2:
-            return None
-        result = _on_held_out_folds(run, fa, fb, metric)
-        scores = "scores"
-    if result is None:
-        return None
-    xa = [getattr(f, scores).get(metric, float("nan")) for f in fa]
-    xb = [getattr(f, scores).get(metric, float("nan")) for f in fb]
-    label, higher, bounds = meta(run, metric)
-    images = [f.facts.get("train_samples") for f in fa + fb if f.facts.get("train_samples")]
-    return Comparison(
-        a=a, b=b, metric=metric, label=label, higher=higher, source=source,
-        folds=[k + 1 for k in common], mean_a=float(np.mean(xa)), mean_b=float(np.mean(xb)),
-        size=size, images=float(np.mean(images)) if images else float("nan"), bounds=bounds,
-        at_ceiling=bool(higher and bounds is not None and bounds[1] == 1
-                        and min(np.mean(xa), np.mean(xb)) >= CEILING), **result)
+    return common, fa, fb
 
 
 def _on_held_out_folds(run, fa, fb, metric) -> dict | None:
@@ -342,16 +345,21 @@ def ranking(run, models, source: str = "cv") -> Ranking | None:
     base = {"models": list(models), "folds": [k + 1 for k in common], "metric": MAIN,
             "source": source, "means": scores.mean(axis=0).tolist()}
     if source == "test":
-        right = np.stack([ensemble(run, m, [ok_folds(run, m)[k] for k in common]) ==
-                          np.asarray(run.y_test) for m in models], axis=1)
-        q = stats.cochrans_q(right)
-        return Ranking(**base, test="Cochran's Q", statistic=q["statistic"], p=q["p"],
-                       significant=q["p"] < stats.ALPHA, method="chi-square, "
-                       f"{q['df']} df, over {q['n']:,} test images", images=q["n"])
+        return _cochran(run, models, common, base)
     r = stats.friedman(scores, higher_is_better=meta(run, MAIN)[1])
     return Ranking(**base, test="Friedman's test", statistic=r["statistic"], p=r["p"],
                    significant=r["p"] < stats.ALPHA, method=r["method"],
                    smallest_p=r["smallest_p"], ranks=r["ranks"], cd=r["cd"])
+
+
+def _cochran(run, models, common: list, base: dict) -> Ranking:
+    """Cochran's Q over the test images on the fold ensembles' right and wrong answers."""
+    right = np.stack([ensemble(run, m, [ok_folds(run, m)[k] for k in common]) ==
+                      np.asarray(run.y_test) for m in models], axis=1)
+    q = stats.cochrans_q(right)
+    return Ranking(**base, test="Cochran's Q", statistic=q["statistic"], p=q["p"],
+                   significant=q["p"] < stats.ALPHA, method="chi-square, "
+                   f"{q['df']} df, over {q['n']:,} test images", images=q["n"])
 
 
 def groups(ranking: Ranking, rows: list) -> list:

@@ -74,21 +74,9 @@ def sentence(v, run) -> str:
              + ("; hopeless trials stopped early" if t["prune"] else "") + "), over "
              + ", ".join(f"{p.key} {p.text()}" for p in v["params"]) + "."]
     if t["prune"]:
-        searches = protocol["folds"] if t["scope"] == "fold" else 1
-        used = [f"{m} {d['epochs']}" for m, d in v["models"].items() if d["rows"]]
-        if used:
-            parts.append(f"Epochs the trials trained after pruning (of "
-                         f"{searches * t['trials'] * protocol['epochs']} without it): "
-                         + ", ".join(used) + ".")
+        parts += _pruned(v, t, protocol)
     for m, d in v["models"].items():
-        fallback = [r["fold"] for r in d["rows"] if r.get("fallback")]
-        if fallback:
-            parts.append(f"In fold{'s' * (len(fallback) > 1)} "
-                         f"{', '.join(map(str, fallback))} no trial of {m} trained to the end; "
-                         "it used the untuned settings there.")
-        for key, end, n, k in d["edges"]:
-            parts.append(f"The range may be too narrow for {m}: best {key} at the {end} bound "
-                         f"in {n} of {k} fold{'s' * (k > 1)}.")
+        parts += _model_notes(m, d)
     if t["scope"] == "once":
         has_test = bool(run.info["dataset"].get("test_samples"))
         parts.append("The settings were chosen once on the whole training set, which holds "
@@ -97,6 +85,30 @@ def sentence(v, run) -> str:
                         if has_test else "with no official test split, no score here is "
                         "free of that bias: use --tune-scope fold for one."))
     return " ".join(parts)
+
+
+def _pruned(v, t, protocol) -> list:
+    """How many epochs the pruned searches trained, of how many."""
+    searches = protocol["folds"] if t["scope"] == "fold" else 1
+    used = [f"{m} {d['epochs']}" for m, d in v["models"].items() if d["rows"]]
+    if not used:
+        return []
+    return [f"Epochs the trials trained after pruning (of "
+            f"{searches * t['trials'] * protocol['epochs']} without it): "
+            + ", ".join(used) + "."]
+
+
+def _model_notes(m: str, d: dict) -> list:
+    """Folds where no trial of model ``m`` finished, and ranges its choices pressed on."""
+    out = []
+    fallback = [r["fold"] for r in d["rows"] if r.get("fallback")]
+    if fallback:
+        out.append(f"In fold{'s' * (len(fallback) > 1)} {', '.join(map(str, fallback))} no "
+                   f"trial of {m} trained to the end; it used the untuned settings there.")
+    for key, end, n, k in d["edges"]:
+        out.append(f"The range may be too narrow for {m}: best {key} at the {end} bound in "
+                   f"{n} of {k} fold{'s' * (k > 1)}.")
+    return out
 
 
 def rows_for_csv(run) -> list:

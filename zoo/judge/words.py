@@ -249,21 +249,28 @@ def crossing_sentence(a: str, b: str, points: list) -> str:
         where = ", and again ".join(f"between {_at(c)} ({c.better} ahead) and {_at(d)} "
                                     f"({d.better} ahead)" for c, d in real)
         return f"The curves of {a} and {b} cross {where} ({gap}{support})."
-    swaps = [(c, d) for c, d in zip(points, points[1:], strict=False)
-             if _ahead(a, b, c) and _ahead(a, b, d) and _ahead(a, b, c) != _ahead(a, b, d)]
+    return _no_crossing(a, b, points, f"{gap}{support}")
+
+
+def _no_crossing(a: str, b: str, points: list, evidence: str) -> str:
+    """The sentence when no significant difference changes sides: mean curves that swap
+    within the noise, one model ahead throughout, or neither."""
+    ahead = [_ahead(a, b, c) for c in points]
+    swaps = [(c, d, x, y) for c, d, x, y in zip(points, points[1:], ahead, ahead[1:],
+                                                 strict=False) if x and y and x != y]
     if swaps:
-        where = ", and again ".join(f"between {_at(c)} ({_ahead(a, b, c)} ahead) and "
-                                    f"{_at(d)} ({_ahead(a, b, d)} ahead)" for c, d in swaps)
+        where = ", and again ".join(f"between {_at(c)} ({x} ahead) and {_at(d)} ({y} ahead)"
+                                    for c, d, x, y in swaps)
         return (f"The mean curves of {a} and {b} swap places {where}, but not with a "
-                f"significant difference on both sides ({gap}{support}): within the noise, "
+                f"significant difference on both sides ({evidence}): within the noise, "
                 "the data do not show that the ranking changes with the amount of training "
                 "data.")
-    leaders = {_ahead(a, b, c) for c in points if _ahead(a, b, c)}
+    leaders = {x for x in ahead if x}
     if len(leaders) == 1:
         (leader,) = leaders
         return (f"The curves of {a} and {b} do not cross: {leader} is ahead at every training "
-                f"size ({gap}{support}).")
-    return f"The curves of {a} and {b} do not cross ({gap}{support})."
+                f"size ({evidence}).")
+    return f"The curves of {a} and {b} do not cross ({evidence})."
 
 
 def _at(c) -> str:

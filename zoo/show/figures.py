@@ -303,18 +303,7 @@ def cost_figure(run, source: str):
     folds, the median latency with the range over folds; the Pareto front (the models that
     no other is both faster and more accurate than) joined and marked. None when no fold
     measured a latency."""
-    points = []
-    for m in run.models:
-        folds = [f for f in run.ok_folds(m) if f.facts.get("latency_ms") is not None]
-        acc = [(f.test_scores if source == "test" else f.scores).get("accuracy") for f in folds]
-        pairs = [(a, f.facts["latency_ms"]) for a, f in zip(acc, folds, strict=True)
-                 if a is not None]
-        if pairs:
-            a, lat = np.array(pairs).T
-            half = float(sps.t.ppf(0.975, len(a) - 1) * a.std(ddof=1) / np.sqrt(len(a))) \
-                if len(a) > 1 else 0.0
-            points.append((m, float(np.median(lat)), float(lat.min()), float(lat.max()),
-                           float(a.mean()), half))
+    points = [p for p in (_cost_point(run, m, source) for m in run.models) if p is not None]
     if not points:
         return None
     front, best = [], -np.inf
@@ -325,20 +314,9 @@ def cost_figure(run, source: str):
     data = [{"type": "scatter", "mode": "lines", "x": _round([p[1] for p in front]),
              "y": _round([p[4] for p in front]), "name": "Pareto front",
              "line": {"color": "#999", "dash": "dash"}, "hoverinfo": "skip"}]
-    for i, (m, lat, low, high, acc, half) in enumerate(points):
-        on = any(p[0] == m for p in front)
-        data.append({"type": "scatter", "mode": "markers+text", "x": [round(lat, 3)],
-                     "y": [round(acc, 4)], "text": [text(m)], "textposition": "top center",
-                     "name": text(m), "marker": {"size": 13 if on else 9,
-                                                 "symbol": "star" if on else "circle",
-                                                 "color": PALETTE[i % len(PALETTE)]},
-                     "error_y": {"type": "data", "array": [round(half, 4)]},
-                     "error_x": {"type": "data", "symmetric": False,
-                                 "array": [round(high - lat, 3)],
-                                 "arrayminus": [round(lat - low, 3)]},
-                     "hovertemplate": f"{text(m)}: accuracy %{{y:.4f}} ± {half:.4f}, "
-                                      f"latency %{{x:.2f}} ms" + (" (Pareto front)" if on else "")
-                                      + "<extra></extra>"})
+    on_front = {p[0] for p in front}
+    data += [_cost_trace(p, PALETTE[i % len(PALETTE)], p[0] in on_front)
+             for i, p in enumerate(points)]
     where = "the official test split" if source == "test" else "the held-out folds"
     layout = _layout(f"Accuracy ({where}) against latency on one image, on this run's device"
                      " — stars: the Pareto front", "latency, ms (median of 50 calls; bars: "
@@ -346,6 +324,37 @@ def cost_figure(run, source: str):
                      showlegend=False)
     layout["xaxis"]["type"] = "log"
     return {"data": data, "layout": layout}
+
+
+def _cost_point(run, model: str, source: str):
+    """(model, median latency, lowest, highest, mean accuracy, half the 95% interval) over
+    the model's folds that measured both; None when none did."""
+    folds = [f for f in run.ok_folds(model) if f.facts.get("latency_ms") is not None]
+    acc = [(f.test_scores if source == "test" else f.scores).get("accuracy") for f in folds]
+    pairs = [(a, f.facts["latency_ms"]) for a, f in zip(acc, folds, strict=True)
+             if a is not None]
+    if not pairs:
+        return None
+    a, lat = np.array(pairs).T
+    half = float(sps.t.ppf(0.975, len(a) - 1) * a.std(ddof=1) / np.sqrt(len(a))) \
+        if len(a) > 1 else 0.0
+    return (model, float(np.median(lat)), float(lat.min()), float(lat.max()),
+            float(a.mean()), half)
+
+
+def _cost_trace(point: tuple, colour: str, on_front: bool) -> dict:
+    m, lat, low, high, acc, half = point
+    front = " (Pareto front)" if on_front else ""
+    return {"type": "scatter", "mode": "markers+text", "x": [round(lat, 3)],
+            "y": [round(acc, 4)], "text": [text(m)], "textposition": "top center",
+            "name": text(m), "marker": {"size": 13 if on_front else 9,
+                                        "symbol": "star" if on_front else "circle",
+                                        "color": colour},
+            "error_y": {"type": "data", "array": [round(half, 4)]},
+            "error_x": {"type": "data", "symmetric": False, "array": [round(high - lat, 3)],
+                        "arrayminus": [round(lat - low, 3)]},
+            "hovertemplate": f"{text(m)}: accuracy %{{y:.4f}} ± {half:.4f}, "
+                             f"latency %{{x:.2f}} ms{front}<extra></extra>"}
 
 
 def tuning_figure(view: dict, model: str):
@@ -356,46 +365,52 @@ def tuning_figure(view: dict, model: str):
     d = view["models"].get(model)
     if not d or not d["trials"] or not d["params"]:
         return None
-    ps, metric = d["params"], view["tuning"]["metric"]
-    domains = _columns(len(ps))
+    metric = view["tuning"]["metric"].replace("_", " ")
     chosen = {(r["fold"] if view["tuning"]["scope"] == "fold" else "all", r.get("best_trial"))
               for r in d["rows"]}
     folds = sorted({t.get("fold") for t in d["trials"]}, key=lambda f: -1 if f is None else f)
-    data, layout = [], _layout(f"Tuning trials of {model}: inner {metric.replace('_', ' ')} "
-                               "against each setting", "", metric.replace("_", " "),
-                               height=380, showlegend=True)
-    for i, p in enumerate(ps):
+    data, layout = [], _layout(f"Tuning trials of {model}: inner {metric} against each "
+                               "setting", "", metric, height=380, showlegend=True)
+    domains = _columns(len(d["params"]))
+    for i, p in enumerate(d["params"]):
         axis = "" if i == 0 else str(i + 1)
-        layout[f"xaxis{axis}"] = _axis(text(p.key), domain=domains[i], anchor=f"y{axis}",
-                                       **({"type": "log"} if p.log else
-                                          {"type": "category"} if p.choices else {}))
-        if i:
+        kind = {"type": "log"} if p.log else {"type": "category"} if p.choices else {}
+        layout[f"xaxis{axis}"] = _axis(text(p.key), domain=domains[i], anchor=f"y{axis}", **kind)
+        if axis:
             layout[f"yaxis{axis}"] = _axis("", anchor=f"x{axis}", matches="y")
         for j, fold in enumerate(folds):
-            name = "whole training set" if fold is None else f"fold {fold + 1}"
-            trials = [t for t in d["trials"] if t.get("fold") == fold
-                      and t.get("score") is not None and p.key in t.get("settings", {})]
-            for kind, pick in (("trained", lambda t: not t.get("pruned")),
-                               ("pruned", lambda t: t.get("pruned"))):
-                ts = [t for t in trials if pick(t)]
-                if not ts:
-                    continue
-                best = [((fold + 1) if fold is not None else "all", t["trial"]) in chosen
-                        for t in ts]
-                data.append({
-                    "type": "scatter", "mode": "markers", "xaxis": f"x{axis}",
-                    "yaxis": f"y{axis}", "legendgroup": name, "showlegend": i == 0 and
-                    kind == "trained", "name": text(name),
-                    "x": [t["settings"][p.key] if not p.choices else str(t["settings"][p.key])
-                          for t in ts], "y": _round([t["score"] for t in ts]),
-                    "marker": {"color": PALETTE[j % len(PALETTE)],
-                               "symbol": ["star" if b else "circle-open" if kind == "pruned"
-                                          else "circle" for b in best],
-                               "size": [14 if b else 8 for b in best]},
-                    "hovertemplate": f"{text(name)}, trial %{{customdata}} ({kind}): "
-                                     f"{text(p.key)} %{{x}}, score %{{y:.4f}}<extra></extra>",
-                    "customdata": [t["trial"] + 1 for t in ts]})
+            data += _trial_traces(d["trials"], p, fold, PALETTE[j % len(PALETTE)], axis, chosen)
     return {"data": data, "layout": layout}
+
+
+def _trial_traces(trials: list, p, fold, colour: str, axis: str, chosen: set) -> list:
+    """The trained and the pruned trials of one outer fold's search in the panel of setting
+    ``p`` (a trace each; none for a kind with no trial)."""
+    mine = [t for t in trials if t.get("fold") == fold and t.get("score") is not None
+            and p.key in t.get("settings", {})]
+    out = []
+    for kind in ("trained", "pruned"):
+        ts = [t for t in mine if bool(t.get("pruned")) == (kind == "pruned")]
+        if ts:
+            out.append(_trial_trace(ts, p, fold, kind, colour, axis, chosen))
+    return out
+
+
+def _trial_trace(ts: list, p, fold, kind: str, colour: str, axis: str, chosen: set) -> dict:
+    name = text("whole training set" if fold is None else f"fold {fold + 1}")
+    where = "all" if fold is None else fold + 1
+    best = [(where, t["trial"]) in chosen for t in ts]
+    open_ = "circle-open" if kind == "pruned" else "circle"
+    return {
+        "type": "scatter", "mode": "markers", "xaxis": f"x{axis}", "yaxis": f"y{axis}",
+        "legendgroup": name, "showlegend": not axis and kind == "trained", "name": name,
+        "x": [str(t["settings"][p.key]) if p.choices else t["settings"][p.key] for t in ts],
+        "y": _round([t["score"] for t in ts]),
+        "marker": {"color": colour, "symbol": ["star" if b else open_ for b in best],
+                   "size": [14 if b else 8 for b in best]},
+        "hovertemplate": f"{name}, trial %{{customdata}} ({kind}): {text(p.key)} %{{x}}, "
+                         "score %{y:.4f}<extra></extra>",
+        "customdata": [t["trial"] + 1 for t in ts]}
 
 
 def dataset_figures(run, ranking=None, rows=()) -> list:

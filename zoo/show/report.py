@@ -7,6 +7,7 @@ plotly.min.js (once, beside it), metrics.csv and facts.json.
 from __future__ import annotations
 
 import csv
+from dataclasses import dataclass, field
 import importlib.resources
 import io
 import json
@@ -61,31 +62,11 @@ def _summary_rows(run, source: str, said, training=None) -> list:
     """One row per model: mean ± std of each column, and (held-out folds) whether its
     training had levelled off. The models that were compared are averaged over the folds
     they all finished (the folds the conclusion speaks of); any other model over its own
-    successful folds."""
-    rows = []
+    successful folds. The best of each column is marked."""
     scored = zmetrics.table(run.metrics)
     columns = dict(scored) if source == "test" else {**scored, **EXTRA}
-    shared = set(said.shared)
-    for model in run.models:
-        folds = run.folds[model]
-        ok = run.ok_folds(model)
-        left_out = []
-        if model in said.compared and len(shared) >= 2:
-            left_out = [f.fold + 1 for f in ok if f.fold not in shared]
-            ok = [f for f in ok if f.fold in shared]
-        row = {"model": model, "folds_ok": len(ok), "folds": len(folds),
-               "failed": [f"fold {f.fold + 1}: {f.facts.get('status')}: {f.facts.get('reason')}"
-                          for f in folds if not f.ok], "cells": {},
-               "left_out": left_out, "training": (training or {}).get(model)}
-        for key in columns:
-            if key in scored:
-                vals = [(f.test_scores if source == "test" else f.scores).get(key) for f in ok]
-            else:
-                vals = [f.facts.get(key) for f in ok]
-            mean, std = _mean_std(vals)
-            row["cells"][key] = {"mean": mean, "std": std, "text": _fmt(mean, std, key),
-                                 "best": False}
-        rows.append(row)
+    rows = [_summary_row(run, model, source, said, training, scored, columns)
+            for model in run.models]
     for key, (_, higher) in columns.items():
         means = [r["cells"][key]["mean"] for r in rows if r["cells"][key]["mean"] is not None]
         if len(means) > 1:
@@ -93,6 +74,27 @@ def _summary_rows(run, source: str, said, training=None) -> list:
             for r in rows:
                 r["cells"][key]["best"] = r["cells"][key]["mean"] == best
     return rows
+
+
+def _summary_row(run, model: str, source: str, said, training, scored, columns) -> dict:
+    folds, ok, left_out = run.folds[model], run.ok_folds(model), []
+    shared = set(said.shared)
+    if model in said.compared and len(shared) >= 2:
+        left_out = [f.fold + 1 for f in ok if f.fold not in shared]
+        ok = [f for f in ok if f.fold in shared]
+    row = {"model": model, "folds_ok": len(ok), "folds": len(folds),
+           "failed": [f"fold {f.fold + 1}: {f.facts.get('status')}: {f.facts.get('reason')}"
+                      for f in folds if not f.ok], "cells": {},
+           "left_out": left_out, "training": (training or {}).get(model)}
+    for key in columns:
+        if key in scored:
+            vals = [(f.test_scores if source == "test" else f.scores).get(key) for f in ok]
+        else:
+            vals = [f.facts.get(key) for f in ok]
+        mean, std = _mean_std(vals)
+        row["cells"][key] = {"mean": mean, "std": std, "text": _fmt(mean, std, key),
+                             "best": False}
+    return row
 
 
 def _recipe(saved: dict, transforms=None) -> str:
@@ -136,53 +138,92 @@ def partial(run) -> str:
             "command again to finish it.")
 
 
-def build_context(results_dir) -> dict:
-    runs, skipped = load_results(results_dir)
+@dataclass
+class DatasetView:
+    """One dataset's part of the report: what the templates, `zoo run`'s closing lines and
+    zoo.api read. Typed, so that a renamed part fails where it is made; the templates index
+    it as they would a dict (``d["name"]``), and so may callers."""
+    run: object
+    name: str
+    info: dict
+    has_test: bool
+    summary: list                 # a row per model: held-out folds
+    test_summary: list            # a row per model: the official test split ([] without one)
+    folds: list                   # a row per fold of every model
+    all_folds: list               # the same at every training size
+    comparisons: dict             # source -> the pairwise comparisons
+    friedman: dict                # source -> the omnibus ranking
+    verdict: object               # zoo.judge.verdict's conclusion, whole
+    conclusion: str
+    curve: dict | None            # the learning curves' rows and sentence
+    trust: str
+    leakage: dict
+    understanding: dict
+    specs: dict
+    params: dict
+    recipe: str
+    wall_seconds: float
+    partial: str                  # what an unfinished run lacks ('' when finished)
+    threads: list
+    tuning: dict | None
+    trials: list
+    figures: list = field(default_factory=list)         # set by render
+    curve_figure: dict | None = None
+    tuning_figures: list = field(default_factory=list)
+
+    def __getitem__(self, key: str):
+        return getattr(self, key)
+
+
+def dataset_view(run) -> DatasetView:
+    """Everything the report shows of one dataset's run, judged from its facts."""
+    leak = verdict.leakage_view(run)
+    has_test = bool(run.info["dataset"].get("test_samples"))
+    said = verdict.conclude(run)
+    return DatasetView(
+        run=run, name=run.name, info=run.info, has_test=has_test,
+        summary=_summary_rows(run, "cv", said, said.training),
+        test_summary=_summary_rows(run, "test", said) if has_test else [],
+        folds=_fold_rows(run), all_folds=_fold_rows(run, run.train_sizes or (1.0,)),
+        comparisons=said.comparisons, friedman=said.rankings, verdict=said,
+        conclusion=said.conclusion, curve=verdict.learning_curve(run),
+        trust=words.trust_note(run, leak), leakage=leak,
+        understanding=galleries.understanding(run), specs=run.info.get("specs", {}),
+        params={m: run.folds[m][0].facts.get("params") for m in run.models},
+        recipe=_recipe(run.info["protocol"], run.info.get("augment")),
+        wall_seconds=sum(f.facts.get("wall_seconds") or 0 for f in run.all_folds()),
+        partial=partial(run),
+        threads=sorted({int(f.facts["threads"]) for f in run.all_folds()
+                        if f.facts.get("threads")}),
+        tuning=said.tuning, trials=tuned.rows_for_csv(run))
+
+
+def _with_metric_errors(runs, skipped) -> list:
+    """What was skipped, and every plugin metric that raised (named with its plugin, shown
+    as missing), once."""
     skipped = list(skipped)
-    for run in runs:  # a plugin metric that raised: named with its plugin, shown as missing
+    for run in runs:
         for name, message in run.metric_errors.items():
             if not any(s.get("what") == "metric" and s["name"] == name for s in skipped):
                 skipped.append({"what": "metric", "name": name, "reason": message})
-    datasets = []
-    facts_out = []
-    for run in runs:
-        leak = verdict.leakage_view(run)
-        has_test = bool(run.info["dataset"].get("test_samples"))
-        said = verdict.conclude(run)
-        datasets.append({
-            "run": run, "name": run.name, "info": run.info, "has_test": has_test,
-            "summary": _summary_rows(run, "cv", said, said.training),
-            "test_summary": _summary_rows(run, "test", said) if has_test else [],
-            "folds": _fold_rows(run),
-            "all_folds": _fold_rows(run, run.train_sizes or (1.0,)),
-            "comparisons": said.comparisons,
-            "friedman": said.rankings,
-            "verdict": said,
-            "conclusion": said.conclusion,
-            "curve": verdict.learning_curve(run),
-            "trust": words.trust_note(run, leak),
-            "leakage": leak,
-            "understanding": galleries.understanding(run),
-            "specs": run.info.get("specs", {}),
-            "params": {m: run.folds[m][0].facts.get("params") for m in run.models},
-            "recipe": _recipe(run.info["protocol"], run.info.get("augment")),
-            "wall_seconds": sum(f.facts.get("wall_seconds", 0) for f in run.all_folds()),
-            "partial": partial(run),
-            "threads": sorted({int(f.facts["threads"]) for f in run.all_folds()
-                               if f.facts.get("threads")}),
-            "tuning": said.tuning,
-            "trials": tuned.rows_for_csv(run),
-        })
-        for f in run.all_folds():
-            facts_out.append({"dataset": run.name, "run_id": run.store.run_id,
-                              "model": f.model, "fold": f.fold + 1,
-                              "train_size": f.facts.get("train_size", 1.0), "facts": f.facts,
-                              "scores": f.scores, "test_scores": f.test_scores})
-    envs = [r.info.get("environment", {}) for r in runs]
+    return skipped
+
+
+def build_context(results_dir) -> dict:
+    """What the report shows of the last `zoo run` in ``results_dir``: a DatasetView per
+    dataset, what was skipped (a plugin's metric that raised among it), every fold's facts
+    for facts.json, and the software and devices."""
+    runs, skipped = load_results(results_dir)
+    skipped = _with_metric_errors(runs, skipped)
+    facts_out = [{"dataset": run.name, "run_id": run.store.run_id, "model": f.model,
+                  "fold": f.fold + 1, "train_size": f.facts.get("train_size", 1.0),
+                  "facts": f.facts, "scores": f.scores, "test_scores": f.test_scores}
+                 for run in runs for f in run.all_folds()]
     devices = sorted({d for r in runs for fs in r.folds.values() for f in fs
                       for d in f.facts.get("devices", {}).get("devices", [])})
-    return {"datasets": datasets, "skipped": skipped, "facts": facts_out,
-            "environment": envs[0] if envs else {}, "devices": devices,
+    return {"datasets": [dataset_view(run) for run in runs], "skipped": skipped,
+            "facts": facts_out, "environment": runs[0].info.get("environment", {})
+            if runs else {}, "devices": devices,
             "metrics": zmetrics.table(runs[0].metrics) if runs else {}, "extra": EXTRA,
             "compared": comparisons.COMPARED,
             "test_compared": comparisons.TEST_COMPARED, "ceiling": comparisons.CEILING,
@@ -237,23 +278,7 @@ def render(results_dir="results", out_dir="reports", context=None) -> Path:
                        "finished run; " + (f"{kept} was left as it was" if kept.exists()
                                            else "no report was written"))
     for i, d in enumerate(context["datasets"]):
-        lead = d["verdict"].lead
-        ranked, rows = d["friedman"][lead], d["comparisons"][lead]
-        plugged, errors = figures.metric_figures(d["run"])
-        d["figures"] = [{"id": f"fig-{i}-{key}", "title": title, "json": figures.to_json(fig)}
-                        for key, title, fig in figures.dataset_figures(d["run"], ranked, rows)
-                        + plugged]
-        context["skipped"] += [{"what": "metric figure", "name": name, "reason": reason}
-                               for name, reason in errors.items()
-                               if not any(s["reason"] == reason for s in context["skipped"])]
-        d["curve_figure"] = ({"id": f"fig-{i}-curve", "title": "Learning curves", "json":
-                              figures.to_json(figures.learning_curve_figure(d["curve"], d["name"]))}
-                             if d["curve"] else None)
-        tuning = [(m, figures.tuning_figure(d["tuning"], m)) for m in d["run"].models] \
-            if d["tuning"] else []
-        d["tuning_figures"] = [{"id": f"fig-{i}-tune-{j}", "title": f"Tuning trials of {m}",
-                                "json": figures.to_json(fig)}
-                               for j, (m, fig) in enumerate(tuning) if fig is not None]
+        _add_figures(i, d, context["skipped"])
     html = template_env().get_template("index.html").render(**context)
     out = Path(out_dir)
     try:
@@ -268,6 +293,28 @@ def render(results_dir="results", out_dir="reports", context=None) -> Path:
                     for t in d["trials"]]}, indent=1, default=_jsonable).encode())
     atomic_write_bytes(out / "index.html", html.encode())
     return out / "index.html"
+
+
+def _add_figures(i: int, d: DatasetView, skipped: list) -> None:
+    """The figures of dataset ``d`` (the ``i``-th), as JSON for the page; a plugin metric's
+    figure that failed goes into ``skipped``."""
+    lead = d.verdict.lead
+    plugged, errors = figures.metric_figures(d.run)
+    d.figures = [{"id": f"fig-{i}-{key}", "title": title, "json": figures.to_json(fig)}
+                 for key, title, fig in figures.dataset_figures(d.run, d.friedman[lead],
+                                                                d.comparisons[lead])
+                 + plugged]
+    skipped += [{"what": "metric figure", "name": name, "reason": reason}
+                for name, reason in errors.items()
+                if not any(s["reason"] == reason for s in skipped)]
+    d.curve_figure = ({"id": f"fig-{i}-curve", "title": "Learning curves", "json":
+                       figures.to_json(figures.learning_curve_figure(d.curve, d.name))}
+                      if d.curve else None)
+    tuning = [(m, figures.tuning_figure(d.tuning, m)) for m in d.run.models] \
+        if d.tuning else []
+    d.tuning_figures = [{"id": f"fig-{i}-tune-{j}", "title": f"Tuning trials of {m}",
+                         "json": figures.to_json(fig)}
+                        for j, (m, fig) in enumerate(tuning) if fig is not None]
 
 
 def _jsonable(obj):

@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 from collections import deque
 
-from zoo.grid.cells import Cell
+from zoo.grid.cells import FINAL, Cell
 from zoo.grid.protocol import fold_seed
 from zoo.grid.settings import oriented
 from optuna.trial import TrialState
@@ -241,7 +241,7 @@ class Tuner:
     def summary(self, cell: Cell) -> dict:
         """The search behind an outer cell, for its facts (the final model of a nested
         search: the settings chosen in the most folds)."""
-        if cell.fold is None and self.tuning.scope == "fold":
+        if cell.kind == FINAL and self.tuning.scope == "fold":
             return {"scope": "fold", "settings": dict(cell.settings),
                     "chosen_by": "the most outer folds"}
         fold = None if self.tuning.scope == "once" else cell.fold

@@ -139,12 +139,7 @@ def parse(entries, models, protocol, trials=None, metric=None, scope=None, prune
     settings.update({k: v for k, v in given.items() if v is not None})
     parsed = {}
     for entry in entries:
-        key, sep, value = str(entry).partition("=")
-        if not sep or not key.strip() or not value.strip():
-            raise ConfigError(f"--tune {entry}: expected SETTING=LOW..HIGH, SETTING=A,B or "
-                              "MODEL:OPTION=..., like lr=1e-4..1e-2:log")
-        _add(parsed, _param(key.strip(), value.strip(), models, protocol,
-                            f"--tune {entry}", text=True))
+        _add(parsed, _flag_param(entry, models, protocol))
     for key, value in table.items():
         if key not in parsed:   # a flag overrides zoo.toml's entry
             _add(parsed, _param(str(key), value, models, protocol,
@@ -157,6 +152,15 @@ def parse(entries, models, protocol, trials=None, metric=None, scope=None, prune
         return None
     return _checked(Tuning(tuple(parsed.values()), **{k: v for k, v in settings.items()
                                                       if v is not None}))
+
+
+def _flag_param(entry, models, protocol) -> Param:
+    """One --tune KEY=VALUES."""
+    key, sep, value = str(entry).partition("=")
+    if not sep or not key.strip() or not value.strip():
+        raise ConfigError(f"--tune {entry}: expected SETTING=LOW..HIGH, SETTING=A,B or "
+                          "MODEL:OPTION=..., like lr=1e-4..1e-2:log")
+    return _param(key.strip(), value.strip(), models, protocol, f"--tune {entry}", text=True)
 
 
 def _add(parsed: dict, param: Param) -> None:

@@ -1,0 +1,218 @@
+"""zoo from Python: :func:`run` and :func:`report`, what `zoo run` and `zoo report` do, with
+the same settings, defaults, zoo.toml and checks; they return a :class:`Run` (each model's
+scores as rows, the conclusion, the report's path) that a notebook shows as a table.
+
+    import zoo
+    result = zoo.run(["cnn", "vit"], datasets=["digits"], folds=3, epochs=2)
+    result.rows            # one dict per dataset and model
+    print(result.conclusion)
+    result                 # in Jupyter: the scores table and the conclusion
+
+The command (zoo.cli) parses, calls these and prints what they return.
+"""
+from __future__ import annotations
+
+import html
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from zoo.errors import ConfigError, ZooError
+from zoo.grid import engine, executors, plan, progress, protocol as proto
+from zoo.grid.engine import RunResult
+from zoo.plugins import get_registry
+from zoo.show import listing, report as show
+from zoo.store import data_dir_from, last_run_path
+from zoo.tune import search, space
+
+@dataclass
+class Run:
+    """What a run (or a re-rendered report) shows: ``rows``, one per dataset and model, with
+    its main score (mean ± std over its folds, on the split the conclusion leads with);
+    ``conclusions``, dataset -> the written conclusion; ``report``, the report's path (None
+    when nothing was rendered). ``result``: the counts of what this call trained (None for
+    :func:`report`). ``broken``: metrics of plugins that failed while rendering."""
+    rows: list = field(default_factory=list)
+    conclusions: dict = field(default_factory=dict)
+    report: Path | None = None
+    result: RunResult | None = None
+    results_dir: Path = Path("results")
+    datasets: list = field(default_factory=list)
+    broken: list = field(default_factory=list)
+
+    @property
+    def conclusion(self) -> str:
+        """Every dataset's conclusion, a paragraph each."""
+        return "\n\n".join(f"{d}: {text}" for d, text in self.conclusions.items())
+
+    @property
+    def failed(self) -> bool:
+        """A plugin's model, dataset or metric was skipped (`zoo run` exits 1)."""
+        return bool(self.broken or (self.result is not None and self.result.errors))
+
+    def lines(self) -> list:
+        """What `zoo run` and `zoo report` print at the end, line by line."""
+        out = []
+        for d in self.datasets:
+            if d.partial:
+                out.append(f"{d.name}: partial run: {d.partial}")
+            out += _score_lines(d)
+            out.append(f"{d.name}: {d.conclusion}")
+            if d.curve:
+                out.append(f"{d.name}: {d.curve['sentence']}")
+        if self.report is not None:
+            out.append(f"report: {self.report}")
+        return out
+
+    def _repr_html_(self) -> str:
+        head = "".join(f"<th>{html.escape(h)}</th>" for h in
+                       ("dataset", "model", "split", "accuracy", "folds"))
+        body = "".join(
+            "<tr>" + "".join(f"<td>{html.escape(str(r[k]))}</td>" for k in
+                             ("dataset", "model", "split", "accuracy", "folds")) + "</tr>"
+            for r in self.rows)
+        told = "".join(f"<p><b>{html.escape(d)}</b>: {html.escape(t)}</p>"
+                       for d, t in self.conclusions.items())
+        where = f"<p>report: <code>{html.escape(str(self.report))}</code></p>" \
+            if self.report else ""
+        return f"<table><tr>{head}</tr>{body}</table>{told}{where}"
+
+
+def run(models=(), *, datasets=None, images=None, all: bool = False,
+        data_dir=None, config=None, preset=None, results="results", out="reports",
+        keep_models: str = "folds", devices=None, executor=None, address=None,
+        cpus_per_task=None, gpus_per_task=None, tune=(), trials=None, tune_metric=None,
+        tune_scope=None, prune=None, image_size=None, color=None, cache_dir=None,
+        skip_bad_images=None, quiet: bool = False, verbose: bool = False,
+        render: bool = True, echo=print, warn=None, **settings) -> Run:
+    """Train ``models`` (names, with options: ``"vit:patch_size=4"``; ``all=True``: every
+    registered one) on ``datasets`` (names; default every available one) and ``images``
+    (folders of your images) under one protocol, write the facts to ``results`` and the
+    report to ``out``. ``settings`` are the protocol's (folds, epochs, batch_size, lr, seed,
+    split, augment, schedule, warmup, weight_decay, label_smoothing, train_sizes,
+    early_stopping, ...), over zoo.toml (``config``, default ./zoo.toml) over the
+    ``preset``; every other argument is a `zoo run` option of the same name. Progress goes
+    to ``echo`` (a live view on a terminal), warnings to ``warn`` (default: stderr);
+    ``quiet`` says nothing but errors; ``render=False`` writes the facts and no report (the
+    returned Run then holds only ``result``: a benchmark times training alone). Rerunning
+    with the same settings resumes. A bad setting raises zoo.ConfigError before anything
+    trains; Ctrl-C raises KeyboardInterrupt once the finished cells are saved."""
+    warn = warn or _stderr
+    toml = proto.load_config(config)
+    protocol = proto.resolve(toml=toml, preset=preset, **_sizes(settings))
+    runner = executors.from_settings(toml, devices, executor=executor, address=address,
+                                     cpus_per_task=cpus_per_task, gpus_per_task=gpus_per_task)
+    registry = get_registry()
+    for plugin, error in registry.errors:
+        warn(f"warning: plugin {plugin}: {error}")
+    data_dir = data_dir_from(data_dir)
+    folders, image_options = _images(toml, images, image_size=image_size, color=color,
+                                     cache_dir=cache_dir, skip_bad_images=skip_bad_images)
+    chosen = plan.select(registry, _names(models, "models"), _names(datasets, "datasets"),
+                         data_dir, toml.get("models"), all, folders, image_options)
+    tuning = space.parse(_names(tune, "tune"), chosen.models, protocol, trials, tune_metric,
+                         tune_scope, prune, toml.get("tune"))
+    for s in chosen.skipped:
+        warn(f"skipping {s['what']} {s['name']}: {s['reason']}")
+    if not quiet:
+        echo(protocol_line(protocol, chosen))
+        if tuning is not None:
+            echo(f"tuning: {tuning.describe()}")
+    skipped = chosen.skipped + [{"what": "plugin", "name": p, "reason": e}
+                                for p, e in registry.errors]
+    result = engine.run(chosen.models, chosen.datasets, protocol, results, data_dir=data_dir,
+                        keep=keep_models, executor=runner, skipped=skipped,
+                        verbose=2 if verbose else 0,
+                        progress=progress.for_terminal(echo, quiet, verbose), tuning=tuning,
+                        tuner=search.Tuner)
+    if not result.runs:
+        warn(f"nothing was trained; {last_run_path(results)} and the report still show the "
+             "earlier results, if any")
+    if not result.runs or not render:
+        return Run(result=result, results_dir=Path(results))
+    done = report(results, out, warn=warn)
+    done.result = result
+    return done
+
+
+def report(results="results", out="reports", *, warn=None) -> Run:
+    """Render the report of the last `zoo run` in ``results`` into ``out`` from the saved
+    facts, training nothing; returns what it shows (:class:`Run`). A plugin's metric that
+    fails is named through ``warn`` (default: stderr) and in ``Run.broken``."""
+    warn = warn or _stderr
+    context = show.build_context(results)
+    try:
+        path = show.render(results, out, context=context)
+    except ZooError as exc:
+        raise ZooError(f"{exc} (the facts in {results} are kept; `zoo report --out DIR` "
+                       "renders them elsewhere)") from None
+    broken = [s for s in context["skipped"] if s["what"] in ("metric", "metric figure")]
+    for s in broken:   # a plugin's metric that failed: named, never only in the HTML
+        warn(f"error: {s['reason']}")
+    return Run(rows=[row for d in context["datasets"] for row in _rows(d)],
+               conclusions={d.name: d.conclusion for d in context["datasets"]},
+               report=Path(path), results_dir=Path(results), datasets=context["datasets"],
+               broken=broken)
+
+
+def protocol_line(protocol, chosen) -> str:
+    sizes = (", training sizes " + ", ".join(f"{v:g}" for v in protocol.train_sizes)
+             if len(protocol.train_sizes) > 1 else "")
+    split = "split chosen by the leakage check" if protocol.split == "auto" else protocol.split
+    return (f"protocol: {protocol.folds}-fold ({split}), {protocol.epochs} epochs, "
+            f"batch {protocol.batch_size}, {protocol.recipe()}, seed {protocol.seed}{sizes}; "
+            f"models: {', '.join(m.name for m in chosen.models)}; "
+            f"datasets: {', '.join(d.name for d in chosen.datasets)}")
+
+
+def _stderr(text: str) -> None:
+    print(text, file=sys.stderr)
+
+
+def _names(given, what: str) -> list:
+    """A name or a list of names (a lone string is one name, not its letters)."""
+    if given is None:
+        return []
+    if isinstance(given, str):
+        return [given]
+    if not all(isinstance(g, str) for g in given):
+        raise ConfigError(f"{what}: expected names (strings), got {list(given)!r}")
+    return list(given)
+
+
+def _sizes(settings: dict) -> dict:
+    """train_sizes as the command takes it ('0.1,0.25') or as a list of fractions."""
+    sizes = settings.get("train_sizes")
+    if isinstance(sizes, str):
+        return {**settings, "train_sizes": proto.parse_sizes(sizes, "train_sizes")}
+    return settings
+
+
+def _images(toml: dict, folders, **flags) -> tuple:
+    """(folders, options) of --images from flags, then zoo.toml; the plugin checks values."""
+    folders = _names(folders, "images") or toml.get("images") or []
+    if isinstance(folders, str) or not all(isinstance(f, str) for f in folders):
+        raise ConfigError(f"images: expected a list of folders, like images = "
+                          f"[\"~/photos\"], got {folders!r}")
+    options = {k: v if v is not None else toml.get(k) for k, v in flags.items()}
+    return folders, {k: v for k, v in options.items() if v is not None}
+
+
+def _rows(d: dict) -> list:
+    """Each model's main score on dataset ``d`` (mean ± std over its folds), on the split the
+    conclusion leads with."""
+    rows = d.test_summary if d.has_test else d.summary
+    split = "official test split" if d.has_test else "held-out folds"
+    return [{"dataset": d.name, "model": r["model"], "split": split,
+             "accuracy": r["cells"]["accuracy"]["text"],
+             "folds": f"{r['folds_ok']} of {r['folds']}"}
+            for r in rows if "accuracy" in r["cells"]]
+
+
+def _score_lines(d: dict) -> list:
+    table = [(r["model"], r["accuracy"], r["folds"] + " folds") for r in _rows(d)]
+    if not table:
+        return []
+    split = "official test split" if d.has_test else "held-out folds"
+    head = [("model", f"accuracy ({split})", "folds")]
+    return [f"{d['name']}:"] + ["  " + "  ".join(row) for row in listing.aligned(head + table)]
