@@ -15,7 +15,7 @@ setup(
     # top-level package called `plugins`).
     # templates/ installs as `zoo.templates`, next to the code that renders it.
     packages=["zoo", "zoo.grid", "zoo.grid.executors", "zoo.tune", "zoo.judge", "zoo.show",
-              "zoo.templates", "zoo_plugins"],
+              "zoo.templates", "zoo_plugins", "zoo_plugins.images"],
     package_dir={"zoo": "zoo", "zoo.templates": "templates", "zoo_plugins": "plugins"},
     package_data={"zoo.templates": ["*.html", "*.css", "*.js"]},
     install_requires=[

@@ -78,13 +78,14 @@ def keras_pass(root: Path, side=64) -> float:
 def zoo_load(root: Path, cache: Path, side=64) -> float:
     """Seconds for one load; ``side``: 64, or (height, width)."""
     from zoo_plugins import images
+    from zoo_plugins.images import cache as image_cache
 
     height, width = side if isinstance(side, tuple) else (side, side)
     t0 = time.perf_counter()
     ds = images.load(None, path=str(root), image_size=f"{width}x{height}", cache_dir=str(cache))
     seconds = time.perf_counter() - t0
     assert ds.x.shape[1:] == (height, width, 3)
-    for writer in list(images._WRITERS.values()):   # the cache is written in the background:
+    for writer in list(image_cache._WRITERS.values()):   # the cache is written in the background:
         writer.join()                               # not timed, but not left to the next run
     return seconds
 
@@ -106,15 +107,15 @@ def main():
         cached = min(zoo_load(root, cache) for _ in range(3))
         keras_s, cold_s = min(passes), min(cold)
         resized = [min(t) for t in turns(root, cache, 48)]
-        from zoo_plugins import images
+        from zoo_plugins.images import decoding
 
-        in_flight, autotune, fixed = images.IN_FLIGHT, [], []
+        in_flight, autotune, fixed = decoding.IN_FLIGHT, [], []
         for _ in range(ROUNDS // 2):   # the same cold load, both ways in turn
             for f in cache.glob("*"):
                 f.unlink()
-            images.IN_FLIGHT = zoo.import_tensorflow().data.AUTOTUNE
+            decoding.IN_FLIGHT = zoo.import_tensorflow().data.AUTOTUNE
             autotune.append(zoo_load(root, cache))
-            images.IN_FLIGHT = in_flight
+            decoding.IN_FLIGHT = in_flight
             for f in cache.glob("*"):
                 f.unlink()
             fixed.append(zoo_load(root, cache))
@@ -126,9 +127,9 @@ def main():
             for key, scaling in (("zoo", True), ("unscaled", False)):
                 for f in cache.glob("*"):
                     f.unlink()
-                images.JPEG_SCALING = scaling
+                decoding.JPEG_SCALING = scaling
                 camera[key].append(zoo_load(photos, cache, (96, 128)))
-            images.JPEG_SCALING = True
+            decoding.JPEG_SCALING = True
         camera = {key: min(times) for key, times in camera.items()}
     print(f"keras.utils.image_dataset_from_directory, one pass: {keras_s:.2f} s  (all: "
           + ", ".join(f"{t:.2f}" for t in passes) + ")")

@@ -11,6 +11,7 @@ from PIL import Image
 import zoo
 from zoo.cli import cli
 from zoo_plugins import images
+from zoo_plugins.images import decoding, sizes
 
 COLOURS = {"red": (200, 30, 30), "green": (30, 200, 30), "blue": (30, 30, 200)}
 
@@ -81,10 +82,10 @@ def test_grayscale_when_every_image_is_gray_else_rgb_and_overridable(tmp_path):
 @pytest.mark.parametrize("where", [0, 255, 256, 599])
 def test_one_coloured_image_anywhere_makes_the_folder_rgb(where):
     x = np.repeat(np.random.default_rng(0).integers(0, 255, (600, 4, 4, 1), np.uint8), 3, -1)
-    assert images.all_gray(x)
+    assert decoding.all_gray(x)
     x[where, 2, 3, 1] ^= 1      # one value of one channel of one image, in any chunk
-    assert not images.all_gray(x)
-    assert images.all_gray(x[:0])
+    assert not decoding.all_gray(x)
+    assert decoding.all_gray(x[:0])
 
 
 def _relayout(path, layout):
@@ -137,7 +138,7 @@ def _as_pillow_turns(path, size):
     tf = zoo.import_tensorflow()
     with Image.open(path) as img:
         upright = np.asarray(ImageOps.exif_transpose(img).convert("RGB"))
-    return images._fit(tf, tf.constant(upright), size).numpy()
+    return decoding._fit(tf, tf.constant(upright), size).numpy()
 
 
 #: how Pillow's ImageOps.exif_transpose turns each EXIF orientation
@@ -180,11 +181,11 @@ def test_large_jpegs_are_decoded_scaled_down_close_to_a_whole_decode(tmp_path, m
     _turned_jpeg(tmp_path / "turned.jpg", 6, np.ascontiguousarray(np.rot90(stored)))
     Image.fromarray(stored[::10, ::10]).save(tmp_path / "small.png")
     files = [str(tmp_path / name) for name in ("wide.jpg", "turned.jpg", "small.png")]
-    monkeypatch.setattr(images, "SCALED_FROM_BYTES", 1024)
-    assert images.large_jpegs(files).tolist() == [True, True, False]
+    monkeypatch.setattr(decoding, "SCALED_FROM_BYTES", 1024)
+    assert decoding.large_jpegs(files).tolist() == [True, True, False]
     scaled = images.decode(files, (20, 40))
-    monkeypatch.setattr(images, "JPEG_SCALING", False)
-    assert not images.large_jpegs(files).any()
+    monkeypatch.setattr(decoding, "JPEG_SCALING", False)
+    assert not decoding.large_jpegs(files).any()
     whole = images.decode(files, (20, 40))
     assert scaled.shape == whole.shape == (3, 20, 40, 3)
     for i in (0, 1):
@@ -209,7 +210,7 @@ def test_which_heads_may_have_an_exif_block():
         "short": b"\xff\xd8\xff",
         "empty": b"",
     }
-    got = images._may_have_exif(tf, tf.constant([h[:images.HEAD] for h in heads.values()]))
+    got = decoding._may_have_exif(tf, tf.constant([h[:decoding.HEAD] for h in heads.values()]))
     assert dict(zip(heads, got.numpy().tolist(), strict=True)) == {
         "exif first": True, "exif after jfif": True, "no exif after jfif": False,
         "jfif running past the head": True, "tables first": False, "png": False,
@@ -223,14 +224,14 @@ def test_images_of_the_size_already_skip_the_fitting_and_others_still_fit(tmp_pa
     root = make_folder(tmp_path / "p", classes=("a", "b"), size=(20, 30), fmt="jpg")
     files = sorted(str(p) for p in root.rglob("*.jpg"))
     tf = zoo.import_tensorflow()
-    assert images.sized(files, (20, 30)) and not images.sized(files, (30, 20))
-    fast, _ = images._pipeline(tf, files, (20, 30), fit=False)
-    fitted, _ = images._pipeline(tf, files, (20, 30), fit=True)
+    assert decoding.sized(files, (20, 30)) and not decoding.sized(files, (30, 20))
+    fast, _ = decoding._pipeline(tf, files, (20, 30), fit=False)
+    fitted, _ = decoding._pipeline(tf, files, (20, 30), fit=True)
     assert np.array_equal(fast, fitted)
     Image.fromarray(np.full((40, 60, 3), 90, dtype=np.uint8)).save(root / "a" / "big.jpg")
     files = sorted(str(p) for p in root.rglob("*.jpg"))
-    monkeypatch.setattr(images, "sized", lambda *a, **k: True)   # the sample missed it
-    x, _ = images._decode_tf(files, (20, 30))
+    monkeypatch.setattr(decoding, "sized", lambda *a, **k: True)   # the sample missed it
+    x, _ = decoding._decode_tf(files, (20, 30))
     assert x.shape == (13, 20, 30, 3) and abs(int(x[files.index(str(root / "a" / "big.jpg"))]
                                                   .mean()) - 90) <= 2
     assert np.array_equal(np.delete(x, files.index(str(root / "a" / "big.jpg")), axis=0),
@@ -326,7 +327,7 @@ def test_a_corrupt_tiff_alone_is_named_too(tmp_path):
 
 def test_the_memory_the_arrays_need_is_checked_before_decoding(tmp_path, monkeypatch):
     root = make_folder(tmp_path / "p", classes=("a", "b"))
-    monkeypatch.setattr(images, "memory_limit", lambda: 10_000)
+    monkeypatch.setattr(sizes, "memory_limit", lambda: 10_000)
     with pytest.raises(zoo.DataError, match=r"12 images of 32x24 would take 0\.0 GB, more "
                                             r"than a quarter of this machine's memory .*pass a "
                                             r"smaller --image-size \(at most about 11\)"):

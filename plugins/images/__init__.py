@@ -1,0 +1,129 @@
+"""A folder of images as a dataset: ``zoo run --all --images ~/photos``.
+
+Layouts: ``PATH/<class>/*``, or ``PATH/train/<class>/*`` with ``PATH/test/<class>/*`` (the
+official test split). Images may sit in subfolders of a class folder. PNG, JPEG, BMP, GIF
+(first frame), WebP and TIFF; hidden and system files (``.DS_Store``, ``Thumbs.db``, ``._*``)
+are ignored. Every image is turned upright by its EXIF orientation, scaled so that it covers
+the target size and cropped to it at the centre (nothing is padded; shrinking averages
+areas, enlarging is bilinear), and converted to 8-bit (16-bit, palette and alpha images
+included). Grayscale when every image is, else RGB.
+
+Decoding runs in parallel in a tf.data pipeline (TensorFlow's decoders, as Keras'
+image_dataset_from_directory; Pillow for TIFF and EXIF tags); the decoded arrays are cached,
+keyed by every file's path, size and modification time and by the settings, so a rerun
+does not decode again and any change to the folder or the settings decodes afresh. Freshly
+decoded images are handed over as a read-only array (TensorFlow's buffer, not a copy of it),
+as arrays that arrive through Ray are.
+
+This plugin uses zoo's public names only. Its parts: :mod:`.folder` (the layout and the
+image files), :mod:`.sizes` (the size and the memory the pixels take), :mod:`.decoding`
+and :mod:`.cache`; this module loads a folder through them.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+import zoo
+
+from .cache import cache_key, read_cache, write_cache
+from .decoding import all_gray, bad_files, decode
+from .folder import HOW, check_classes, layout, scan
+from .sizes import check_memory, median_size, parse_size
+
+def load(data_dir=None, path=None, image_size=None, color=None, cache_dir=None,
+         skip_bad_images=False) -> zoo.Dataset:
+    """The images under ``path`` as a zoo.Dataset named after the folder (see the module
+    docstring); ``color``: None (gray when every image is), "gray" or "rgb"."""
+    if path is None:
+        raise zoo.DataError(data_dir, HOW)
+    if color not in (None, "gray", "rgb"):
+        raise zoo.ConfigError(f"--color: expected gray or rgb, got {color!r}")
+    root = Path(path).expanduser()
+    train, test = layout(root)
+    classes, files, other = scan(train)
+    test_files = []
+    if test is not None:
+        test_classes, test_files, more = scan(test)
+        check_classes(classes, test_classes, test)
+        other += more
+    if len(classes) < 2:
+        raise zoo.DataError(train, f"only one class folder ({classes[0]}); a classifier "
+                            "needs at least two")
+    everything = [f for f, _ in files + test_files]
+    size = parse_size(image_size) or median_size(everything)
+    settings = {"size": size, "color": color, "skip_bad": bool(skip_bad_images)}
+    cache = Path(cache_dir).expanduser() if cache_dir else Path.home() / ".zoo" / "cache"
+    cached = cache / f"images-{cache_key(everything, settings)}.npz"
+    arrays = read_cache(cached)
+    if arrays is None:
+        check_memory(len(everything), size, 3, root)
+        arrays = _decode_all(root, files, test_files, classes, size, color, skip_bad_images)
+        write_cache(cached, arrays)
+    return _dataset(root, train, test, arrays, other, str(cached))
+
+
+def _decode_all(root, files, test_files, classes, size, color, skip_bad) -> dict:
+    everything = [f for f, _ in files + test_files]
+    labels = np.array([c for _, c in files + test_files], dtype=np.int64)
+    is_test = np.array([False] * len(files) + [True] * len(test_files))
+    try:
+        x = decode(everything, size)
+        skipped = []
+    except ValueError as exc:
+        bad = bad_files(everything)
+        if not bad:   # the decoders failed, yet no file alone fails: say what they said
+            raise zoo.DataError(root, "could not decode the images "
+                                f"({str(exc).splitlines()[0][:200]})") from None
+        if not skip_bad:
+            path, problem = bad[0]
+            raise zoo.DataError(path, f"not a readable image ({problem}); fix or remove it, "
+                                "or pass --skip-bad-images to leave such files out"
+                                + (f" ({len(bad)} found)" if len(bad) > 1 else "")) from None
+        keep = np.array([p not in {b for b, _ in bad} for p in everything])
+        everything = [p for p, k in zip(everything, keep, strict=True) if k]
+        labels, is_test = labels[keep], is_test[keep]
+        x = decode(everything, size)
+        skipped = [str(p) for p, _ in bad]
+    gray_wanted = color == "gray" or (color is None and all_gray(x))
+    x = x[..., :1] if gray_wanted else x
+    return {"x": x, "y": labels, "test": is_test, "classes": np.array(classes),
+            "skipped": np.array(skipped, dtype=str)}
+
+
+def _dataset(root, train, test, arrays, other, cached) -> zoo.Dataset:
+    x, y, is_test = arrays["x"], arrays["y"], arrays["test"]
+    classes = [str(c) for c in arrays["classes"]]
+    skipped = [str(s) for s in arrays["skipped"]]
+    notes = []
+    if skipped:
+        notes.append(f"{len(skipped)} unreadable image(s) were left out "
+                     f"(--skip-bad-images): " + ", ".join(skipped[:20])
+                     + (" ..." if len(skipped) > 20 else ""))
+    if other:
+        notes.append(f"{other} file(s) that are not images were ignored.")
+    missing = sorted(set(range(len(classes))) - set(np.unique(y[~is_test]).tolist()))
+    if missing:
+        raise zoo.DataError(train, "no readable images left in class(es) "
+                            + ", ".join(classes[i] for i in missing))
+    h, w, c = x.shape[1:]
+    split = is_test.any()   # without a test split, no copy of the images is made
+    return zoo.Dataset(   # 8-bit pixels: zoo scales them a batch at a time
+        name=root.resolve().name, x=x[~is_test] if split else x, y=y[~is_test],
+        class_names=classes, x_test=x[is_test] if split else None,
+        y_test=y[is_test] if split else None,
+        source=f"{train}" + (f" + {test}" if test is not None else "")
+        + f" ({w}x{h} {'grayscale' if c == 1 else 'RGB'}; decoded arrays cached in {cached})",
+        notes=notes)
+
+
+def available(data_dir=None):
+    return False, HOW
+
+
+@zoo.hookimpl
+def register_datasets(register):
+    register(zoo.DatasetSpec(
+        name="images", load=load, available=available,
+        description="a folder of your images, one subfolder per class (zoo run --images PATH)"))
