@@ -88,9 +88,9 @@ def test_unavailable_dataset_says_how_to_get_it(runner, tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--folds", "1"], "folds: expected an integer >= 2, got 1"),
-    (["--epochs", "0"], "epochs: expected an integer > 0, got 0"),
-    (["--batch-size", "0"], "batch_size: expected an integer > 0, got 0"),
+    (["--folds", "1"], "folds: expected an integer from 2 to 1,000, got 1"),
+    (["--epochs", "0"], "epochs: expected an integer from 1 to 100,000, got 0"),
+    (["--batch-size", "0"], "batch_size: expected an integer from 1 to 1,048,576, got 0"),
     (["--folds", "500"], "500 folds need at least 500 samples of every class"),
 ])
 def test_bad_protocol_options(runner, tmp_path, args, message):
@@ -138,8 +138,8 @@ def test_a_bad_seed_is_an_option_error_not_a_plugin_error(runner, tmp_path, args
 
 
 @pytest.mark.parametrize("line, message", [
-    ("epochs = true", "epochs: expected an integer > 0, got True"),
-    ("folds = false", "folds: expected an integer >= 2, got False"),
+    ("epochs = true", "epochs: expected an integer from 1 to 100,000, got True"),
+    ("folds = false", "folds: expected an integer from 2 to 1,000, got False"),
     ("lr = true", "lr: expected a learning rate > 0 (e.g. 1e-3), got True"),
     ("seed = true", "seed: expected an integer"),
 ])
@@ -179,6 +179,25 @@ class DivergingPlugin:
         from test_train import diverging
 
         register(zoo.ModelSpec(name="diverging", build=diverging))
+
+
+def test_a_run_whose_every_cell_failed_exits_1_and_never_hides_the_earlier_one(
+        runner, tmp_path, register_plugin):
+    """A batch size past int64 once failed every fold inside TensorFlow, exited 0 and moved
+    the pointer to the all-failed run, hiding the earlier good one."""
+    register_plugin(TinyPlugin(), "tiny")
+    register_plugin(TinyModelPlugin(), "dense")
+    register_plugin(DivergingPlugin(), "diverging")
+    results, out = tmp_path / "results", tmp_path / "out"
+    args = ["--dataset", "tiny", "--folds", "2", "--epochs", "1", "--batch-size", "8",
+            "--results", str(results), "--out", str(out)]
+    assert invoke(runner, "run", "dense", *args).exit_code == 0
+    good = read_json(results / "last_run.json")
+    r = invoke(runner, "run", "diverging", *args)
+    assert r.exit_code == 1, r.output
+    assert "error: every cell that trained failed (2)" in r.output
+    assert read_json(results / "last_run.json") == good
+    assert "dense" in (out / "index.html").read_text()
 
 
 @pytest.mark.slow

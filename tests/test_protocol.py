@@ -43,9 +43,13 @@ def test_toml_unknown_key(tmp_path):
 
 
 @pytest.mark.parametrize("flags, message", [
-    ({"folds": 1}, "folds: expected an integer >= 2"),
-    ({"epochs": 0}, "epochs: expected an integer > 0"),
-    ({"batch_size": -5}, "batch_size: expected an integer > 0"),
+    ({"folds": 1}, "folds: expected an integer from 2 to 1,000"),
+    ({"epochs": 0}, "epochs: expected an integer from 1 to 100,000"),
+    ({"batch_size": -5}, "batch_size: expected an integer from 1 to 1,048,576"),
+    # past int64: every fold once failed inside TensorFlow and the run exited 0
+    ({"batch_size": 99999999999999999999}, "batch_size: expected an integer from 1 to"),
+    ({"folds": 10 ** 9}, "folds: expected an integer from 2 to 1,000"),
+    ({"epochs": 10 ** 12}, "epochs: expected an integer from 1 to 100,000"),
     ({"lr": 0.0}, "lr: expected a learning rate > 0"),
     ({"early_stopping": -1}, "early_stopping"),
     ({"augment": -1.0}, r"augment: expected a strength from 0 \(none\) to 5"),
@@ -63,7 +67,7 @@ def test_invalid_settings(flags, message):
 def test_toml_wrong_type(tmp_path):
     path = tmp_path / "zoo.toml"
     path.write_text('folds = "ten"\n')
-    with pytest.raises(ConfigError, match="folds: expected an integer >= 2, got 'ten'"):
+    with pytest.raises(ConfigError, match="folds: expected an integer from 2 to 1,000, got 'ten'"):
         resolve(toml=read_toml(path))
 
 

@@ -125,6 +125,10 @@ def test_zoo_toml_holds_the_same_and_a_flag_wins():
     ("a:width=1.5..4", "width takes whole numbers"),
     ("a:act=relu..tanh", "act is not a number"),
     ("lr=nan..1", "is not a finite number"),
+    # three dots were read as 1e-4..0.001, a search ten times narrower than typed
+    ("lr=1e-4...1e-2", "expected exactly LOW..HIGH or LOW..HIGH:log, two dots"),
+    ("lr=1e-4..1e-3..1e-2", "expected exactly LOW..HIGH"),
+    ("lr=1e-4....1e-2:log", "expected exactly LOW..HIGH"),
 ])
 def test_every_bad_space_is_refused_with_one_line_naming_it(entry, message):
     with pytest.raises(ConfigError) as exc:

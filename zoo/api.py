@@ -47,8 +47,10 @@ class Run:
 
     @property
     def failed(self) -> bool:
-        """A plugin's model, dataset or metric was skipped (`zoo run` exits 1)."""
-        return bool(self.broken or (self.result is not None and self.result.errors))
+        """A plugin's model, dataset or metric was skipped, a facts file left out, or every
+        cell that trained failed (`zoo run` exits 1)."""
+        r = self.result
+        return bool(self.broken or (r is not None and (r.errors or (r.failed and not r.runs))))
 
     def lines(self) -> list:
         """What `zoo run` and `zoo report` print at the end, line by line."""
@@ -125,7 +127,10 @@ def run(models=(), *, datasets=None, images=None, all: bool = False,
                         verbose=2 if verbose else 0,
                         progress=progress.for_terminal(echo, quiet, verbose), tuning=tuning,
                         tuner=search.Tuner)
-    if not result.runs:
+    if not result.runs and result.failed:
+        warn(f"error: every cell that trained failed ({result.failed}); "
+             f"{last_run_path(results)} and the report still show the earlier results, if any")
+    elif not result.runs:
         warn(f"nothing was trained; {last_run_path(results)} and the report still show the "
              "earlier results, if any")
     if not result.runs or not render:
@@ -146,8 +151,9 @@ def report(results="results", out="reports", *, warn=None) -> Run:
     except ZooError as exc:
         raise ZooError(f"{exc} (the facts in {results} are kept; `zoo report --out DIR` "
                        "renders them elsewhere)") from None
-    broken = [s for s in context["skipped"] if s["what"] in ("metric", "metric figure")]
-    for s in broken:   # a plugin's metric that failed: named, never only in the HTML
+    broken = [s for s in context["skipped"] if s["what"] in ("metric", "metric figure", "facts")]
+    for s in broken:   # a plugin's metric that failed, a facts file left out: named, never
+        # only in the HTML
         warn(f"error: {s['reason']}")
     return Run(rows=[row for d in context["datasets"] for row in _rows(d)],
                conclusions={d.name: d.conclusion for d in context["datasets"]},

@@ -240,13 +240,20 @@ def _checked(path, name: str, value, hint):
     if value is None and type(None) in typing.get_args(hint):
         return value
     allowed = _types(hint)
-    if not _fits(value, allowed):
+    if not _fits(value, allowed) or (name == "history" and not _a_history(value)):
         shown = repr(value) if len(repr(value)) < 40 else \
             f"{repr(value)[:20]}... ({len(repr(value))} characters)"
         numeric = bool(set(allowed) & {int, float}) and bool not in allowed
         what = "a finite number" if numeric else " or ".join(t.__name__ for t in allowed)
         raise FactsError(f"{path}: '{name}' is {shown}; expected {what}; {WHAT_TO_DO}")
     return value
+
+
+def _a_history(value) -> bool:
+    """Keras' history: a list of numbers per metric (a diverged fold's may hold NaN)."""
+    return all(isinstance(k, str) and isinstance(v, list) and all(
+        isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)
+        for k, v in value.items())
 
 
 def _fits(value, allowed: tuple) -> bool:

@@ -424,7 +424,31 @@ def write_last_run(root, entries: list, skipped: list) -> None:
 
 
 def read_last_run(root) -> dict:
+    """last_run.json, checked: a list of runs, each a dataset and a run id that name a folder
+    inside ``root`` (a hand-edited '../elsewhere' or an absolute path is refused, never
+    followed), and what was skipped."""
     path = last_run_path(root)
     if not path.exists():
         raise ZooError(f"no results in {root}: run `zoo run` first (or pass --results DIR)")
-    return read_json(path)
+    last = read_json(path)
+    runs = last.get("runs") if isinstance(last, dict) else None
+    if not isinstance(runs, list) or not all(isinstance(r, dict) for r in runs) or \
+            not isinstance(last.get("skipped", []), list):
+        raise FactsError(f"{path}: not a readable facts file (expected an object with a list "
+                         f"of runs); {_WHAT_TO_DO_LAST}")
+    for r in runs:   # a dataset's folder is its safe_name; a run id is used as it is
+        if not isinstance(r.get("dataset"), str) or not _inside(r.get("run_id")):
+            raise FactsError(f"{path}: the run {r.get('dataset')!r} / {r.get('run_id')!r} "
+                             f"does not name a folder inside {root}; {_WHAT_TO_DO_LAST}")
+    return last
+
+
+_WHAT_TO_DO_LAST = ("delete it and run `zoo run` again (finished folds are kept and "
+                    "resumed), or restore it from a backup")
+
+
+def _inside(name) -> bool:
+    """``name`` is one plain folder name: no separator, no '..', not absolute, not empty."""
+    return isinstance(name, str) and bool(name) and name not in (".", "..") and \
+        "/" not in name and "\\" not in name and "\0" not in name and \
+        Path(name).name == name

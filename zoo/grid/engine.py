@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from zoo.grid import interrupt, plan
-from zoo.grid.cells import FINAL, TRIAL
+from zoo.grid.cells import CURVE, FINAL, FOLD, TRIAL
 from zoo.environment import environment
 from zoo.errors import ConfigError, WriteError, ZooError
 from zoo.grid.progress import Progress
@@ -150,7 +150,9 @@ class _Run:
         self.result.resumed = len(done)
         for cell in done:
             self.progress.say(f"[skip] {cell.label}: already done")
-            self.shown.add(cell.dataset)
+            if cell.kind in (FOLD, CURVE) and self.opened[cell.dataset].store.fold_status(
+                    cell.model, cell.fold, cell.size) == "ok":
+                self.shown.add(cell.dataset)
         self.checkpoint()
 
     def check(self, todo, check=None) -> list:
@@ -249,7 +251,8 @@ class _Run:
             return
         store.write_fold(cell.model, cell.fold, facts, outcome.arrays, cell.size)
         self.result.trained += 1
-        self.shown.add(cell.dataset)
+        if facts.ok:   # a dataset whose every cell failed never hides earlier results
+            self.shown.add(cell.dataset)
         self.result.failed += not facts.ok
         self.progress.finished(cell, outcome.seconds, facts.status, facts.reason)
         self.checkpoint()

@@ -54,18 +54,23 @@ _KINDS = {"int": _integer, "float": _number, "choice": lambda v: isinstance(v, s
 SCHEDULES = ("constant", "cosine")
 #: fold seeds are seed * 1000 + fold, and NumPy seeds must lie in 0..2**32-1
 MAX_SEED = 2**32 // 1000 - 1
+#: bounds that no real run comes near, which keep a typo (or a hand-edited run.json) from
+#: reaching the framework as an int64 overflow or a report that loops for hours
+MAX_FOLDS = 1000
+MAX_EPOCHS = 100_000
+MAX_BATCH = 2**20
 
 
 @dataclass(frozen=True)
 class Protocol:
     """One protocol for every model. Each field is a setting (see :func:`setting`): flags,
     zoo.toml keys, checks and help all come from here."""
-    folds: int = setting(3, "int", "an integer >= 2", lambda v, p: v >= 2,
-                         help="Number of folds (k).")
-    epochs: int = setting(5, "int", "an integer > 0", lambda v, p: v > 0,
-                          help="Epochs per fold.")
-    batch_size: int = setting(128, "int", "an integer > 0", lambda v, p: v > 0,
-                              help="Batch size per replica.")
+    folds: int = setting(3, "int", f"an integer from 2 to {MAX_FOLDS:,}",
+                         lambda v, p: 2 <= v <= MAX_FOLDS, help="Number of folds (k).")
+    epochs: int = setting(5, "int", f"an integer from 1 to {MAX_EPOCHS:,}",
+                          lambda v, p: 0 < v <= MAX_EPOCHS, help="Epochs per fold.")
+    batch_size: int = setting(128, "int", f"an integer from 1 to {MAX_BATCH:,}",
+                              lambda v, p: 0 < v <= MAX_BATCH, help="Batch size per replica.")
     optimizer: str = setting("adam", "choice", "'adam' (the one the shared protocol uses)",
                              choices=("adam",), flag=False)
     lr: float = setting(1e-3, "float", "a learning rate > 0 (e.g. 1e-3)",

@@ -10,6 +10,9 @@ import numpy as np
 
 from zoo import metrics
 from zoo.plugins import get_registry
+from zoo.errors import FactsError
+from zoo.grid.protocol import MAX_FOLDS
+from zoo.schema import WHAT_TO_DO
 from zoo.store import RunStore, read_last_run
 
 
@@ -66,6 +69,8 @@ class DatasetRun:
     curves: dict = field(default_factory=dict)
     #: a tuned run: model -> {outer fold (None: scope once): [trial facts, by number]}
     trials: dict = field(default_factory=dict)
+    #: one line for every fold left out because its facts or arrays were not zoo's
+    fact_errors: list = field(default_factory=list)
 
     @property
     def train_sizes(self) -> list:
@@ -103,34 +108,113 @@ class DatasetRun:
 
 def load_run(store: RunStore, y_test=None, specs: dict | None = None) -> DatasetRun:
     """One dataset's run with every fold's scores: every metric of ``specs`` (default: every
-    registered metric). A metric that raises is NaN, its message in ``metric_errors``."""
-    info = store.read_run()
+    registered metric). A metric that raises is NaN, its message in ``metric_errors``; a
+    fold whose facts or arrays are not what zoo writes is left out, its one line in
+    ``fact_errors``. A run.json that is not what zoo writes raises FactsError."""
+    info = _checked_info(store)
     n_classes = len(info["dataset"]["classes"])
     specs = get_registry().metrics if specs is None else specs
-    errors = {}
+    errors, broken = {}, []
     folds, curves = {}, {}
     sizes = [s for s in info.get("train_sizes", []) if s < 1]
-    for model in info.get("models", []):
+    for model in info["models"]:
         for size in sizes + [1.0]:
             for k in range(info["protocol"]["folds"]):
                 if not store.has_fold(model, k, size):
                     continue
-                facts, arrays = store.read_fold(model, k, size)
-                fold = Fold(model, k, facts, arrays, n_classes=n_classes)
-                if fold.ok:
-                    fold.scores = metrics.evaluate(arrays["y_true"], arrays["y_prob"],
-                                                   n_classes, specs, counts=fold.counts,
-                                                   errors=errors)
-                    if "test_prob" in arrays and y_test is not None:
-                        fold.test_scores = metrics.evaluate(y_test, arrays["test_prob"],
-                                                            n_classes, specs, errors=errors)
+                try:
+                    fold = _read_fold(store, model, k, size, n_classes, y_test)
+                except FactsError as exc:
+                    broken.append(str(exc))
+                    continue
+                _score(fold, specs, y_test, errors)
                 curves.setdefault(model, {}).setdefault(size, []).append(fold)
                 if size == 1.0:
                     folds.setdefault(model, []).append(fold)
     run = DatasetRun(store, info, store.read_splits(), folds, y_test,
                      curves=curves if sizes else {}, trials=_trials(store, info))
-    run.metrics, run.metric_errors = specs, errors
+    run.metrics, run.metric_errors, run.fact_errors = specs, errors, broken
     return run
+
+
+def _score(fold: Fold, specs: dict, y_test, errors: dict) -> None:
+    if fold.ok:
+        arrays, n = fold.arrays, fold.n_classes
+        fold.scores = metrics.evaluate(arrays["y_true"], arrays["y_prob"], n, specs,
+                                       counts=fold.counts, errors=errors)
+        if "test_prob" in arrays and y_test is not None:
+            fold.test_scores = metrics.evaluate(y_test, arrays["test_prob"], n, specs,
+                                                errors=errors)
+
+
+def _checked_info(store: RunStore) -> dict:
+    """run.json, with what the report relies on checked: a protocol with a sane number of
+    folds, a non-empty list of class names, a list of models."""
+    path = store.path / "run.json"
+    info = store.read_run()
+    if not isinstance(info, dict):
+        raise FactsError(f"{path}: not a readable facts file (expected a JSON object); "
+                         f"{WHAT_TO_DO_RUN}")
+    folds = (info.get("protocol") or {}).get("folds") if isinstance(info.get("protocol"),
+                                                                     dict) else None
+    classes = (info.get("dataset") or {}).get("classes") if isinstance(info.get("dataset"),
+                                                                       dict) else None
+    problem = _info_problem(folds, classes, info.get("models"), info.get("train_sizes", []))
+    if problem:
+        raise FactsError(f"{path}: {problem}; {WHAT_TO_DO_RUN}")
+    return info
+
+
+def _info_problem(folds, classes, models, sizes) -> str:
+    if isinstance(folds, bool) or not isinstance(folds, int) or not 2 <= folds <= MAX_FOLDS:
+        return f"'folds' is {folds!r}; expected an integer from 2 to {MAX_FOLDS:,}"
+    if not isinstance(classes, list) or not classes or \
+            not all(isinstance(c, str) for c in classes):
+        return f"'classes' is {classes!r}; expected a non-empty list of class names"
+    if not isinstance(models, list) or not all(isinstance(m, str) for m in models):
+        return f"'models' is {models!r}; expected a list of model names"
+    if not isinstance(sizes, list) or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in sizes):
+        return f"'train_sizes' is {sizes!r}; expected a list of fractions"
+    return ""
+
+
+WHAT_TO_DO_RUN = ("the report leaves this run out; restore the file from a backup, or run "
+                  "the same `zoo run` into a new --results folder")
+
+
+def _read_fold(store: RunStore, model: str, k: int, size: float, n_classes: int,
+               y_test) -> Fold:
+    """A fold's facts and arrays, the arrays checked against the run: a successful fold has
+    its predictions, one finite probability a class for every held-out image (and every
+    test image), and labels of the run's classes."""
+    facts, arrays = store.read_fold(model, k, size)
+    data = store.fold_paths(model, k, size)[1]
+    if facts["status"] == "ok":
+        problem = _arrays_problem(arrays, n_classes, None if y_test is None else len(y_test))
+        if problem:
+            raise FactsError(f"{data}: {problem}; {WHAT_TO_DO}")
+    return Fold(model, k, facts, arrays, n_classes=n_classes)
+
+
+def _arrays_problem(arrays: dict, n_classes: int, n_test) -> str:
+    if "y_prob" not in arrays or "y_true" not in arrays:
+        return "the predictions are missing (the .npz beside the fold's .json is gone)"
+    prob, y = np.asarray(arrays["y_prob"]), np.asarray(arrays["y_true"])
+    if prob.ndim != 2 or prob.shape != (len(y), n_classes):
+        return (f"'y_prob' has the shape {prob.shape}; expected ({len(y)}, {n_classes}): "
+                "one probability a class for every held-out image")
+    if not np.issubdtype(y.dtype, np.integer) or (len(y) and not 0 <= y.min() <= y.max()
+                                                  < n_classes):
+        return f"'y_true' holds labels outside 0..{n_classes - 1}"
+    if not np.isfinite(prob).all():
+        return "'y_prob' holds probabilities that are not finite (NaN or infinite)"
+    test = arrays.get("test_prob")
+    if test is not None and n_test is not None and (
+            np.shape(test) != (n_test, n_classes) or not np.isfinite(test).all()):
+        return (f"'test_prob' has the shape {np.shape(test)} or values that are not finite; "
+                f"expected ({n_test}, {n_classes}) finite probabilities")
+    return ""
 
 
 def _trials(store: RunStore, info: dict) -> dict:
@@ -155,9 +239,17 @@ def load_results(results_dir) -> tuple:
     last = read_last_run(results_dir)
     specs = get_registry().metrics
     runs = []
+    skipped = list(last.get("skipped", []))
     for entry in last["runs"]:
         store = RunStore(results_dir, entry["dataset"], entry["run_id"])
         if not store.has_run():
             continue
-        runs.append(load_run(store, store.read_test_labels(), specs))
-    return runs, last.get("skipped", [])
+        try:
+            run = load_run(store, store.read_test_labels(), specs)
+        except FactsError as exc:   # this run is left out; the others render
+            skipped.append({"what": "facts", "name": entry["dataset"], "reason": str(exc)})
+            continue
+        runs.append(run)
+        skipped += [{"what": "facts", "name": run.name, "reason": reason}
+                    for reason in run.fact_errors]
+    return runs, skipped

@@ -288,6 +288,9 @@ def _range(key, value, where, integer, numeric, convert) -> Param:
     if not numeric:
         raise ConfigError(f"{where}: {key} is not a number, so it takes choices A,B, not a "
                           "range")
+    if body.count("..") != 1 or "..." in body:   # 1e-4...1e-2 once read as 1e-4..0.001
+        raise ConfigError(f"{where}: expected exactly LOW..HIGH or LOW..HIGH:log, two dots "
+                          f"between two numbers, like 1e-4..1e-2; got {value!r}")
     low_text, _, high_text = body.partition("..")
     low, high = (_number(v, where, key) for v in (low_text, high_text))
     if integer and (low != int(low) or high != int(high)):
