@@ -49,13 +49,20 @@ def _backbone(keras_hub, preset: str):
     except (OSError, ConnectionError) as exc:
         raise zoo.ConfigError(
             f"hub: preset '{preset}' cannot be loaded ({type(exc).__name__}: "
-            f"{str(exc).splitlines()[0][:160]}): a named preset is downloaded once through "
+            f"{_at_a_word(exc, 160)}): a named preset is downloaded once through "
             "KerasHub's cache, which needs the internet the first time; offline, pass a local "
             "preset folder instead, hub:preset=/path/to/folder (made with "
             "Backbone.save_to_preset)") from None
     except ValueError as exc:
-        raise zoo.ConfigError(f"hub: preset '{preset}': {str(exc).splitlines()[0][:200]}") \
-            from None
+        raise zoo.ConfigError(f"hub: preset '{preset}': {_at_a_word(exc, 200)}") from None
+
+
+def _at_a_word(exc, limit: int) -> str:
+    """The first line of an error, cut at a word (with '...') when longer than ``limit``."""
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if len(text) <= limit:
+        return text
+    return text[:limit].rsplit(" ", 1)[0].rstrip(",;:") + " ..."
 
 
 def _converter(keras_hub, preset: str, image_size):

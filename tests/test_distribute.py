@@ -7,7 +7,7 @@ import textwrap
 import pytest
 
 from conftest import ROOT
-from zoo.grid.distribute import choose_strategy, parse_devices
+from zoo.grid.distribute import choose_strategy, parse_devices, where_line
 from zoo.errors import ConfigError
 
 
@@ -22,6 +22,12 @@ def test_parse_devices():
 def test_default_strategy_without_gpus():
     strategy = choose_strategy(None)
     assert strategy.num_replicas_in_sync == 1
+
+
+def test_a_machine_without_a_gpu_is_said_plainly_not_as_an_error():
+    """'CUDA could not start' on a machine with no GPU read as an error."""
+    line = where_line(choose_strategy(None))
+    assert line.endswith("; no GPU") and "CUDA" not in line
 
 
 def test_an_invisible_device_is_a_clear_error():

@@ -400,6 +400,14 @@ def test_the_live_view_shows_each_running_cell_and_the_grid():
     assert live.done == 2 and not live.cells
 
 
+def test_the_grid_counts_folds_and_says_a_share_when_trials_count_in():
+    """Trials count as a fraction of a fold; "25.2 of 30.4 folds" said nothing a user knows."""
+    from zoo.grid.progress import done_of
+
+    assert done_of(3, 6) == "3 of 6 folds" and done_of(3.0, 6.0) == "3 of 6 folds"
+    assert done_of(25.2, 30.4) == "83% of the training (folds and tuning trials)"
+
+
 def test_plain_lines_when_stdout_is_no_terminal(capsys):
     from zoo.grid import progress
 

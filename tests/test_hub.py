@@ -122,6 +122,16 @@ def test_a_named_preset_offline_stops_before_training_with_what_to_do(register_p
     assert "hub: preset 'resnet_18_imagenet' cannot be loaded" in r.output
     assert "offline, pass a local preset folder instead, hub:preset=/path/to/folder" in r.output
     assert "Traceback" not in r.output and "[start]" not in r.output
+    cause = r.output.split("cannot be loaded (", 1)[1].split("): a named preset", 1)[0]
+    assert cause.endswith(" ...") or len(cause) <= 200   # cut at a word, never mid-word
+
+
+def test_an_error_is_cut_at_a_word():
+    from zoo_plugins.hub import _at_a_word
+
+    long = ValueError("could not resolve the host name " + "x" * 10 + " NameResolutionError")
+    assert _at_a_word(long, 52) == "could not resolve the host name xxxxxxxxxx ..."
+    assert _at_a_word(ValueError("short"), 52) == "short"
 
 
 def test_without_keras_hub_the_model_is_unavailable_and_says_how_to_get_it(tmp_path):

@@ -316,6 +316,22 @@ def test_a_corrupt_image_is_named_or_skipped_and_counted(tmp_path):
     assert all(name in ds.notes[0] for name in ("broken.png", "junk.jpg", "junk.tif"))
 
 
+def test_what_is_wrong_with_a_file_is_said_in_words_not_op_names(tmp_path):
+    """A decode error once read `{{function_node __wrapped__DecodeImage...}} jpeg::Uncompress
+    failed. In`: TensorFlow's op names, cut mid-word."""
+    root = make_folder(tmp_path / "p", classes=("a", "b"))
+    good = (root / "a" / "0.png").read_bytes()
+    (root / "a" / "broken.png").write_bytes(good[: len(good) // 2])
+    (root / "b" / "junk.jpg").write_bytes(b"not an image at all")
+    said = dict(decoding.bad_files(sorted(str(p) for p in root.rglob("*.*"))))
+    assert said[str(root / "a" / "broken.png")].startswith("its PNG data is corrupt or cut short")
+    assert said[str(root / "b" / "junk.jpg")] == (
+        "it is not an image of a kind zoo reads (PNG, JPEG, BMP, GIF, WebP, TIFF)")
+    assert not any("function_node" in w or "[Op:" in w for w in said.values())
+    cut = decoding.in_words(ValueError("{{function_node x}} " + "word " * 40))
+    assert cut.endswith(" ...") and "function_node" not in cut and "wor ..." not in cut
+
+
 def test_a_corrupt_tiff_alone_is_named_too(tmp_path):
     """TIFFs are Pillow's to decode: its errors are named as TensorFlow's are."""
     root = make_folder(tmp_path / "p", classes=("a", "b"))

@@ -377,6 +377,9 @@ def test_the_page_opens_on_a_real_test_image_with_right_and_wrong_marks(server):
     try:
         chrome.goto(url)
         chrome.wait("document.body.dataset.truth !== undefined")
+        chrome.wait("document.body.dataset.predictions === '1'")
+        said = "document.getElementById('count').parentNode.textContent"
+        assert chrome.js(said).startswith("1 prediction,")   # not "1 predictions"
         truth = chrome.js("document.body.dataset.truth")
         assert chrome.js("document.getElementById('truth-label').textContent") == truth
         assert "of the official test split" in chrome.js(
@@ -386,6 +389,7 @@ def test_the_page_opens_on_a_real_test_image_with_right_and_wrong_marks(server):
         assert marks and all(m in ("✓ right", "✗ wrong") for m in marks)
         chrome.js("document.getElementById('example').click()")   # another one
         chrome.wait("document.body.dataset.predictions >= '2'")
+        assert chrome.js(said).startswith("2 predictions,")
         assert chrome.errors == []
     finally:
         chrome.close()

@@ -28,7 +28,7 @@ import numpy as np
 import zoo
 
 from .cache import cache_key, read_cache, write_cache
-from .decoding import all_gray, bad_files, decode
+from .decoding import all_gray, bad_files, decode, in_words
 from .folder import HOW, check_classes, layout, scan
 from .sizes import check_memory, median_size, parse_size
 
@@ -74,8 +74,7 @@ def _decode_all(root, files, test_files, classes, size, color, skip_bad) -> dict
     except ValueError as exc:
         bad = bad_files(everything)
         if not bad:   # the decoders failed, yet no file alone fails: say what they said
-            raise zoo.DataError(root, "could not decode the images "
-                                f"({str(exc).splitlines()[0][:200]})") from None
+            raise zoo.DataError(root, f"could not decode the images: {in_words(exc)}") from None
         if not skip_bad:
             path, problem = bad[0]
             raise zoo.DataError(path, f"not a readable image ({problem}); fix or remove it, "

@@ -3,6 +3,7 @@ tags), every image turned upright, fitted to the size and made 8-bit; bad files 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -292,5 +293,38 @@ def bad_files(files: list) -> list:
             else:
                 _decode_whole(tf, tf.io.read_file(str(path)))
         except Exception as exc:
-            bad.append((path, str(exc).splitlines()[0][:120] or type(exc).__name__))
+            bad.append((path, in_words(exc)))
     return bad
+
+
+#: what the decoders say (TensorFlow's op messages, Pillow's), in words a user acts on
+DECODER_WORDS = (
+    ("jpeg", "its JPEG data is corrupt or cut short"),
+    ("png", "its PNG data is corrupt or cut short"),
+    ("gif", "its GIF data is corrupt or cut short"),
+    ("bmp", "its BMP data is corrupt or cut short"),
+    ("webp", "its WebP data is corrupt or cut short"),
+    ("unknown image file format", "it is not an image of a kind zoo reads (PNG, JPEG, BMP, "
+                                  "GIF, WebP, TIFF)"),
+    ("cannot identify image file", "it is not an image Pillow can read"),
+    ("tiff", "its TIFF data is corrupt or cut short"),
+)
+
+
+def in_words(exc) -> str:
+    """What is wrong with a file, from a decoder's error: in words where the error is one the
+    decoders are known to give, else its first line without TensorFlow's op names, cut at a
+    word."""
+    text = re.sub(r"\{\{[^}]*\}\}|\[Op:\w+\]( name: \S*)?", "", str(exc)).strip()
+    text = text.splitlines()[0].strip() if text else type(exc).__name__
+    low = text.lower()
+    if "unknown image file format" in low or "cannot identify image file" in low:
+        return next(w for k, w in DECODER_WORDS if k in low and " " in k)
+    for key, words in DECODER_WORDS:
+        if key in low:
+            return f"{words} ({_cut(text, 80)})"
+    return _cut(text, 120)
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " ..."

@@ -73,7 +73,7 @@ def where_line(strategy) -> str:
     how = "one device" if d["replicas"] == 1 else f"{d['strategy']}, {d['replicas']} replicas"
     where = f"devices: {', '.join(d['devices'])} ({how})"
     if not d["gpus"]:
-        where += "; no GPU found" + (" (CUDA could not start)" if NO_GPU["seen"] else "")
+        where += "; no GPU"
     return where
 
 

@@ -109,7 +109,7 @@ class LiveProgress(Progress):
 
     def _update_grid(self) -> None:
         self.bars.update(self.grid, total=max(self.total, 1e-9), completed=self.done,
-                         status=f"{self.done:g} of {self.total:g} folds, {self.eta()}")
+                         status=f"{done_of(self.done, self.total)}, {self.eta()}")
 
     def started(self, cell, where: str = "", images: int = 0) -> None:
         label = cell.label + (f" on {where}" if where else "")
@@ -143,6 +143,14 @@ class LiveProgress(Progress):
 
     def close(self) -> None:
         self.bars.stop()
+
+
+def done_of(done: float, total: float) -> str:
+    """How far the grid is: '3 of 6 folds', or, when tuning trials (a fraction of a fold's
+    training each) are counted in, the share of the training done."""
+    if float(done).is_integer() and float(total).is_integer():
+        return f"{done:.0f} of {total:.0f} folds"
+    return f"{100 * done / max(total, 1e-9):.0f}% of the training (folds and tuning trials)"
 
 
 def for_terminal(echo=print, quiet: bool = False, verbose: bool = False) -> Progress:
