@@ -62,6 +62,18 @@ def test_the_api_answers_with_top_5_per_model(server):
     assert all(name in "ABCDEFGHIKLMNOPQRSTUVWXY" for name, _ in model["top"])
 
 
+def test_0_255_pixels_are_taken_when_the_request_says_so(server):
+    predictor, url = server
+    image = np.linspace(0, 1, 784)
+    _, as_fractions = post(url, json.dumps({"dataset": "sign-mnist",
+                                            "pixels": image.tolist()}).encode())
+    status, as_bytes = post(url, json.dumps({"dataset": "sign-mnist", "scale": 255,
+                                             "pixels": (image * 255).tolist()}).encode())
+    assert status == 200
+    assert [t[0] for t in as_bytes["models"][0]["top"]] == \
+        [t[0] for t in as_fractions["models"][0]["top"]]
+
+
 @pytest.mark.parametrize("body, status, message", [
     (b"not json", 400, 'expected JSON {"dataset": name'),
     (json.dumps({"dataset": "nope", "pixels": [0] * 784}).encode(), 404,
@@ -69,6 +81,16 @@ def test_the_api_answers_with_top_5_per_model(server):
     (json.dumps({"dataset": "sign-mnist", "pixels": [0] * 10}).encode(), 400,
      "expected 784 pixel values (28x28), got 10"),
     (json.dumps({"dataset": "sign-mnist", "pixels": ["x"] * 784}).encode(), 400, "could not"),
+    # 0-255 pixels where 0-1 is expected were clipped to 1: a white image, answered
+    (json.dumps({"dataset": "sign-mnist", "pixels": [200] * 784}).encode(), 400,
+     'pixel values must be in [0, 1]; got values from 200 to 200; for 0-255 pixels send '
+     '"scale": 255'),
+    (json.dumps({"dataset": "sign-mnist", "pixels": [-0.5] + [0] * 783}).encode(), 400,
+     "must be in [0, 1]; got values from -0.5 to 0"),
+    (json.dumps({"dataset": "sign-mnist", "pixels": [300] * 784, "scale": 255}).encode(), 400,
+     "pixel values must be in [0, 255]; got values from 300 to 300"),
+    (json.dumps({"dataset": "sign-mnist", "pixels": [0] * 784, "scale": 100}).encode(), 400,
+     '"scale": expected 1 (pixels in [0, 1], the default) or 255'),
 ])
 def test_bad_requests_get_clear_errors(server, body, status, message):
     got, answer = post(server[1], body)

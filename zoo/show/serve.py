@@ -92,10 +92,11 @@ class Predictor:
                 "pixels": np.round(image, 3).ravel().tolist(),
                 "shape": list(image.shape), "models": answers}
 
-    def predict(self, dataset: str, pixels, top: int = 5) -> list:
+    def predict(self, dataset: str, pixels, top: int = 5, scale: float = 1) -> list:
         """Top classes of every model for one image given as height*width values in [0, 1]
         (gray), or height*width*channels values (row by row, the channels of a pixel
-        together) for a colour dataset."""
+        together) for a colour dataset; ``scale`` 255: values in [0, 255]. A value outside
+        the range is refused, never clipped (0-255 pixels sent as 0-1 turned white)."""
         if dataset not in self.datasets:
             raise KeyError(dataset)
         info = self.datasets[dataset]
@@ -113,7 +114,11 @@ class Predictor:
                              + f", got {x.size}")
         if not np.isfinite(x).all():
             raise ValueError("pixel values must be finite numbers in [0, 1]")
-        x = np.clip(x, 0, 1).reshape(1, h, w, -1)
+        if x.min() < 0 or x.max() > scale * (1 + 1e-6):
+            raise ValueError(f"pixel values must be in [0, {scale:g}]; got values from "
+                             f"{x.min():g} to {x.max():g}"
+                             + ('; for 0-255 pixels send "scale": 255' if scale == 1 else ""))
+        x = np.clip(x / scale, 0, 1).reshape(1, h, w, -1)
         x = np.repeat(x, c, axis=-1) if x.shape[-1] == 1 else x
         return self._predict(dataset, x, top)
 
@@ -201,9 +206,13 @@ def predict_route(predictor: Predictor, body) -> dict:
     if not isinstance(body, dict) or not isinstance(body.get("dataset"), str) \
             or not isinstance(body.get("pixels"), list):
         raise HttpError(HTTPStatus.BAD_REQUEST, PREDICT_SHAPE)
-    dataset = body["dataset"]
+    dataset, scale = body["dataset"], body.get("scale", 1)
+    if scale not in (1, 255) or isinstance(scale, bool):
+        raise HttpError(HTTPStatus.BAD_REQUEST, f'"scale": expected 1 (pixels in [0, 1], the '
+                        f'default) or 255 (pixels in [0, 255]), got {scale!r}')
     try:
-        return {"dataset": dataset, "models": predictor.predict(dataset, body["pixels"])}
+        return {"dataset": dataset, "models": predictor.predict(dataset, body["pixels"],
+                                                                 scale=scale)}
     except KeyError:
         raise HttpError(HTTPStatus.NOT_FOUND, f"unknown dataset {dataset!r}; known: "
                         + ", ".join(predictor.datasets)) from None
