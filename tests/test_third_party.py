@@ -257,3 +257,95 @@ def test_check_plugin_names_each_problem_once():
     text = str(failed.value)
     assert text.startswith("plugin Typo: implements 'register_model', which is not a zoo hook")
     assert text.count("plugin Typo:") == 1
+
+
+# -- a model that cannot take one dataset (#30 item 9) ---------------------------------------
+def tiling_dense(input_shape, num_classes, patch: int = 8):
+    """A model whose patches must tile the image: it refuses other sizes with a ConfigError,
+    as the plugin guide advises."""
+    if input_shape[0] % patch:
+        raise zoo.ConfigError(f"patch {patch} does not tile {input_shape[0]}-pixel images")
+    from conftest import tiny_dense
+
+    return tiny_dense(input_shape, num_classes)
+
+
+class TilingPlugin:
+    @zoo.hookimpl
+    def register_models(self, register):
+        register(zoo.ModelSpec(name="tiling", build=tiling_dense, description="patches of 8"))
+
+
+class Twelve(TinyPlugin):
+    """The tiny data at 12x12 pixels."""
+
+    def load(self, data_dir=None):
+        from conftest import make_images
+
+        x, y, xt, yt = make_images(self.n_per_class, self.classes, size=12, test_per_class=4)
+        return zoo.Dataset(name=self.name, x=x, y=y, x_test=xt, y_test=yt,
+                           class_names=self.class_names, source="made in the test")
+
+
+def test_a_model_that_cannot_take_one_dataset_is_skipped_there_and_the_grid_goes_on(
+        register_plugin, tmp_path):
+    """A ConfigError from build (a patch size that does not tile the image) once stopped the
+    whole grid, the other model and the other dataset included."""
+    register_plugin(TinyPlugin(), "tiny")
+    register_plugin(Twelve(name="twelve"), "twelve")
+    register_plugin(TinyModelPlugin(), "dense")
+    register_plugin(TilingPlugin(), "tiling")
+    args = ["--folds", "2", "--epochs", "1", "--batch-size", "8", "--results",
+            str(tmp_path / "r"), "--out", str(tmp_path / "o")]
+    r = CliRunner().invoke(cli, ["run", "tiling", "dense", "-d", "tiny", "-d", "twelve", *args])
+    assert r.exit_code == 0, r.output
+    assert "skipping tiling on twelve: model 'tiling' (plugin tiling): patch 8 does not tile " \
+        "12-pixel images" in r.output
+    last = read_json(tmp_path / "r" / "last_run.json")
+    runs = {e["dataset"]: RunStore(tmp_path / "r", e["dataset"], e["run_id"])
+            for e in last["runs"]}
+    assert runs["tiny"].has_fold("tiling", 1) and runs["twelve"].has_fold("dense", 1)
+    assert not runs["twelve"].has_fold("tiling", 0)
+    # a skipped model is no unfinished run: no rerun is advised, and one would train nothing
+    assert "partial run" not in r.output and "Run the same command again" not in r.output
+    assert "twelve: tiling was skipped: model 'tiling' (plugin tiling): patch 8" in r.output
+    r = CliRunner().invoke(cli, ["report", "--results", str(tmp_path / "r"), "--out",
+                                 str(tmp_path / "o")])
+    assert r.exit_code == 0 and "partial run" not in r.output
+    assert "Partial run" not in (tmp_path / "o" / "index.html").read_text()
+    assert "twelve: tiling was skipped" in r.output
+    # a model that fits no chosen dataset: the user's to fix, before anything trains
+    r = CliRunner().invoke(cli, ["run", "tiling", "dense", "-d", "twelve", *args])
+    assert r.exit_code == 2 and "it fits none of the chosen datasets" in r.output
+    assert "Traceback" not in r.output
+
+
+def test_check_plugin_reports_a_model_that_refuses_every_shape_and_lists_the_refusals():
+    from zoo.testing import check_plugin
+
+    with pytest.raises(AssertionError, match="model tiling builds on none of the shapes "
+                                             r"checked: \(12, 12, 1\): .*patch 8 does not tile"):
+        check_plugin(TilingPlugin(), shapes=(((12, 12, 1), 3),))
+    check = check_plugin(TilingPlugin(), shapes=(((8, 8, 1), 3), ((12, 12, 1), 3)))
+    assert any("(12, 12, 1) x 3 classes: refused" in line for line in check.passed)
+    assert any("(8, 8, 1) x 3 classes: builds, trains" in line for line in check.passed)
+
+
+def test_check_plugin_builds_a_model_for_the_datasets_its_distribution_registers():
+    """A distribution's model plugin is checked on the shapes of the datasets its sibling
+    entry points register (not only on the synthetic default)."""
+    from zoo.plugin_test import _sibling_shapes
+    from zoo.plugins import PluginInfo, Registry
+
+    twelve = Twelve(name="twelve")
+    spec = zoo.DatasetSpec(name="twelve", load=twelve.load, available=lambda d: (True, ""))
+    registry = Registry(datasets={"twelve": spec, "other": spec})
+    model = PluginInfo("resnet", distribution="zoo-plugin-x", models=["r"])
+    registry.plugins = {"resnet": model,
+                        "folder": PluginInfo("folder", distribution="zoo-plugin-x",
+                                             datasets=["twelve"]),
+                        "stranger": PluginInfo("stranger", distribution="zoo-plugin-y",
+                                               datasets=["other"])}
+    assert _sibling_shapes(model, registry, None) == [((12, 12, 1), 3)]
+    alone = PluginInfo("alone", models=["r"])   # not installed: no distribution, no siblings
+    assert _sibling_shapes(alone, registry, None) == []

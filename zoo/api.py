@@ -58,6 +58,8 @@ class Run:
         for d in self.datasets:
             if d.partial:
                 out.append(f"{d.name}: partial run: {d.partial}")
+            out += [f"{d.name}: {model} was skipped: {reason}"
+                    for model, reason in d.skipped_models]
             out += _score_lines(d)
             out.append(f"{d.name}: {d.conclusion}")
             if d.curve:

@@ -104,14 +104,37 @@ def check_plugin(plugin, data_dir=None, shapes=(((8, 8, 1), 3),)) -> PluginCheck
         _what_it_registers(check, info, registry)
         for spec in check.metrics:
             _check_metric(spec, check)
-        found_shapes = [shape for spec in check.datasets
-                        for shape in _check_dataset(spec, name, data_dir, check)]
+        found = [shape for spec in check.datasets
+                 for shape in _check_dataset(spec, name, data_dir, check)]
+        found += _sibling_shapes(info, registry, data_dir)
+        to_check = list(dict.fromkeys(found)) or list(shapes)
         for spec in check.models:
-            for shape in (found_shapes or list(shapes)):
-                _check_model(spec, *shape, check)
+            refused = [r for shape in to_check if (r := _check_model(spec, *shape, check))]
+            if refused and len(refused) == len(to_check):
+                check.problems.append(f"model {spec.name} builds on none of the shapes "
+                                      f"checked: {'; '.join(refused)}")
     if check.problems:
         raise AssertionError(f"plugin {name}: " + "; ".join(check.problems))
     return check
+
+
+def _sibling_shapes(info, registry, data_dir) -> list:
+    """The (input shape, classes) of the available datasets that other plugins of the same
+    distribution register: the data its models are meant for (their own check validates
+    them; here they only lend their shapes)."""
+    out = []
+    for other in registry.plugins.values():
+        if other is info or not info.distribution or other.distribution != info.distribution:
+            continue
+        for name in other.datasets:
+            spec = registry.datasets[name]
+            try:
+                if spec.check_available(data_dir)[0]:
+                    ds = spec.load(data_dir).validate(plugin=other.name)
+                    out.append((ds.input_shape, ds.num_classes))
+            except Exception:   # reported by that plugin's own check
+                continue
+    return out
 
 
 def _what_it_registers(check: PluginCheck, info, registry) -> None:
@@ -158,10 +181,13 @@ def _check_metric(spec, check: PluginCheck) -> None:
                         "predictions")
 
 
-def _check_model(spec, input_shape, num_classes, check: PluginCheck) -> None:
+def _check_model(spec, input_shape, num_classes, check: PluginCheck) -> str:
+    """Build, train an epoch, save and reload ``spec`` for one shape; problems go into
+    ``check``. Returns why the model refused the shape (a ConfigError), or ''."""
     import keras  # lazy: Keras starts its backend (4 s); only training and kept models need it
 
-    from zoo.errors import PluginError  # lazy: loaded by every pytest session as a plugin: kept light
+    # lazy: loaded by every pytest session as a plugin: kept light
+    from zoo.errors import ConfigError, PluginError
     # lazy: loaded by every pytest session as a plugin: kept light
     from zoo.grid.protocol import Protocol, make_splits
     from zoo.grid.checks import build_checked  # lazy: loaded by every pytest session as a plugin: kept light
@@ -173,7 +199,11 @@ def _check_model(spec, input_shape, num_classes, check: PluginCheck) -> None:
         build_checked(spec, input_shape, num_classes)
     except PluginError as exc:
         check.problems.append(str(exc))
-        return
+        return ""
+    except ConfigError as exc:   # a shape the model refuses: `zoo run` skips it there
+        check.passed.append(f"{where}: refused ({exc}); `zoo run` skips it on such a "
+                            "dataset")
+        return f"{tuple(input_shape)}: {exc}"
     finally:
         keras.backend.clear_session()
     ds = _tiny(tuple(input_shape), num_classes)
@@ -183,23 +213,24 @@ def _check_model(spec, input_shape, num_classes, check: PluginCheck) -> None:
     except Exception as exc:
         check.problems.append(f"{where}: one epoch of training raised "
                               f"{type(exc).__name__}: {exc}")
-        return
+        return ""
     facts, model = trained.facts, trained.model
     if not facts.ok or model is None:
         check.problems.append(f"{where}: training {facts.status}: {facts.reason}")
-        return
+        return ""
     try:
         again = round_trip(model, spec.custom_objects() if spec.custom_objects else None)
     except Exception as exc:
         check.problems.append(f"{where}: saving and loading with safe_mode=True failed: "
                               f"{type(exc).__name__}: {str(exc)[:300]}")
-        return
+        return ""
     x = np.asarray(ds.x[:4], dtype=np.float32) / (255 if ds.x.dtype == np.uint8 else 1)
     if not np.allclose(model.predict_on_batch(x), again.predict_on_batch(x), atol=1e-5):
         check.problems.append(f"{where}: the reloaded model predicts differently")
-        return
+        return ""
     keras.backend.clear_session()
     check.passed.append(f"{where}: builds, trains an epoch, saves and reloads safely")
+    return ""
 
 
 def _pytest_fixture():

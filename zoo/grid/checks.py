@@ -3,9 +3,10 @@ output is one probability vector per image. A plugin's mistake costs seconds, no
 the other models would train first."""
 from __future__ import annotations
 
-from zoo.errors import ConfigError, PluginError
-from zoo.backend import import_tf
 import numpy as np
+
+from zoo.backend import import_tf
+from zoo.errors import ConfigError, PluginError
 
 
 def build_checked(spec, input_shape, num_classes: int):
@@ -63,9 +64,10 @@ def probability_problem(prob) -> str:
 
 def check_models(specs, shapes) -> dict:
     """Build every model once for every (input shape, number of classes) in ``shapes`` and
-    check its output. Returns {(model, shape): error text}."""
+    check its output. Returns {(model, shape): the error}: a PluginError (the plugin's
+    mistake), or a ConfigError (the model cannot take that shape or option value, as a
+    patch size that does not tile the image: the user's choice, not a bug)."""
     import keras  # lazy: Keras starts its backend (4 s); only training and kept models need it
-
 
     import_tf()
     errors = {}
@@ -73,8 +75,8 @@ def check_models(specs, shapes) -> dict:
         for shape in shapes:
             try:
                 build_checked(spec, *shape)
-            except PluginError as exc:
-                errors[spec.name, shape] = str(exc)
+            except (PluginError, ConfigError) as exc:
+                errors[spec.name, shape] = exc
             finally:
                 keras.backend.clear_session()
     return errors

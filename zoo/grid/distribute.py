@@ -2,7 +2,7 @@
 default (single-device) strategy otherwise. ``--devices`` overrides."""
 from __future__ import annotations
 
-from zoo.backend import NO_GPU, import_tf
+from zoo.backend import import_tf
 from zoo.errors import ConfigError
 
 

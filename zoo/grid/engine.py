@@ -168,12 +168,33 @@ class _Run:
                        sorted({shapes[d] for _, d in needed}))
         for o in self.opened.values():
             o.info.setdefault("timings", {})["check"] = time.monotonic() - t0
+        misfits = {}
         for model, dataset in needed:
             error = broken.get((model, shapes[dataset]))
-            if error:
+            if isinstance(error, ConfigError):   # this model cannot take this dataset
+                misfits.setdefault(model, []).append((dataset, str(error)))
+            elif error:
                 self._drop(dataset, model, f"{error} (on {dataset}; nothing of it was trained)",
-                           error)
+                           str(error))
+        self._misfits(misfits, needed)
         return [c for c in todo if (c.dataset, c.model) not in self.dropped]
+
+    def _misfits(self, misfits: dict, needed: list) -> None:
+        """A model whose build refuses a dataset (a ConfigError: a patch size that does not
+        tile its images, say) is skipped there with one line, and the grid goes on; one
+        that fits no chosen dataset is the user's to fix (exit 2)."""
+        for model, where in misfits.items():
+            datasets = {d for d, _ in where}
+            if datasets >= {d for m, d in needed if m == model}:
+                raise ConfigError("; ".join(reason for _, reason in where)
+                                  + " (it fits none of the chosen datasets)")
+            for dataset, reason in where:
+                self.dropped.add((dataset, model))
+                if self.tuner is not None:
+                    self.tuner.drop(dataset, model)
+                self.result.skipped.append({"what": "model", "name": model, "reason": reason,
+                                            "dataset": dataset})
+                self.progress.error(f"skipping {model} on {dataset}: {reason}")
 
     def _to_build(self, models: set) -> list:
         """The specs of ``models``, and every tuned option value each may be built with."""

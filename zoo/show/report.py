@@ -125,11 +125,21 @@ def _fold_rows(run, sizes=(1.0,)) -> list:
     return rows
 
 
-def partial(run) -> str:
+def skipped_here(run, skipped) -> list:
+    """(model, reason) of every model skipped on this run's dataset (it could not take the
+    dataset, or its plugin failed there): never trained, so never missing."""
+    return [(s["name"], s["reason"]) for s in skipped
+            if s.get("what") == "model" and s.get("dataset") == run.name]
+
+
+def partial(run, skipped=()) -> str:
     """What is missing from a run that did not finish (interrupted, or still running), in
-    words; '' for a finished run."""
+    words; '' for a finished run. Models skipped on the dataset are not missing cells: a
+    rerun would not train them."""
     sizes = len(run.info.get("train_sizes") or [1.0])
-    expected = len(run.info.get("models", [])) * run.info["protocol"]["folds"] * sizes
+    left_out = {m for m, _ in skipped_here(run, skipped)}
+    models = [m for m in run.info.get("models", []) if m not in left_out]
+    expected = len(models) * run.info["protocol"]["folds"] * sizes
     have = len(run.all_folds())
     if run.info.get("finished_at") and have >= expected:
         return ""
@@ -164,6 +174,7 @@ class DatasetView:
     recipe: str
     wall_seconds: float
     partial: str                  # what an unfinished run lacks ('' when finished)
+    skipped_models: list          # (model, reason) of the models skipped on this dataset
     threads: list
     tuning: dict | None
     trials: list
@@ -175,7 +186,7 @@ class DatasetView:
         return getattr(self, key)
 
 
-def dataset_view(run) -> DatasetView:
+def dataset_view(run, skipped=()) -> DatasetView:
     """Everything the report shows of one dataset's run, judged from its facts."""
     leak = verdict.leakage_view(run)
     has_test = bool(run.info["dataset"].get("test_samples"))
@@ -192,7 +203,7 @@ def dataset_view(run) -> DatasetView:
         params={m: run.folds[m][0].facts.get("params") for m in run.models},
         recipe=_recipe(run.info["protocol"], run.info.get("augment")),
         wall_seconds=sum(f.facts.get("wall_seconds") or 0 for f in run.all_folds()),
-        partial=partial(run),
+        partial=partial(run, skipped), skipped_models=skipped_here(run, skipped),
         threads=sorted({int(f.facts["threads"]) for f in run.all_folds()
                         if f.facts.get("threads")}),
         tuning=said.tuning, trials=tuned.rows_for_csv(run))
@@ -221,7 +232,7 @@ def build_context(results_dir) -> dict:
                  for run in runs for f in run.all_folds()]
     devices = sorted({d for r in runs for fs in r.folds.values() for f in fs
                       for d in f.facts.get("devices", {}).get("devices", [])})
-    return {"datasets": [dataset_view(run) for run in runs], "skipped": skipped,
+    return {"datasets": [dataset_view(run, skipped) for run in runs], "skipped": skipped,
             "facts": facts_out, "environment": runs[0].info.get("environment", {})
             if runs else {}, "devices": devices,
             "metrics": zmetrics.table(runs[0].metrics) if runs else {}, "extra": EXTRA,

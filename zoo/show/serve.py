@@ -99,27 +99,7 @@ class Predictor:
         the range is refused, never clipped (0-255 pixels sent as 0-1 turned white)."""
         if dataset not in self.datasets:
             raise KeyError(dataset)
-        info = self.datasets[dataset]
-        h, w, c = info["input_shape"]
-        if isinstance(pixels, list):  # from JSON: numbers only, and none beyond float32
-            if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in pixels):
-                raise ValueError("could not read the pixels: expected numbers in [0, 1]")
-            if any(isinstance(v, int) and abs(v) > 1e6 for v in pixels):
-                raise ValueError("pixel values must be numbers in [0, 1]; got an integer far "
-                                 "out of range")
-        x = np.asarray(pixels, dtype=np.float32)
-        if x.size not in (h * w, h * w * c):
-            raise ValueError(f"expected {h * w} pixel values ({h}x{w})"
-                             + (f" or {h * w * c} ({h}x{w}x{c})" if c > 1 else "")
-                             + f", got {x.size}")
-        if not np.isfinite(x).all():
-            raise ValueError("pixel values must be finite numbers in [0, 1]")
-        if x.min() < 0 or x.max() > scale * (1 + 1e-6):
-            raise ValueError(f"pixel values must be in [0, {scale:g}]; got values from "
-                             f"{x.min():g} to {x.max():g}"
-                             + ('; for 0-255 pixels send "scale": 255' if scale == 1 else ""))
-        x = np.clip(x / scale, 0, 1).reshape(1, h, w, -1)
-        x = np.repeat(x, c, axis=-1) if x.shape[-1] == 1 else x
+        x = image_from(pixels, self.datasets[dataset]["input_shape"], scale)
         return self._predict(dataset, x, top)
 
     def _predict(self, dataset: str, x: np.ndarray, top: int = 5) -> list:
@@ -199,6 +179,32 @@ def read_json(headers, rfile):
                         '{"dataset": name, "pixels": [numbers]}') from None
     except ValueError:
         raise HttpError(HTTPStatus.BAD_REQUEST, PREDICT_SHAPE) from None
+
+
+def image_from(pixels, shape, scale: float = 1) -> np.ndarray:
+    """One image (1, height, width, channels) in [0, 1] from a request's pixel values, checked:
+    numbers, as many as the shape takes (gray values are repeated for a colour model),
+    finite and within [0, ``scale``]."""
+    h, w, c = shape
+    if isinstance(pixels, list):  # from JSON: numbers only, and none beyond float32
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in pixels):
+            raise ValueError("could not read the pixels: expected numbers in [0, 1]")
+        if any(isinstance(v, int) and abs(v) > 1e6 for v in pixels):
+            raise ValueError("pixel values must be numbers in [0, 1]; got an integer far "
+                             "out of range")
+    x = np.asarray(pixels, dtype=np.float32)
+    if x.size not in (h * w, h * w * c):
+        raise ValueError(f"expected {h * w} pixel values ({h}x{w})"
+                         + (f" or {h * w * c} ({h}x{w}x{c})" if c > 1 else "")
+                         + f", got {x.size}")
+    if not np.isfinite(x).all():
+        raise ValueError("pixel values must be finite numbers in [0, 1]")
+    if x.min() < 0 or x.max() > scale * (1 + 1e-6):
+        raise ValueError(f"pixel values must be in [0, {scale:g}]; got values from "
+                         f"{x.min():g} to {x.max():g}"
+                         + ('; for 0-255 pixels send "scale": 255' if scale == 1 else ""))
+    x = np.clip(x / scale, 0, 1).reshape(1, h, w, -1)
+    return np.repeat(x, c, axis=-1) if x.shape[-1] == 1 else x
 
 
 def predict_route(predictor: Predictor, body) -> dict:
