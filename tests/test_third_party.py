@@ -349,3 +349,61 @@ def test_check_plugin_builds_a_model_for_the_datasets_its_distribution_registers
     assert _sibling_shapes(model, registry, None) == [((12, 12, 1), 3)]
     alone = PluginInfo("alone", models=["r"])   # not installed: no distribution, no siblings
     assert _sibling_shapes(alone, registry, None) == []
+
+
+# -- an option that changes nothing (#30 item 10) --------------------------------------------
+def dense_of(input_shape, num_classes, width: int = 16):
+    import keras
+
+    inputs = keras.Input(input_shape)
+    x = keras.layers.Flatten()(inputs)
+    x = keras.layers.Dense(width, activation="relu")(x)
+    return keras.Model(inputs, keras.layers.Dense(num_classes, activation="softmax")(x))
+
+
+def ignoring(input_shape, num_classes, width: int = 16):
+    """A plugin's bug: the option is accepted and never used."""
+    return dense_of(input_shape, num_classes)
+
+
+class OptionsPlugin:
+    @zoo.hookimpl
+    def register_models(self, register):
+        register(zoo.ModelSpec(name="widths", build=dense_of))
+        register(zoo.ModelSpec(name="ignoring", build=ignoring))
+
+
+def test_variants_that_build_the_same_architecture_are_warned_of(register_plugin, tmp_path):
+    """A build that ignores an option made two identical models, reported as an ablation
+    (p = 1.000)."""
+    register_plugin(TinyPlugin(), "tiny")
+    register_plugin(OptionsPlugin(), "options")
+    r = CliRunner().invoke(cli, ["run", "ignoring:width=8", "ignoring:width=32",
+                                 "widths:width=8", "widths:width=32", "-d", "tiny", "--folds",
+                                 "2", "--epochs", "1", "--batch-size", "8", "--results",
+                                 str(tmp_path / "r"), "--out", str(tmp_path / "o")])
+    assert r.exit_code == 0, r.output
+    (line,) = [x for x in r.output.splitlines() if "build the same architecture" in x]
+    assert line.startswith("warning: ignoring:width=") and "is the option passed to build?" \
+        in line and "ignoring:width=8" in line and "ignoring:width=32" in line
+
+
+def test_check_plugin_warns_of_an_option_that_changes_nothing():
+    from zoo.testing import check_plugin
+
+    check = check_plugin(OptionsPlugin())
+    assert [w for w in check.warnings if "model ignoring:" in w and "width" in w]
+    assert not [w for w in check.warnings if "model widths:" in w]
+
+
+def test_a_tuned_value_the_model_refuses_stops_the_run_before_training(register_plugin,
+                                                                        tmp_path):
+    register_plugin(TinyPlugin(), "tiny")
+    register_plugin(TilingPlugin(), "tiling")
+    r = CliRunner().invoke(cli, ["run", "tiling", "-d", "tiny", "--tune", "tiling:patch=8,5",
+                                 "--trials", "2", "--folds", "2", "--epochs", "1",
+                                 "--results", str(tmp_path / "r")])
+    assert r.exit_code == 2, r.output
+    assert "model 'tiling with patch=5' (plugin tiling): patch 5 does not tile 8-pixel " \
+        "images (a value the search would try; narrow --tune)" in r.output
+    assert "[start]" not in r.output

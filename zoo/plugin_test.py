@@ -32,6 +32,8 @@ class PluginCheck:
     metrics: list = field(default_factory=list)
     passed: list = field(default_factory=list)
     problems: list = field(default_factory=list)
+    #: what may be wrong without failing the check (an option that changes nothing)
+    warnings: list = field(default_factory=list)
 
 
 def registry():
@@ -113,9 +115,44 @@ def check_plugin(plugin, data_dir=None, shapes=(((8, 8, 1), 3),)) -> PluginCheck
             if refused and len(refused) == len(to_check):
                 check.problems.append(f"model {spec.name} builds on none of the shapes "
                                       f"checked: {'; '.join(refused)}")
+            else:
+                _check_options(spec, to_check[0], check)
     if check.problems:
         raise AssertionError(f"plugin {name}: " + "; ".join(check.problems))
     return check
+
+
+def _check_options(spec, shape, check: PluginCheck) -> None:
+    """Each option of the model built at its default and at another value: an option whose
+    other value builds the same architecture (a ``build`` that ignores it) is a warning, as
+    `zoo run` warns of two such variants."""
+    # lazy: loaded by every pytest session as a plugin: kept light
+    from zoo import options
+    from zoo.grid.checks import check_models
+
+    for name, default in options.accepted(spec).items():
+        other = _another(default)
+        if other is None:
+            continue
+        try:
+            variants = [options.variant(spec, {name: v}, name=f"{spec.name}:{name}={v!r}")
+                        for v in (default, other)]
+        except Exception:   # a value the option refuses: nothing to compare
+            continue
+        lines = []
+        if not check_models(variants, [shape], warn=lines.append):
+            check.warnings += [f"model {spec.name}: {line}" for line in lines]
+
+
+def _another(default):
+    """A value other than an option's default, of its type (None: no obvious one)."""
+    if isinstance(default, bool):
+        return not default
+    if isinstance(default, int):
+        return default * 2 if default else 1
+    if isinstance(default, float):
+        return default / 2 if default else 0.5
+    return None
 
 
 def _sibling_shapes(info, registry, data_dir) -> list:

@@ -62,21 +62,57 @@ def probability_problem(prob) -> str:
     return ""
 
 
-def check_models(specs, shapes) -> dict:
+def check_models(specs, shapes, warn=None) -> dict:
     """Build every model once for every (input shape, number of classes) in ``shapes`` and
     check its output. Returns {(model, shape): the error}: a PluginError (the plugin's
     mistake), or a ConfigError (the model cannot take that shape or option value, as a
-    patch size that does not tile the image: the user's choice, not a bug)."""
+    patch size that does not tile the image: the user's choice, not a bug). Variants of one
+    model that build the same architecture are told to ``warn`` (see :func:`same_builds`)."""
     import keras  # lazy: Keras starts its backend (4 s); only training and kept models need it
 
     import_tf()
-    errors = {}
+    errors, built = {}, {}
     for spec in specs:
         for shape in shapes:
             try:
-                build_checked(spec, *shape)
+                built[spec.base or spec.name, spec.name, shape] = \
+                    architecture(build_checked(spec, *shape))
             except (PluginError, ConfigError) as exc:
                 errors[spec.name, shape] = exc
             finally:
                 keras.backend.clear_session()
+    for line in same_builds(built):
+        (warn or (lambda text: None))(line)
     return errors
+
+
+def architecture(model) -> tuple:
+    """What makes two built models the same network: each layer's class, its configuration
+    (its name left out: Keras numbers names per build) and its output shape, and the number
+    of parameters."""
+    layers = []
+    for layer in model.layers:
+        config = {k: v for k, v in layer.get_config().items() if k != "name"}
+        layers.append((type(layer).__name__, repr(sorted(config.items(), key=str)),
+                       _shapes(getattr(layer, "output", None))))
+    return tuple(layers), int(model.count_params())
+
+
+def _shapes(output) -> str:
+    """A layer's output shape(s), without the tensors' names (numbered per build)."""
+    outputs = output if isinstance(output, (list, tuple)) else [output]
+    return repr([tuple(o.shape) if hasattr(o, "shape") else None for o in outputs])
+
+
+def same_builds(built: dict) -> list:
+    """``built``: {(base model, name, shape): architecture}. One line for every group of
+    variants of one model (``vit:patch_size=4``, ``vit:patch_size=7``) that built the same
+    architecture on a shape: an option that changes nothing (a ``build`` that ignores it)
+    would make an ablation of identical models."""
+    groups = {}
+    for (base, name, shape), arch in built.items():
+        groups.setdefault((base, shape, arch), []).append(name)
+    return [f"{' and '.join(names)} build the same architecture ({arch[1]:,} parameters, "
+            f"the same layers) on {shape[0]} x {shape[1]} classes: the option(s) that tell "
+            f"them apart change nothing in the model; is the option passed to build?"
+            for (base, shape, arch), names in groups.items() if len(set(names)) > 1]

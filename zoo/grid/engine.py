@@ -9,6 +9,7 @@ store, so workers need no shared filesystem. No metric is computed here, no mode
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -100,6 +101,19 @@ def _loop(state, models, keep, executor, verbose, check, tuner) -> None:
     state.finish()
 
 
+def _tuned_values(broken: dict, tuned: dict) -> dict:
+    """The check's errors by model (``tuned``: {variant: model}): a tuned option value the
+    model refuses (a ConfigError) stops the run before anything trains, as a bad --tune
+    entry does; a plugin's failure on one is its model's failure."""
+    out = {}
+    for (name, shape), error in broken.items():
+        if name in tuned and isinstance(error, ConfigError):
+            raise ConfigError(f"{error} (a value the search would try; narrow --tune)")
+        key = tuned.get(name, name), shape
+        out[key] = out.get(key) or error
+    return out
+
+
 class _Run:
     """The state of one run loop: what is open, what was dropped, what has results."""
 
@@ -158,14 +172,15 @@ class _Run:
     def check(self, todo, check=None) -> list:
         """Build every model once for every dataset shape it is to train on, before any
         cell: a model whose build fails is dropped on that dataset, in seconds."""
-        check = check or check_models
+        check = check or functools.partial(
+            check_models, warn=lambda line: self.progress.error(f"warning: {line}"))
         shapes = {name: (o.prepared.dataset.input_shape, o.prepared.dataset.num_classes)
                   for name, o in self.opened.items()}
         needed = sorted({(c.model, c.dataset) for c in todo}
                         | (self.tuner.needed() if self.tuner else set()))
         t0 = time.monotonic()
-        broken = check(self._to_build({m for m, _ in needed}),
-                       sorted({shapes[d] for _, d in needed}))
+        specs, tuned = self._to_build({m for m, _ in needed})
+        broken = _tuned_values(check(specs, sorted({shapes[d] for _, d in needed})), tuned)
         for o in self.opened.values():
             o.info.setdefault("timings", {})["check"] = time.monotonic() - t0
         misfits = {}
@@ -196,13 +211,17 @@ class _Run:
                                             "dataset": dataset})
                 self.progress.error(f"skipping {model} on {dataset}: {reason}")
 
-    def _to_build(self, models: set) -> list:
-        """The specs of ``models``, and every tuned option value each may be built with."""
-        specs = [self.specs[m] for m in sorted(models)]
+    def _to_build(self, models: set) -> tuple:
+        """(specs, {variant: model}): the specs of ``models``, and every tuned option value
+        each may be built with, by the model it is a value of."""
+        specs, tuned = [self.specs[m] for m in sorted(models)], {}
         if self.tuning is not None:
             protocol = next(iter(self.opened.values())).protocol
-            specs += [v for s in list(specs) for v in self.tuning.variants(s, protocol)]
-        return specs
+            for s in list(specs):
+                variants = self.tuning.variants(s, protocol)
+                specs += variants
+                tuned.update((v.name, s.name) for v in variants)
+        return specs, tuned
 
     # -- the cells ---------------------------------------------------------------------------
     def drive(self, executor, todo) -> None:

@@ -103,9 +103,12 @@ class Tuning:
 
     def variants(self, spec, protocol) -> list:
         """``spec`` with every tuned option value it may be built with (each choice, each end
-        of a range), for the check before training."""
-        return [apply(spec, protocol, [(p.key, value)])[0] for p in self.for_model(spec)
-                if p.model is not None for value in p.choices or (p.low, p.high)]
+        of a range), for the check before training; named for the value ('vit with
+        patch_size=4'), their ``base`` the model's."""
+        return [dataclasses.replace(apply(spec, protocol, [(p.key, value)])[0],
+                                    name=f"{spec.name} with {p.name}={opts.show(value)}")
+                for p in self.for_model(spec) if p.model is not None
+                for value in p.choices or (p.low, p.high)]
 
     def identity(self) -> str:
         """What identifies a run's search (the number of trials is not part of it: more
