@@ -21,6 +21,6 @@ def register_datasets(register):
     register(zoo.DatasetSpec(
         # 8x8 images: small shifts keep a digit a digit (a rotation or zoom of a few pixels
         # would not; zoo only shifts images under 16 px anyway)
-        name="digits", load=load, augment=("shift",),
+        name="digits", load=load, augment=("shift",), input_shape=(8, 8, 1), classes=10,
         description="scikit-learn's bundled handwritten digits, 8x8 grayscale, 10 classes",
     ))

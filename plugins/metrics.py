@@ -79,7 +79,7 @@ def reliability_figure(predictions: dict, n_classes: int) -> dict:
 
 @zoo.hookimpl
 def register_metrics(register):
-    register(zoo.MetricSpec(name="top_5_accuracy", function=top_k_accuracy,
+    register(zoo.MetricSpec(name="top_5_accuracy", function=top_k_accuracy, min_classes=6,
                             label="Top-5 accuracy"))
     register(zoo.MetricSpec(name="ece", function=expected_calibration_error,
                             higher_is_better=False, label="ECE (calibration)",

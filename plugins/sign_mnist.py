@@ -96,12 +96,13 @@ def register_datasets(register):
     # mirrored hand can be another letter), and zoo never flips
     register(zoo.DatasetSpec(
         name="sign-mnist", load=load, available=available, augment=("rotate", "shift", "zoom"),
+        input_shape=(28, 28, 1), classes=24,
         description="Sign Language MNIST: ASL letters A-Y without J, 28x28 grayscale, "
                     "24 classes, official test split",
     ))
     register(zoo.DatasetSpec(
         name="sign-mnist-small", load=load_small, available=available,
-        augment=("rotate", "shift", "zoom"),
+        augment=("rotate", "shift", "zoom"), input_shape=(28, 28, 1), classes=24,
         description="the study's small dataset: Sign MNIST's 7,172 test-CSV images alone, "
                     "cross-validated, no official test split",
     ))

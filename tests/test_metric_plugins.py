@@ -130,6 +130,21 @@ def test_a_plugin_metric_is_in_the_tables_the_comparisons_and_metrics_csv(regist
     assert float(rows[0]["brier"]) >= 0
 
 
+def test_top_5_accuracy_on_5_classes_or_fewer_is_marked_trivial_and_not_compared(tmp_path):
+    """With 5 classes top-5 accuracy is 1.0 whatever the model: marked, never bold, never a
+    comparison; with 10 it is a score like any other."""
+    make_facts(tmp_path / "five", models={"cnn": 0.9, "vit": 0.6}, folds=4, classes=5)
+    d = report.build_context(tmp_path / "five")["datasets"][0]
+    cell = next(r for r in d["summary"] if r["model"] == "cnn")["cells"]["top_5_accuracy"]
+    assert cell["text"] == "1.0000 ± 0.0000 (trivial: 5 classes)" and not cell["best"]
+    assert not any(c.metric == "top_5_accuracy" for c in d["comparisons"]["cv"])
+    make_facts(tmp_path / "ten", models={"cnn": 0.9, "vit": 0.6}, folds=4, classes=10)
+    d = report.build_context(tmp_path / "ten")["datasets"][0]
+    cell = next(r for r in d["summary"] if r["model"] == "cnn")["cells"]["top_5_accuracy"]
+    assert "trivial" not in cell["text"] and cell["mean"] is not None
+    assert any(c.metric == "top_5_accuracy" for c in d["comparisons"]["cv"])
+
+
 def test_a_metric_that_raises_is_reported_for_its_plugin_and_the_rest_renders(
         register_plugin, tmp_path):
     register_plugin(Broken(), "boom-plugin")

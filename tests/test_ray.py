@@ -97,8 +97,12 @@ def test_a_model_missing_on_the_workers_is_named_with_the_node(register_plugin, 
     assert not store.has_fold("dense", 0)
 
 
-def zoo_process(*args):
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
+def zoo_process(*args, tf_log_level="3"):
+    """`zoo ...` in a process of its own, stdout and stderr together; ``tf_log_level`` None:
+    TensorFlow's C++ logging as a user gets it (zoo's own default)."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": tf_log_level}
+    if tf_log_level is None:
+        del env["TF_CPP_MIN_LOG_LEVEL"]
     return subprocess.Popen([sys.executable, "-m", "zoo.cli", *args], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT)
 
@@ -116,7 +120,7 @@ def test_a_worker_killed_mid_fold_is_replaced_and_nothing_is_lost(tmp_path):
     results = tmp_path / "results"
     proc = zoo_process("run", "cnn", "--dataset", "digits", "--folds", "3", "--epochs", "8", "-v",
                        "--executor", "ray", "--cpus-per-task", "2", "--results", str(results),
-                       "--out", str(tmp_path / "out"))
+                       "--out", str(tmp_path / "out"), tf_log_level=None)
     seen = []
     try:
         pid = int(read_until(proc, r"\[start\] digits / cnn / fold 2/3 on 127\.0\.0\.1 pid (\d+)",
@@ -130,6 +134,9 @@ def test_a_worker_killed_mid_fold_is_replaced_and_nothing_is_lost(tmp_path):
     out = "".join(seen) + rest
     assert proc.returncode == 0, out
     assert "[retry] digits / cnn / fold 2/3: its worker on 127.0.0.1 pid" in out
+    # Ray's and TensorFlow's start-up lines (the driver's and the workers') stay out of it
+    assert "Token authentication" not in out and "absl::InitializeLog" not in out
+    assert not re.search(r"^(\(\w+ pid=\d+\) )?I\d{4} \d\d:\d\d", out, re.M), out
     assert "trained 3 fold(s), resumed 0, failed 0" in out
     run = read_json(results / "last_run.json")["runs"][0]
     store = RunStore(results, "digits", run["run_id"])
@@ -145,7 +152,7 @@ def test_ctrl_c_cancels_the_rest_and_keeps_finished_folds(tmp_path):
     results = tmp_path / "results"
     proc = zoo_process("run", "cnn", "--dataset", "digits", "--folds", "3", "--epochs", "4",
                        "--executor", "ray", "--cpus-per-task", "2", "--results", str(results),
-                       "--out", str(tmp_path / "out"))
+                       "--out", str(tmp_path / "out"), tf_log_level=None)
     seen = []
     try:
         read_until(proc, r"\[done\] digits / cnn / fold 1/3", seen)

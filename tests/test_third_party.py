@@ -407,3 +407,33 @@ def test_a_tuned_value_the_model_refuses_stops_the_run_before_training(register_
     assert "model 'tiling with patch=5' (plugin tiling): patch 5 does not tile 8-pixel " \
         "images (a value the search would try; narrow --tune)" in r.output
     assert "[start]" not in r.output
+
+
+def test_zoo_list_shows_what_a_dataset_holds_and_the_augmentations_it_gets():
+    r = CliRunner().invoke(cli, ["list"])
+    assert r.exit_code == 0
+    assert "holds: 8x8x1 images, 10 classes; augmented by shift" in r.output
+    assert "holds: 28x28x1 images, 24 classes; augmented by rotate, shift, zoom" in r.output
+    assert "holds: images of a size known once loaded; augmented by rotate, shift, zoom " \
+        "(images under 16 pixels a side: shift only)" in r.output
+
+
+def test_a_dataset_that_is_not_what_it_declares_is_skipped_naming_its_plugin(
+        register_plugin, tmp_path):
+    class Liar(TinyPlugin):
+        @zoo.hookimpl
+        def register_datasets(self, register):
+            register(zoo.DatasetSpec(name="liar", load=self.load, input_shape=(28, 28, 1),
+                                     classes=3))
+
+    register_plugin(Liar(name="liar"), "liar")
+    register_plugin(TinyPlugin(), "tiny")
+    register_plugin(TinyModelPlugin(), "dense")
+    r = CliRunner().invoke(cli, ["run", "dense", "-d", "liar", "-d", "tiny", "--folds", "2",
+                                 "--epochs", "1", "--batch-size", "8", "--results",
+                                 str(tmp_path / "r"), "--out", str(tmp_path / "o")])
+    assert r.exit_code == 1, r.output
+    assert "dataset 'liar' (plugin liar): declares images of (28, 28, 1), loaded (8, 8, 1)" \
+        in r.output
+    assert "tiny: 36 images of 8x8x1, 3 classes, 12 official test images; Adam lr 0.001, " \
+        "augmentation 1 (shift)" in r.output   # the terminal says what the report says

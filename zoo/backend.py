@@ -18,6 +18,7 @@ NO_GPU = {"seen": False}
 _NOISE = re.compile(
     r"^(WARNING: All log messages before absl::InitializeLog\(\) is called"
     r"|To enable the following instructions"
+    r"|Token authentication is enabled for this Ray cluster"   # Ray 2.60's ray.init
     r"|[IW]\d{4} \d\d:\d\d:\d\d"                        # absl INFO / WARNING lines
     r"|E\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ cuda_\w+\.cc"        # CUDA probe errors
     r"|.*(cuInit|cuda drivers|Unable to register cu(DNN|FFT|BLAS)|TF-TRT Warning))")
@@ -67,3 +68,17 @@ def _captured_stderr():
             os.close(saved)
             tmp.seek(0)
             out["text"] = tmp.read().decode("utf-8", errors="replace")
+
+
+@contextlib.contextmanager
+def start_up_quietly():
+    """Within the block, what is written to standard error (file descriptor 2: C++ code and
+    child processes too) is held back, and only the lines that are not start-up noise
+    (:data:`_NOISE`: absl preambles, CUDA probes, Ray's token notice) are passed on when it
+    ends. For starting TensorFlow or a local Ray instance."""
+    with _captured_stderr() as captured:
+        yield
+    kept = [line for line in captured["text"].splitlines()
+            if line.strip() and not _NOISE.match(line)]
+    if kept:
+        sys.stderr.write("\n".join(kept) + "\n")

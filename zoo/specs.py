@@ -74,6 +74,10 @@ class MetricSpec:
     #: Plotly figure as a plain dict (``{"data": [...], "layout": {...}}``); ``predictions``
     #: maps each model to (y_true, y_prob) of its held-out folds pooled
     figure: Optional[Callable[[dict, int], dict]] = None
+    #: the fewest classes for which the metric says something: on a dataset with fewer it is
+    #: shown as trivial (top-5 accuracy is 1.0 whatever the model with 5 classes or fewer)
+    #: and left out of the comparisons
+    min_classes: int = 0
     plugin: str = ""
     version: str = ""
 
@@ -97,8 +101,23 @@ class DatasetSpec:
     #: shifts and zooms; zoo never flips), False (none: classes defined by position or
     #: orientation), or names among "rotate", "shift", "zoom"
     augment: Union[bool, Sequence[str]] = True
+    #: what the dataset holds, when the plugin knows it before loading: the image shape
+    #: (height, width, channels) and the number of classes. `zoo list` shows them without
+    #: loading anything; zoo checks them when the dataset loads
+    input_shape: Optional[tuple] = None
+    classes: Optional[int] = None
     plugin: str = ""
     version: str = ""
+
+    def declared_problem(self, dataset) -> str:
+        """How a loaded dataset differs from what this spec declares, or ''."""
+        if self.input_shape is not None and tuple(dataset.input_shape) != tuple(
+                self.input_shape):
+            return (f"declares images of {tuple(self.input_shape)}, loaded "
+                    f"{tuple(dataset.input_shape)}")
+        if self.classes is not None and dataset.num_classes != self.classes:
+            return f"declares {self.classes} classes, loaded {dataset.num_classes}"
+        return ""
 
     def check_available(self, data_dir):
         if self.available is None:

@@ -68,9 +68,9 @@ def check_models(specs, shapes, warn=None) -> dict:
     mistake), or a ConfigError (the model cannot take that shape or option value, as a
     patch size that does not tile the image: the user's choice, not a bug). Variants of one
     model that build the same architecture are told to ``warn`` (see :func:`same_builds`)."""
+    import_tf()   # first: a bare `import keras` would start TensorFlow with its noise
     import keras  # lazy: Keras starts its backend (4 s); only training and kept models need it
 
-    import_tf()
     errors, built = {}, {}
     for spec in specs:
         for shape in shapes:

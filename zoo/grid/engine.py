@@ -101,6 +101,17 @@ def _loop(state, models, keep, executor, verbose, check, tuner) -> None:
     state.finish()
 
 
+def _dataset_line(opened) -> str:
+    """What a dataset is and what training does to it, as the report's protocol line says:
+    'tiny: 36 images of 8x8x1, 3 classes, 12 official test images; Adam lr 0.001,
+    augmentation 1 (shift)'."""
+    ds = opened.prepared.dataset
+    h, w, c = ds.input_shape
+    test = f", {len(ds.y_test):,} official test images" if ds.has_test else ""
+    return (f"{opened.name}: {len(ds.y):,} images of {w}x{h}x{c}, {ds.num_classes} classes"
+            f"{test}; {opened.protocol.recipe(opened.prepared.transforms)}")
+
+
 def _tuned_values(broken: dict, tuned: dict) -> dict:
     """The check's errors by model (``tuned``: {variant: model}): a tuned option value the
     model refuses (a ConfigError) stops the run before anything trains, as a bad --tune
@@ -144,6 +155,7 @@ class _Run:
                 self._skip("dataset", dspec.name, reason)
                 continue
             self._warn_leakage(opened)
+            self.progress.say(_dataset_line(opened))
             opened.info.setdefault("timings", {})["prepare"] = time.monotonic() - t0
             self.opened[opened.name] = opened
             self.result.runs.append({"dataset": opened.name, "run_id": opened.store.run_id,

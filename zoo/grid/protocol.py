@@ -135,8 +135,10 @@ class Protocol:
                 raise ConfigError(f"{f.name}: expected {expected}, got {value!r}")
         return self
 
-    def recipe(self) -> str:
-        """The training recipe in words: 'Adam lr 0.001, cosine schedule, ...'."""
+    def recipe(self, transforms=None) -> str:
+        """The training recipe in words: 'Adam lr 0.001, cosine schedule, ...'; with
+        ``transforms``, the augmentations a dataset gets (what it allows at its image size:
+        'augmentation 1 (shift)'; runs made before datasets declared them: not said)."""
         parts = [("AdamW" if self.weight_decay else "Adam") + f" lr {self.lr:g}"
                  + (f" (weight decay {self.weight_decay:g})" if self.weight_decay else "")]
         if self.schedule != "constant":
@@ -146,7 +148,11 @@ class Protocol:
         if self.label_smoothing:
             parts.append(f"label smoothing {self.label_smoothing:g}")
         parts.append(f"augmentation {self.augment:g}" if self.augment else "no augmentation")
-        return ", ".join(parts)
+        text = ", ".join(parts)
+        if transforms is not None and self.augment:
+            text += (f" ({', '.join(transforms)})" if transforms else
+                     " (none applied: the dataset's labels do not survive it)")
+        return text
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

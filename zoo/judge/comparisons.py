@@ -133,7 +133,14 @@ def compared_metrics(run) -> list:
     calibration error, ...), as far as the run scored them."""
     scored = getattr(run, "metrics", None) or {}
     names = [m for m in COMPARED if not scored or m in scored]
-    return names + [m for m in scored if m not in METRICS]
+    return names + [m for m in scored if m not in METRICS and not trivial(run, m)]
+
+
+def trivial(run, metric: str) -> bool:
+    """The metric says nothing on this run's dataset (fewer classes than it needs: top-5
+    accuracy on 5 classes is 1.0 whatever the model)."""
+    spec = (getattr(run, "metrics", None) or {}).get(metric)
+    return spec is not None and len(run.classes) < getattr(spec, "min_classes", 0)
 
 
 def ok_folds(run, model: str, size: float = 1.0) -> dict:

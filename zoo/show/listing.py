@@ -9,6 +9,7 @@ import re
 import unicodedata
 
 from zoo import options
+from zoo.grid import augment
 
 _ESCAPE = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|.)")
 
@@ -90,7 +91,26 @@ def _datasets(registry, available: dict) -> list:
              f"[{plain(d.plugin)}] {plain(d.description)}")
             for d, (ok, _) in zip(datasets, found, strict=True)]
     out = []
-    for (name, state, rest), (ok, why) in zip(aligned(rows), found, strict=True):
+    for (name, state, rest), (ok, why), d in zip(aligned(rows), found, datasets, strict=True):
         out.append(f"  {name} {state} {rest}".rstrip())
         out.append(f"  {'':<{len(name)}} {'from' if ok else 'how to get'}: {plain(why)}")
+        out.append(f"  {'':<{len(name)}} holds: {_holds(d)}")
     return out
+
+
+def _holds(spec) -> str:
+    """'28x28x1 images, 24 classes; augmented by rotate, shift, zoom': what a dataset
+    declares, and the augmentations it gets (images under 16 pixels are only shifted)."""
+    size = "images of a size known once loaded" if spec.input_shape is None else \
+        "{1}x{0}x{2} images".format(*spec.input_shape)
+    classes = "" if spec.classes is None else f", {spec.classes} classes"
+    try:
+        allowed = augment.allowed(spec.augment)
+        if spec.input_shape is not None:
+            allowed = augment.effective(spec.input_shape, allowed)
+        said = f"augmented by {', '.join(allowed)}" if allowed else "never augmented"
+    except ValueError as exc:
+        said = plain(str(exc))
+    small = "" if spec.input_shape is not None else \
+        " (images under 16 pixels a side: shift only)"
+    return f"{size}{classes}; {said}{small if 'shift' in said else ''}"

@@ -91,22 +91,24 @@ def _summary_row(run, model: str, source: str, said, training, scored, columns) 
             vals = [(f.test_scores if source == "test" else f.scores).get(key) for f in ok]
         else:
             vals = [f.facts.get(key) for f in ok]
-        mean, std = _mean_std(vals)
-        row["cells"][key] = {"mean": mean, "std": std, "text": _fmt(mean, std, key),
-                             "best": False}
+        row["cells"][key] = _cell(run, key, *_mean_std(vals))
     return row
+
+
+def _cell(run, key: str, mean, std) -> dict:
+    """A table cell; a metric that says nothing on this dataset (top-5 accuracy on 5
+    classes) is marked trivial and never bold."""
+    if comparisons.trivial(run, key):
+        return {"mean": None, "std": std, "best": False,
+                "text": f"{_fmt(mean, std, key)} (trivial: {len(run.classes)} classes)"}
+    return {"mean": mean, "std": std, "text": _fmt(mean, std, key), "best": False}
 
 
 def _recipe(saved: dict, transforms=None) -> str:
     """The training recipe of a saved protocol in words (settings a run made before they
     existed take their defaults, which is what it ran with), with the augmentations the
     dataset allowed (runs made before datasets declared them: not said)."""
-    protocol = Protocol(**{k: v for k, v in saved.items() if k in FIELDS})
-    text = protocol.recipe()
-    if transforms is not None and protocol.augment:
-        text += (f" ({', '.join(transforms)})" if transforms else
-                 " (none applied: the dataset's labels do not survive it)")
-    return text
+    return Protocol(**{k: v for k, v in saved.items() if k in FIELDS}).recipe(transforms)
 
 
 def _fold_rows(run, sizes=(1.0,)) -> list:

@@ -13,6 +13,7 @@ import os
 import socket
 
 from zoo.grid import interrupt
+from zoo.backend import start_up_quietly
 from zoo.grid.cells import Cell, Outcome, RunnerCache, run_cell
 from zoo.errors import ConfigError, PluginError
 from zoo.grid.executors.base import Executor, import_ray
@@ -68,10 +69,12 @@ class RayExecutor(Executor):
         if self.runtime_env:
             kwargs["runtime_env"] = self.runtime_env
         if not self.address:  # a fresh local instance on the loopback interface
-            ray.init(address="local", _node_ip_address="127.0.0.1", **kwargs)
+            with start_up_quietly():   # Ray's token notice; TensorFlow's start-up lines
+                ray.init(address="local", _node_ip_address="127.0.0.1", **kwargs)
             return
         try:
-            ray.init(address=self.address, **kwargs)
+            with start_up_quietly():
+                ray.init(address=self.address, **kwargs)
         except (ConnectionError, RuntimeError, ValueError) as exc:
             raise ConfigError(f"--address {self.address}: Ray could not connect: "
                               f"{str(exc).splitlines()[0][:200]}") from None
