@@ -55,6 +55,21 @@ def _backbone(keras_hub, preset: str):
             "Backbone.save_to_preset)") from None
     except ValueError as exc:
         raise zoo.ConfigError(f"hub: preset '{preset}': {_at_a_word(exc, 200)}") from None
+    except Exception as exc:
+        if not _out_of_memory(exc):
+            raise
+        raise zoo.ConfigError(
+            f"hub: preset '{preset}': its backbone does not fit in this machine's memory "
+            f"({type(exc).__name__}: {_at_a_word(exc, 120)}); check the preset's "
+            "config.json (a layer size far too large?) or choose a smaller preset") from None
+
+
+def _out_of_memory(exc) -> bool:
+    """An allocation that failed: Python's MemoryError, or a framework's out-of-memory
+    error (TensorFlow's ResourceExhaustedError, 'OOM' and 'out of memory' messages)."""
+    text = f"{type(exc).__name__} {exc}".lower()
+    return isinstance(exc, MemoryError) or "resourceexhausted" in text or \
+        "out of memory" in text or " oom " in f" {text} "
 
 
 def _at_a_word(exc, limit: int) -> str:

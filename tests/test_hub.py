@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+import zoo
+
 from conftest import ROOT, TinyPlugin
 from zoo.cli import cli
 from zoo.store import RunStore, read_json
@@ -170,3 +172,26 @@ def test_a_hub_backbone_on_ray(register_plugin, tmp_path, preset):
     store = RunStore(tmp_path / "r", "digits", entry["run_id"])
     facts, _ = store.read_fold(f"hub:preset={preset},image_size=16", 1)
     assert facts["status"] == "ok" and facts["worker"].startswith("127.0.0.1 pid ")
+
+
+def test_a_backbone_too_large_for_memory_is_a_config_error_naming_the_preset(monkeypatch):
+    """A preset with an absurd layer size gave a raw out-of-memory error after 55 s."""
+    import keras_hub
+
+    from zoo_plugins import hub
+
+    class ResourceExhaustedError(Exception):
+        pass
+
+    for error in (MemoryError(), ResourceExhaustedError("OOM when allocating tensor")):
+        def refuse(preset, error=error):
+            raise error
+
+        monkeypatch.setattr(keras_hub.models.Backbone, "from_preset", refuse)
+        with pytest.raises(zoo.ConfigError, match="hub: preset '/p/huge': its backbone does "
+                                                  "not fit in this machine's memory"):
+            hub._backbone(keras_hub, "/p/huge")
+    monkeypatch.setattr(keras_hub.models.Backbone, "from_preset",
+                        lambda preset: (_ for _ in ()).throw(RuntimeError("other")))
+    with pytest.raises(RuntimeError, match="other"):   # any other error is the plugin's
+        hub._backbone(keras_hub, "/p/huge")

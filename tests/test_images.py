@@ -362,9 +362,60 @@ def test_decoded_images_are_cached_and_any_change_decodes_again(tmp_path, monkey
     load(root, image_size="16")                                  # other settings: decoded
     assert decoded == [1]
     later = time.time() + 5
-    os.utime(root / "a" / "0.png", (later, later))               # a touched file: decoded
+    os.utime(root / "a" / "0.png", (later, later))    # touched, the same bytes: the cache
     load(root)
+    assert decoded == [1]
+    # contents swapped between two files of one size, times restored (cp -p, rsync -a):
+    # the old key (path, size, time) reused the old pixels, the labels fully inverted
+    a, b = root / "a" / "1.bmp", root / "b" / "1.bmp"
+    Image.fromarray(np.full((24, 32, 3), 10, np.uint8)).save(a)
+    Image.fromarray(np.full((24, 32, 3), 240, np.uint8)).save(b)
+    before = load(root)
     assert decoded == [1, 1]
+    times = [(p.stat().st_atime_ns, p.stat().st_mtime_ns) for p in (a, b)]
+    bytes_a, bytes_b = a.read_bytes(), b.read_bytes()
+    assert len(bytes_a) == len(bytes_b)
+    a.write_bytes(bytes_b)
+    b.write_bytes(bytes_a)
+    for path, (at, mt) in zip((a, b), times, strict=True):
+        os.utime(path, ns=(at, mt))
+    after = load(root)
+    assert decoded == [1, 1, 1]                       # decoded afresh
+    assert not np.array_equal(before.x, after.x)
+
+
+def test_a_cache_that_does_not_fit_the_settings_is_decoded_afresh(tmp_path, monkeypatch):
+    """A well-formed cache whose arrays do not fit (5 rows for 40 labels, another size, a
+    label past the classes) was trusted."""
+    root = make_folder(tmp_path / "p", classes=("a", "b"))
+    load(root)
+    for writer in list(images.cache._WRITERS.values()):
+        writer.join()
+    (cached,) = (tmp_path / "cache").glob("images-*.npz")
+    good = dict(np.load(cached))
+    decoded = []
+    real = images.decode
+    monkeypatch.setattr(images, "decode", lambda *a: decoded.append(1) or real(*a))
+    for bad in ({"x": good["x"][:5]}, {"x": np.zeros((len(good["x"]), 9, 9, 3), np.uint8)},
+                {"y": good["y"] + 7}, {"x": good["x"].astype(np.float32)}):
+        for writer in list(images.cache._WRITERS.values()):   # the last rewrite is done
+            writer.join()
+        images.cache._WRITERS.clear()
+        np.savez(cached, **{**good, **bad})
+        ds = load(root)
+        assert ds.x.dtype == np.uint8 and ds.x.shape == good["x"].shape
+    assert decoded == [1, 1, 1, 1]
+
+
+def test_16_bit_images_give_the_same_pixels_whatever_the_file_type(tmp_path):
+    """The same 16-bit pixels once gave mean 30 as a PNG (value / 257) and 131 as a TIFF
+    (stretched by the image's maximum)."""
+    pixels = (np.arange(24 * 32).reshape(24, 32) * 10).astype(np.uint16)   # up to 7,670
+    Image.fromarray(pixels).save(tmp_path / "p.png")
+    Image.fromarray(pixels).save(tmp_path / "p.tif")
+    x = images.decode([str(tmp_path / "p.png"), str(tmp_path / "p.tif")], (24, 32))
+    assert np.abs(x[0].astype(int) - x[1].astype(int)).max() <= 1
+    assert abs(x[0].mean() - (pixels / 257).mean()) < 1
 
 
 @pytest.mark.slow
@@ -477,3 +528,64 @@ def test_images_are_cropped_to_cover_the_size_and_shrunk_without_aliasing(tmp_pa
     assert wide.shape == (20, 20, 3) and (wide[..., 0] > 250).all() and (wide[..., 1] < 5).all()
     # a one-pixel checkerboard shrunk tenfold averages to grey instead of aliasing
     assert abs(float(fine.mean()) - 127.5) < 10 and fine.std() < 20
+
+
+def bomb_png(path, side=20000):
+    """A PNG whose header says side x side pixels (a few hundred bytes on disk: the kind of
+    file that decoded whole took 1.84 GB)."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(
+            ">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    ihdr = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)
+    rows = zlib.compress(b"\x00" * (side + 1) * 4)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", rows)
+                     + chunk(b"IEND", b""))
+
+
+def test_a_decompression_bomb_is_refused_before_it_is_decoded(tmp_path):
+    root = make_folder(tmp_path / "p", classes=("a", "b"))
+    bomb_png(root / "a" / "bomb.png")
+    with pytest.raises(zoo.DataError, match=r"bomb\.png: not a readable image \(it is "
+                                            r"20,000 x 20,000 pixels, more than the "
+                                            r"89,478,485 zoo decodes"):
+        load(root)
+    assert len(load(root, skip_bad_images=True).y) == 12   # left out, counted, named
+
+
+def test_the_pixel_limit_is_read_from_every_header_before_decoding(tmp_path, monkeypatch):
+    """PNG, GIF and BMP headers state the size, read for all files at once; a large JPEG's
+    is checked where it is parsed (the limit is lowered here so that small files exceed
+    it)."""
+    from PIL import Image
+
+    paths = []
+    for ext, side in (("png", 20), ("gif", 21), ("bmp", 22), ("jpg", 23), ("webp", 24)):
+        paths.append(tmp_path / f"x.{ext}")
+        Image.fromarray(np.zeros((side, side + 1, 3), np.uint8)).save(paths[-1])
+    assert decoding.stated_pixels(paths).tolist() == [20 * 21, 21 * 22, 22 * 23, 0, 0]
+    monkeypatch.setattr(decoding, "MAX_PIXELS", 100)
+    with pytest.raises(ValueError, match=decoding.TOO_LARGE):
+        decoding.decode([str(paths[0])], (8, 8))
+    monkeypatch.setattr(decoding, "SCALED_FROM_BYTES", 0)   # every JPEG's header is parsed
+    tf = zoo.import_tensorflow()
+    with pytest.raises(tf.errors.InvalidArgumentError, match=decoding.TOO_LARGE):
+        decoding._decode_scaled(tf, tf.io.read_file(str(paths[3])), (4, 4))
+
+
+def test_a_broken_link_is_named_and_skip_bad_images_applies_to_it(tmp_path):
+    """A dangling symlink once stopped the run with a bare FileNotFoundError, even with
+    --skip-bad-images."""
+    root = make_folder(tmp_path / "p", classes=("a", "b"))
+    (root / "a" / "gone.png").symlink_to(tmp_path / "nowhere.png")
+    with pytest.raises(zoo.DataError, match=r"gone\.png: a broken link: the file it points to "
+                                            r"\(.*nowhere\.png\) does not exist.*"
+                                            "--skip-bad-images"):
+        load(root)
+    ds = load(root, skip_bad_images=True)
+    assert len(ds.y) == 12 and "gone.png" in ds.notes[0]
+    again = load(root, skip_bad_images=True)          # from the cache, the note kept
+    assert "gone.png" in again.notes[0] and np.array_equal(ds.x, again.x)

@@ -255,10 +255,27 @@ def test_kept_models_load_only_in_safe_mode(register_plugin, tmp_path):
           "--batch-size", "8")
     predictor = Predictor(tmp_path)
     assert predictor.datasets["tiny"]["models"] == ["dense"]
-    (skipped,) = predictor.skipped
-    assert skipped.startswith("tiny / lambda: cannot load") and "safely" in skipped
+    first, second = predictor.skipped   # each fold's model tried, none loads
+    assert first.startswith("tiny / lambda: cannot load") and "safely" in first
+    assert first.endswith("; serving the next kept model") and "fold-02.keras" in second
     answer = predictor.predict("tiny", np.zeros(64))
     assert answer[0]["model"] == "dense" and len(answer[0]["top"]) == 3
+
+
+def test_a_damaged_kept_model_gives_way_to_the_next_one(register_plugin, tmp_path):
+    """A damaged fold-01.keras once hid a good fold-02.keras."""
+    register_plugin(TinyPlugin(), "tiny")
+    register_plugin(TinyModelPlugin(), "dense")
+    train(tmp_path, "dense", "--dataset", "tiny", "--folds", "2", "--epochs", "1",
+          "--batch-size", "8")
+    (damaged,) = tmp_path.rglob("dense/fold-01.keras")
+    damaged.write_bytes(b"not a zip")
+    predictor = Predictor(tmp_path)
+    assert predictor.datasets["tiny"]["models"] == ["dense"]
+    (said,) = predictor.skipped
+    assert f"cannot load {damaged} safely" in said and "serving the next kept model" in said
+    (_, _, path), = predictor.models["tiny"]
+    assert path.name == "fold-02.keras"
 
 
 def test_the_vit_round_trips_through_the_keras_format(tmp_path):

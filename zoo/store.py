@@ -331,11 +331,13 @@ class RunStore:
     def kept_model(self, model: str, folds=()):
         """The path of the model to serve: the final one if kept, else that of the first of
         ``folds`` with a kept model; None when there is none."""
-        for fold in [None, *folds]:
-            path = self.model_path(model, fold)
-            if path.exists():
-                return path
-        return None
+        return next(iter(self.kept_models(model, folds)), None)
+
+    def kept_models(self, model: str, folds=()) -> list:
+        """Every kept model's path, in the order to serve them: the final one, then the
+        folds' (one that cannot be loaded gives way to the next)."""
+        return [p for p in (self.model_path(model, fold) for fold in [None, *folds])
+                if p.exists()]
 
     def write_fold(self, model: str, fold: int, facts: Facts, arrays: dict,
                    size: float = 1.0) -> None:

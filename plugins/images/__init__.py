@@ -10,8 +10,9 @@ included). Grayscale when every image is, else RGB.
 
 Decoding runs in parallel in a tf.data pipeline (TensorFlow's decoders, as Keras'
 image_dataset_from_directory; Pillow for TIFF and EXIF tags); the decoded arrays are cached,
-keyed by every file's path, size and modification time and by the settings, so a rerun
-does not decode again and any change to the folder or the settings decodes afresh. Freshly
+keyed by every file's path and contents (a hash of every byte) and by the settings, so a
+rerun does not decode again and any change to the folder or the settings decodes afresh; a
+cache whose arrays do not fit the settings is decoded afresh too. Freshly
 decoded images are handed over as a read-only array (TensorFlow's buffer, not a copy of it),
 as arrays that arrive through Ray are.
 
@@ -21,6 +22,7 @@ and :mod:`.cache`; this module loads a folder through them.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -51,17 +53,35 @@ def load(data_dir=None, path=None, image_size=None, color=None, cache_dir=None,
     if len(classes) < 2:
         raise zoo.DataError(train, f"only one class folder ({classes[0]}); a classifier "
                             "needs at least two")
+    files, test_files, broken = _without_broken_links(files, test_files, skip_bad_images)
     everything = [f for f, _ in files + test_files]
     size = parse_size(image_size) or median_size(everything)
     settings = {"size": size, "color": color, "skip_bad": bool(skip_bad_images)}
     cache = Path(cache_dir).expanduser() if cache_dir else Path.home() / ".zoo" / "cache"
-    cached = cache / f"images-{cache_key(everything, settings)}.npz"
-    arrays = read_cache(cached)
+    cached = cache / f"images-{cache_key(everything + broken, settings)}.npz"
+    arrays = read_cache(cached, size, len(everything) + len(broken), len(classes))
     if arrays is None:
         check_memory(len(everything), size, 3, root)
         arrays = _decode_all(root, files, test_files, classes, size, color, skip_bad_images)
+        arrays["skipped"] = np.array(broken + arrays["skipped"].tolist(), dtype=str)
         write_cache(cached, arrays)
     return _dataset(root, train, test, arrays, other, str(cached))
+
+
+def _without_broken_links(files, test_files, skip_bad: bool) -> tuple:
+    """(files, test files, broken links): a link whose target is gone is named like any bad
+    file, or with --skip-bad-images left out and counted (it once stopped the run with a
+    bare FileNotFoundError, the flag or not)."""
+    broken = [f for f, _ in files + test_files if not os.path.exists(f)]
+    if broken and not skip_bad:
+        raise zoo.DataError(broken[0], "a broken link: the file it points to "
+                            f"({os.readlink(broken[0]) if os.path.islink(broken[0]) else '?'})"
+                            " does not exist; fix or remove it, or pass --skip-bad-images "
+                            "to leave such files out"
+                            + (f" ({len(broken)} found)" if len(broken) > 1 else ""))
+    gone = set(broken)
+    return ([f for f in files if f[0] not in gone], [f for f in test_files if f[0] not in gone],
+            broken)
 
 
 def _decode_all(root, files, test_files, classes, size, color, skip_bad) -> dict:

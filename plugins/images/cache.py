@@ -1,5 +1,6 @@
-"""The decoded arrays cached, keyed by every file's path, size and modification time and by
-the settings; written in the background."""
+"""The decoded arrays cached, keyed by every file's path and contents (a BLAKE2 hash of
+every byte) and by the settings; written in the background, and checked against the
+folder when read back."""
 from __future__ import annotations
 
 import hashlib
@@ -10,35 +11,66 @@ from pathlib import Path
 import numpy as np
 
 
-#: bumped when the decoding changes, so that older caches are not used
-LOADER_VERSION = 2
+#: bumped when the decoding changes, so that older caches are not used (3: keyed by the
+#: files' contents, no longer by their sizes and modification times)
+LOADER_VERSION = 3
 
 
 def cache_key(files: list, settings: dict) -> str:
-    """A hash of every file's path, size and modification time, the settings and the
-    loader's version: any change to the folder or the settings gives another key."""
+    """A hash of every file's path and contents, the settings and the loader's version: any
+    change to the folder or the settings gives another key, also contents swapped between
+    files of one size with their modification times restored (``cp -p``, ``rsync -a``,
+    archives with fixed times), which a key of sizes and times missed."""
     h = hashlib.sha256(json.dumps({"settings": settings, "version": LOADER_VERSION},
                                   sort_keys=True).encode())
-    stats = map(os.stat, files)
-    h.update("".join(f"{path}\0{st.st_size}\0{st.st_mtime_ns}\n"
-                     for path, st in zip(files, stats, strict=True)).encode())
+    for path in files:
+        h.update(f"{path}\0".encode())
+        h.update(_contents(path) if os.path.exists(path) else b"(missing)")
     return h.hexdigest()[:24]
+
+
+def _contents(path) -> bytes:
+    """A BLAKE2 digest of a file's bytes, read a megabyte at a time."""
+    digest = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.digest()
 
 
 #: cache files being written now, by this process: path -> thread
 _WRITERS = {}
 
 
-def read_cache(path: Path):
+def read_cache(path: Path, size: tuple, count: int, classes: int):
+    """The cached arrays, or None: none yet, a damaged file, or arrays that do not fit the
+    settings (``size``, ``count`` images found, ``classes``) all count as no cache, and the
+    folder is decoded afresh."""
     if path in _WRITERS:   # written by this process a moment ago: wait for it
         _WRITERS.pop(path).join()
     if not path.exists():
         return None
     try:
         with np.load(path, allow_pickle=False) as a:
-            return {k: a[k] for k in a.files}
+            arrays = {k: a[k] for k in a.files}
     except Exception:   # a damaged cache is decoded afresh
         return None
+    return arrays if _fits(arrays, size, count, classes) else None
+
+
+def _fits(a: dict, size: tuple, count: int, classes: int) -> bool:
+    """Whether cached arrays are what decoding this folder with these settings gives: uint8
+    images of ``size`` (gray or RGB), one label and one split flag per image, labels among
+    the classes, as many images as files found less those skipped."""
+    try:
+        x, y, test, names, skipped = (a[k] for k in ("x", "y", "test", "classes", "skipped"))
+    except KeyError:
+        return False
+    return (x.dtype == np.uint8 and x.ndim == 4 and x.shape[1:3] == tuple(size)
+            and x.shape[3] in (1, 3) and len(x) == len(y) == len(test)
+            and len(x) + len(skipped) == count and len(names) == classes
+            and np.issubdtype(y.dtype, np.integer) and test.dtype == bool
+            and (not len(y) or 0 <= y.min() <= y.max() < classes))
 
 
 def write_cache(path: Path, arrays: dict) -> None:

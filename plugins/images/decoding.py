@@ -90,6 +90,8 @@ def decode(files: list, size: tuple) -> np.ndarray:
     by Pillow), turned upright by their EXIF orientation and fitted by :func:`_fit`. Raises
     ValueError when a file cannot be decoded (which one: :func:`bad_files`)."""
     tf = zoo.import_tensorflow()
+    if len(files) and stated_pixels(files).max() > MAX_PIXELS:   # before anything decodes
+        raise ValueError(TOO_LARGE)
     by_pillow = np.array([os.path.splitext(f)[1].lower() in PILLOW_ONLY for f in files],
                          dtype=bool)
     tf_index = np.flatnonzero(~by_pillow)
@@ -108,6 +110,8 @@ def decode(files: list, size: tuple) -> np.ndarray:
     fit = tf.function(lambda image: _fit(tf, image, size),   # traced once for them all
                       input_signature=[tf.TensorSpec((None, None, 3), tf.uint8)])
     for i in np.flatnonzero(by_pillow):
+        if _too_large(files[i]):
+            raise ValueError(f"{files[i]}: {TOO_LARGE}")
         try:
             out[i] = fit(_pillow(files[i])).numpy()
         except Exception as exc:   # Pillow's errors (OSError, SyntaxError, ...)
@@ -189,11 +193,15 @@ def _decode_scaled(tf, raw, size):
     def jpeg():
         shape = tf.io.extract_jpeg_shape(raw)
         h, w = shape[0], shape[1]
+        large = tf.debugging.assert_less_equal(tf.cast(h, tf.int64) * tf.cast(w, tf.int64),
+                                               tf.constant(MAX_PIXELS, tf.int64),
+                                               message=TOO_LARGE)
         # how many of the ratios 2, 4, 8 keep both sides (rounded up, as libjpeg does) covered
         k = tf.add_n([tf.cast(((h + r - 1) // r >= th) & ((w + r - 1) // r >= tw), tf.int32)
                       for r in (2, 4, 8)])
-        return tf.switch_case(k, [lambda r=r: tf.io.decode_jpeg(raw, channels=3, ratio=r)
-                                  for r in (1, 2, 4, 8)])
+        with tf.control_dependencies([large]):
+            return tf.switch_case(k, [lambda r=r: tf.io.decode_jpeg(raw, channels=3, ratio=r)
+                                      for r in (1, 2, 4, 8)])
 
     if not JPEG_SCALING:
         return _decode_whole(tf, raw)
@@ -204,6 +212,39 @@ def _decode_scaled(tf, raw, size):
 def _decode_whole(tf, raw):
     """Any image's pixels at their full size, RGB (a GIF's first frame), as Keras decodes."""
     return tf.io.decode_image(raw, channels=3, expand_animations=False)
+
+
+#: the most pixels an image may have, as its header says, to be decoded at all: Pillow's
+#: default limit against decompression bombs (a 552 KB PNG of 20000x20000 decoded to 1.2 GB)
+MAX_PIXELS = 89_478_485
+TOO_LARGE = "image too large"
+
+
+def stated_pixels(files: list) -> np.ndarray:
+    """The pixels each file's header states, for PNG, GIF and BMP (their sizes sit at fixed
+    places in the first 26 bytes, read here for all files at once: about 5 microseconds a
+    file); 0 for other formats. JPEGs are checked where their header is parsed anyway
+    (:func:`_decode_scaled`): one under :data:`SCALED_FROM_BYTES` cannot hold a bomb's worth
+    of pixels (even a blank one packs at most about 250 pixels a byte); a WebP's sides stop
+    at 16383."""
+    heads = []
+    for path in files:
+        with open(path, "rb") as f:
+            heads.append(f.read(26).ljust(26, b"\x00"))
+    b = np.frombuffer(b"".join(heads), dtype=np.uint8).reshape(-1, 26).astype(np.int64)
+
+    def number(start, n, big=False):
+        order = np.arange(n - 1, -1, -1) if big else np.arange(n)
+        return b[:, start:start + n] @ (256 ** order)
+
+    bmp_height = number(22, 4)
+    bmp_height = np.abs(np.where(bmp_height >= 2 ** 31, bmp_height - 2 ** 32, bmp_height))
+    png = (b[:, :4] == [0x89, 0x50, 0x4E, 0x47]).all(axis=1)
+    gif = (b[:, :3] == [0x47, 0x49, 0x46]).all(axis=1)
+    bmp = (b[:, :2] == [0x42, 0x4D]).all(axis=1)
+    return np.select([png, gif, bmp], [number(16, 4, True) * number(20, 4, True),
+                                       number(6, 2) * number(8, 2),
+                                       number(18, 4) * bmp_height], 0)
 
 
 def _upright(tf, image, turn):
@@ -274,11 +315,24 @@ def _pillow(path: Path) -> np.ndarray:
 
     with Image.open(path) as img:
         img = ImageOps.exif_transpose(img)
-        if img.mode in ("I;16", "I;16B", "I", "F"):   # 16-bit or float: to 8 bits
-            a = np.asarray(img, dtype=np.float64)
-            a = a / max(1.0, a.max()) * 255
-            img = Image.fromarray(a.astype(np.uint8))
+        if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):   # 16-bit, 32-bit or float
+            img = Image.fromarray(to_8_bits(np.asarray(img), img.mode))
         return np.asarray(img.convert("RGB"), dtype=np.uint8)
+
+
+def to_8_bits(a: np.ndarray, mode: str) -> np.ndarray:
+    """Pixels of more than 8 bits as 8-bit, the one conversion for every format: 16-bit
+    values divided by 257 (rounded), as TensorFlow's PNG decoder does, so that a 16-bit TIFF
+    and a 16-bit PNG of one picture give the same pixels (each image was once stretched by
+    its own maximum); floats in [0, 1] times 255."""
+    a = np.asarray(a, dtype=np.float64)
+    if mode == "F" and a.size and a.max() <= 1.0:
+        a = a * 255
+    elif mode == "F" or (a.size and a.max() > 65535):   # other ranges: by the image's maximum
+        a = a / max(1.0, a.max()) * 255
+    else:
+        a = a / 257
+    return np.clip(np.round(a), 0, 255).astype(np.uint8)
 
 
 def bad_files(files: list) -> list:
@@ -288,6 +342,10 @@ def bad_files(files: list) -> list:
     bad = []
     for path in files:
         try:
+            too_large = _too_large(path)
+            if too_large:
+                bad.append((path, too_large))
+                continue
             if os.path.splitext(path)[1].lower() in PILLOW_ONLY:
                 _pillow(path)
             else:
@@ -295,6 +353,25 @@ def bad_files(files: list) -> list:
         except Exception as exc:
             bad.append((path, in_words(exc)))
     return bad
+
+
+def _too_large(path) -> str:
+    """Why an image is too large to decode, from its header alone (Pillow reads no pixels
+    to open it; its own bomb check is left to zoo's limit here), or ''."""
+    from PIL import Image
+
+    limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+    try:
+        with Image.open(path) as img:
+            width, height = img.size
+    except Exception:   # not an image Pillow reads: the decoders say what is wrong
+        return ""
+    finally:
+        Image.MAX_IMAGE_PIXELS = limit
+    if width * height <= MAX_PIXELS:
+        return ""
+    return (f"it is {width:,} x {height:,} pixels, more than the {MAX_PIXELS:,} zoo decodes "
+            "(a decompression bomb, or a scan far larger than any model here needs)")
 
 
 #: what the decoders say (TensorFlow's op messages, Pillow's), in words a user acts on

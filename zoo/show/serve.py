@@ -41,20 +41,9 @@ class Predictor:
             info = run.info["dataset"]
             loaded = []
             for model in run.models:
-                path = run.store.kept_model(model, sorted(f.fold for f in run.ok_folds(model)))
-                if path is None:
-                    self.skipped.append(f"{run.name} / {model}: no kept model (run with "
-                                        "--keep-models folds or final)")
-                    continue
-                spec = registry.models.get(_base(run, model))
-                custom = spec.custom_objects() if spec and spec.custom_objects else None
-                try:
-                    keras_model = load_model(path, custom_objects=custom)
-                except Exception as exc:
-                    self.skipped.append(f"{run.name} / {model}: cannot load {path} safely: "
-                                        f"{type(exc).__name__}: {str(exc)[:300]}")
-                    continue
-                loaded.append((model, keras_model, path))
+                found = self._load(run, model, registry)
+                if found is not None:
+                    loaded.append((model, *found))
             if loaded:
                 examples = run.store.read_examples()
                 self.datasets[run.name] = {"name": run.name, "classes": info["classes"],
@@ -67,6 +56,27 @@ class Predictor:
         if not self.datasets:
             raise ZooError(f"no kept models in {results_dir}: run `zoo run` first"
                            + ("; " + "; ".join(self.skipped) if self.skipped else ""))
+
+    def _load(self, run, model: str, registry):
+        """(keras model, path) of the first of the model's kept models that loads safely;
+        a damaged one is named and gives way to the next (a damaged fold-01.keras once hid
+        a good fold-02.keras). None, with the reasons, when none loads."""
+        paths = run.store.kept_models(model, sorted(f.fold for f in run.ok_folds(model)))
+        if not paths:
+            self.skipped.append(f"{run.name} / {model}: no kept model (run with "
+                                "--keep-models folds or final)")
+            return None
+        spec = registry.models.get(_base(run, model))
+        custom = spec.custom_objects() if spec and spec.custom_objects else None
+        for path in paths:
+            try:
+                return load_model(path, custom_objects=custom), path
+            except Exception as exc:
+                self.skipped.append(f"{run.name} / {model}: cannot load {path} safely: "
+                                    f"{type(exc).__name__}: {str(exc)[:300]}"
+                                    + ("; serving the next kept model" if path != paths[-1]
+                                       else ""))
+        return None
 
     def example(self, dataset: str, index: int | None = None) -> dict:
         """One of the run's kept images that no served model trained on, or that says which
