@@ -10,6 +10,10 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # Ray (tests/test_ray.py) binds 127.0.0.1 only, never the machine's interface address
 os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+# No test reaches past this machine: a named KerasHub preset is fetched from a closed port
+# here (kagglehub's test endpoint, http://localhost:7777), Hugging Face's hub is offline
+os.environ["KAGGLE_API_ENVIRONMENT"] = "TEST"
+os.environ["HF_HUB_OFFLINE"] = "1"
 
 import zoo  # noqa: E402
 from zoo import plugins  # noqa: E402

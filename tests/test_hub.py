@@ -124,6 +124,8 @@ def test_a_named_preset_offline_stops_before_training_with_what_to_do(register_p
     assert "hub: preset 'resnet_18_imagenet' cannot be loaded" in r.output
     assert "offline, pass a local preset folder instead, hub:preset=/path/to/folder" in r.output
     assert "Traceback" not in r.output and "[start]" not in r.output
+    # refused before any dataset loaded (its leakage check took 32 s on a real folder)
+    assert "split chosen" not in r.output and "leakage" not in r.output
     cause = r.output.split("cannot be loaded (", 1)[1].split("): a named preset", 1)[0]
     assert cause.endswith(" ...") or len(cause) <= 200   # cut at a word, never mid-word
 
@@ -150,7 +152,8 @@ def test_without_keras_hub_the_model_is_unavailable_and_says_how_to_get_it(tmp_p
     assert "\n2\n" in out and "model 'hub' is unavailable: needs KerasHub" in out
 
 
-def test_zoo_run_all_leaves_the_hub_family_out_unless_named_or_configured(tmp_path):
+def test_zoo_run_all_leaves_the_hub_family_out_unless_named_or_configured(tmp_path,
+                                                                          bare_preset):
     from zoo.grid import plan
     from zoo.plugins import get_registry
 
@@ -158,7 +161,7 @@ def test_zoo_run_all_leaves_the_hub_family_out_unless_named_or_configured(tmp_pa
     everything = plan.select(registry, everything=True)
     assert "hub" not in [m.name for m in everything.models]
     configured = plan.select(registry, everything=True,
-                             model_defaults={"hub": {"preset": "resnet_18_imagenet"}})
+                             model_defaults={"hub": {"preset": str(bare_preset)}})
     assert "hub" in [m.name for m in configured.models]
 
 
@@ -184,7 +187,7 @@ def test_a_backbone_too_large_for_memory_is_a_config_error_naming_the_preset(mon
         pass
 
     for error in (MemoryError(), ResourceExhaustedError("OOM when allocating tensor")):
-        def refuse(preset, error=error):
+        def refuse(preset, error=error, **kwargs):
             raise error
 
         monkeypatch.setattr(keras_hub.models.Backbone, "from_preset", refuse)
@@ -192,6 +195,31 @@ def test_a_backbone_too_large_for_memory_is_a_config_error_naming_the_preset(mon
                                                   "not fit in this machine's memory"):
             hub._backbone(keras_hub, "/p/huge")
     monkeypatch.setattr(keras_hub.models.Backbone, "from_preset",
-                        lambda preset: (_ for _ in ()).throw(RuntimeError("other")))
+                        lambda preset, **kw: (_ for _ in ()).throw(RuntimeError("other")))
     with pytest.raises(RuntimeError, match="other"):   # any other error is the plugin's
         hub._backbone(keras_hub, "/p/huge")
+
+
+def test_small_images_enlarged_inside_the_model_are_said_with_the_factor(preset, bare_preset):
+    """A backbone on 28x28 images resized them to 224 inside the model without a word (280 s
+    a fold against 8 s for the CNN)."""
+    from zoo import options
+    from zoo.grid.checks import check_models
+    from zoo.plugins import get_registry
+
+    hub = get_registry().models["hub"]
+    said = []
+    check_models([options.variant(hub, {"preset": str(bare_preset)}, name="hub:bare")],
+                 [((28, 28, 1), 3)], warn=said.append)
+    (note,) = said
+    assert note.startswith("model 'hub:bare' on (28, 28, 1) images: hub: 28x28 images are "
+                           "resized to 224x224 inside the model, 64 times the pixels")
+    assert "hub:image_size=N" in note
+    said.clear()   # the preset's own converter at 32: a small factor, said as well
+    check_models([options.variant(hub, {"preset": str(preset)}, name="hub:tiny")],
+                 [((28, 28, 1), 3)], warn=said.append)
+    assert said and "resized to 32x32 inside the model, 1.3 times the pixels" in said[0]
+    said.clear()   # at their own size or smaller: nothing to say
+    check_models([options.variant(hub, {"preset": str(preset), "image_size": 28},
+                                  name="hub:28")], [((28, 28, 1), 3)], warn=said.append)
+    assert said == []

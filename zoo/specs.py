@@ -35,6 +35,11 @@ class ModelSpec:
     #: ``available()`` returns ``(True, what)`` or ``(False, how to get it)`` for a model that
     #: needs something not always installed (an optional package); leave it out otherwise.
     available: Optional[Callable[[], tuple]] = None
+    #: ``preflight(**options)`` returns ``(True, "")`` or ``(False, what is wrong)`` for what
+    #: only a variant's options can tell and would otherwise fail after the datasets have
+    #: loaded (a named pretrained preset that cannot be fetched); `zoo run` calls it with the
+    #: variant's options before any dataset loads. Leave it out otherwise.
+    preflight: Optional[Callable[..., tuple]] = None
     #: False for a model that runs only when named (or configured by a [models.NAME] table in
     #: zoo.toml): a family that needs an option such as a pretrained preset, or one too costly
     #: for every `zoo run --all`
@@ -51,6 +56,13 @@ class ModelSpec:
         if self.available is None:
             return True, "built in"
         ok, why = self.available()
+        return bool(ok), str(why)
+
+    def check_preflight(self) -> tuple:
+        """``preflight`` with this variant's options, or (True, '') without one."""
+        if self.preflight is None:
+            return True, ""
+        ok, why = self.preflight(**self.options)
         return bool(ok), str(why)
 
 

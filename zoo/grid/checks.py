@@ -3,6 +3,11 @@ output is one probability vector per image. A plugin's mistake costs seconds, no
 the other models would train first."""
 from __future__ import annotations
 
+import functools
+import inspect
+import os
+import warnings
+
 import numpy as np
 
 from zoo.backend import import_tf
@@ -71,19 +76,35 @@ def check_models(specs, shapes, warn=None) -> dict:
     import_tf()   # first: a bare `import keras` would start TensorFlow with its noise
     import keras  # lazy: Keras starts its backend (4 s); only training and kept models need it
 
-    errors, built = {}, {}
+    errors, built, notes = {}, {}, []
     for spec in specs:
         for shape in shapes:
             try:
-                built[spec.base or spec.name, spec.name, shape] = \
-                    architecture(build_checked(spec, *shape))
+                with warnings.catch_warnings(record=True) as said:
+                    warnings.simplefilter("always")
+                    built[spec.base or spec.name, spec.name, shape] = \
+                        architecture(build_checked(spec, *shape))
+                notes += [f"model '{spec.name}' on {shape[0]} images: {w.message}"
+                          for w in said if _from_plugin(w, spec)]
             except (PluginError, ConfigError) as exc:
                 errors[spec.name, shape] = exc
             finally:
                 keras.backend.clear_session()
-    for line in same_builds(built):
+    for line in list(dict.fromkeys(notes)) + same_builds(built):
         (warn or (lambda text: None))(line)
     return errors
+
+
+def _from_plugin(warning, spec) -> bool:
+    """A warning the plugin's own ``build`` gave (what a user should know about the model on
+    that dataset), not one of Keras' or TensorFlow's."""
+    build = spec.build
+    while isinstance(build, functools.partial):
+        build = build.func
+    try:
+        return os.path.samefile(warning.filename, inspect.getsourcefile(build))
+    except (TypeError, OSError):
+        return False
 
 
 def architecture(model) -> tuple:

@@ -82,6 +82,9 @@ def _available(models: list, named: bool) -> tuple:
     for m in models:
         ok, why = m.check_available()
         if ok:
+            ok, why = m.check_preflight()   # before any dataset loads (a preset offline)
+            if not ok:
+                raise ConfigError(f"model '{m.name}': {why}")
             keep.append(m)
         elif named:
             raise ConfigError(f"model '{m.name}' is unavailable: {why}")
