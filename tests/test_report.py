@@ -32,7 +32,8 @@ def cell_values(html, table_class):
     out = []
     for row in rows:
         model = re.search(r'<td class="text">(.*?)</td>', row).group(1)
-        cells = dict(re.findall(r'data-metric="(\w+)">(.*?)</td>', row))
+        cells = {k: v.replace("\n", " ")   # mean and ± std on two lines in the page
+                 for k, v in re.findall(r'data-metric="(\w+)">(.*?)</td>', row, flags=re.S)}
         out.append((htmllib.unescape(model), cells))
     return out
 
@@ -193,6 +194,32 @@ def test_wide_tables_scroll_in_their_own_box_on_a_laptop_screen(rendered):
         chrome.close()
 
 
+@pytest.mark.browser
+def test_at_1400_pixels_scores_costs_and_verdicts_are_in_view_without_scrolling(tmp_path):
+    """The cost columns and the comparison's verdict column were off-screen at 1400 px."""
+    results = tmp_path / "results"
+    make_facts(results, models={"cnn": 0.9, "vit": 0.7, "mlp": 0.5}, folds=4, classes=10,
+               test_samples=60, latency={"cnn": 2.0, "vit": 5.0, "mlp": 1.0})
+    path = report.render(results, tmp_path / "out")
+    chrome = Chrome("--allow-file-access-from-files", "--window-size=1400,900")
+    try:
+        chrome.call("Emulation.setDeviceMetricsOverride", width=1400, height=900,
+                    deviceScaleFactor=1, mobile=False)
+        chrome.goto(path.as_uri())
+        for table in ("table.summary", "table.costs", "table.comparison"):
+            box = f"document.querySelector('{table}').parentElement"
+            assert chrome.js(f"{box}.scrollWidth <= {box}.clientWidth"), table
+            right = chrome.js(f"Math.max(...Array.from(document.querySelector('{table}')"
+                              ".querySelectorAll('td')).map(td => td.getBoundingClientRect()"
+                              ".right))")
+            assert right <= 1400, (table, right)
+        assert chrome.js("document.querySelector('table.comparison td.verdict')"
+                         ".textContent.length") > 20
+        assert chrome.errors == []
+    finally:
+        chrome.close()
+
+
 def test_accuracy_against_cost_marks_the_pareto_front(tmp_path):
     from zoo.show import figures
 
@@ -209,3 +236,67 @@ def test_accuracy_against_cost_marks_the_pareto_front(tmp_path):
     assert 'id="fig-0-cost"' in html and "Latency ms (1 image)" in html
     assert "compare them within one report, not across machines or runs" in html
     assert "Size on disk" in html and "5.0 MB" in html   # 'fast': 5,000 parameters
+
+
+# -- figures a reader can trust (#30 item 1) ---------------------------------------------------
+def figures_of(tmp_path, **kw):
+    from zoo.show import figures
+
+    context = report.build_context(tmp_path)
+    out = {}
+    for d in context["datasets"]:
+        lead = d.verdict.lead
+        out[d.name] = {key: fig for key, _, fig in figures.dataset_figures(
+            d.run, d.friedman[lead], d.comparisons[lead])}
+    return context, out
+
+
+def test_a_model_keeps_its_colour_and_label_in_every_figure_and_dataset(tmp_path):
+    long = "hub:preset=/a/very/long/path/to/a/tiny-resnet"
+    make_facts(tmp_path, datasets=("alpha", "beta"), models={"vit": 0.7, long: 0.8,
+                                                             "cnn": 0.9},
+               latency={"vit": 25.0, long: 30.0, "cnn": 20.0}, test_samples=60)
+    context, figs = figures_of(tmp_path)
+    colours = {}
+    for name, by in figs.items():
+        for key, fig in by.items():
+            for trace in fig["data"]:
+                model = trace.get("meta") or trace.get("name")
+                colour = (trace.get("line") or {}).get("color") or \
+                    (trace.get("marker") or {}).get("color")
+                if model in ("vit", "cnn", long) and isinstance(colour, str):
+                    colours.setdefault(model, set()).add(colour)
+    assert all(len(c) == 1 for c in colours.values()), colours
+    assert len({next(iter(c)) for c in colours.values()}) == 3
+    roc = figs["alpha"]["roc"]["data"]
+    shown = {t["name"] for t in roc if t.get("meta") == long}
+    assert shown == {"hub:preset=…/tiny-resnet"}            # short in the legend
+    d = context["datasets"][0]
+    assert d.labels == [("hub:preset=…/tiny-resnet", long)]
+    html = report.render(tmp_path, tmp_path / "out").read_text()
+    assert "Names shortened in the figures" in html and long in html
+
+
+def test_log_axes_label_every_tick_in_full_and_intervals_stay_within_0_and_1(tmp_path):
+    make_facts(tmp_path, models={"cnn": 0.9, "vit": 0.08}, latency={"cnn": 20.0, "vit": 30.0},
+               test_samples=60, folds=3)
+    _, figs = figures_of(tmp_path)
+    cost = figs["alpha"]["cost"]
+    axis = cost["layout"]["xaxis"]
+    assert axis["type"] == "log" and "20 ms" in axis["ticktext"] and "30 ms" in axis["ticktext"]
+    assert "2" not in axis["ticktext"] and "3" not in axis["ticktext"]
+    for trace in cost["data"][1:]:
+        acc, bars = trace["y"][0], trace["error_y"]
+        assert acc - bars["arrayminus"][0] >= 0 and acc + bars["array"][0] <= 1
+    title = cost["layout"]["title"]
+    assert title["xanchor"] == "left" and title["x"] < 0.1   # clear of Plotly's toolbar
+    loss = figs["alpha"]["loss"]["layout"]
+    assert loss["xaxis"]["dtick"] >= 1 and loss["xaxis"]["tick0"] == 1   # whole epochs
+
+
+def test_log_ticks_cover_the_range_with_readable_labels():
+    from zoo.show.figures import log_ticks
+
+    t = log_ticks(476, 4781)
+    assert t["ticktext"][:2] == ["500", "1,000"] and "5,000" in t["ticktext"]
+    assert log_ticks(0, 10) == {}

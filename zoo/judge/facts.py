@@ -71,6 +71,8 @@ class DatasetRun:
     trials: dict = field(default_factory=dict)
     #: one line for every fold left out because its facts or arrays were not zoo's
     fact_errors: list = field(default_factory=list)
+    #: model -> (label, colour) in every figure of the report (zoo.show.figures.styles)
+    style: dict = field(default_factory=dict)
 
     @property
     def train_sizes(self) -> list:

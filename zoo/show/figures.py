@@ -34,13 +34,77 @@ def _rgba(hex_color: str, alpha: float) -> str:
     return f"rgba({r},{g},{b},{alpha})"
 
 
+#: a model name longer than this is shortened in legends and labels (the full name on hover
+#: and in the report's table of names)
+LABEL = 24
+
+
+def label(model: str) -> str:
+    """A model's name as figures show it: whole when short, else its start and end around
+    an ellipsis ('hub:preset=/a/…/tiny-resnet' keeps what tells variants apart)."""
+    model = str(model)
+    if len(model) <= LABEL:
+        return model
+    return model[:LABEL - 13] + "…" + model[-12:]
+
+
+def styles(models) -> dict:
+    """One label and one colour per model for a whole report, in the order given: a model
+    keeps its colour from figure to figure and dataset to dataset."""
+    return {m: (label(m), PALETTE[i % len(PALETTE)]) for i, m in enumerate(models)}
+
+
+def _style(run, model: str) -> tuple:
+    """(label, colour) of ``model``: the report's, else by its place in the run."""
+    given = getattr(run, "style", None) or {}
+    if model in given:
+        return given[model]
+    models = list(run.info.get("models", [])) or list(run.models)
+    i = models.index(model) if model in models else len(models)
+    return label(model), PALETTE[i % len(PALETTE)]
+
+
+def _named(run_or_style, model: str) -> dict:
+    """A trace's name (the short label) and legend group, its colour, and the full name on
+    hover."""
+    name, colour = _style(run_or_style, model) if not isinstance(run_or_style, dict) else \
+        run_or_style.get(model, (label(model), PALETTE[0]))
+    return {"name": text(name), "legendgroup": text(model), "meta": text(model)}, colour
+
+
+def _title(text_: str, width: int = 90) -> dict:
+    """A figure title left of Plotly's toolbar, wrapped at a word when long."""
+    words, lines = text(text_).split(" "), [""]
+    for w in words:
+        if lines[-1] and len(lines[-1]) + 1 + len(w) > width:
+            lines.append(w)
+        else:
+            lines[-1] = f"{lines[-1]} {w}".strip()
+    return {"text": "<br>".join(lines), "x": 0.01, "xanchor": "left", "y": 0.98,
+            "yanchor": "top", "font": {"size": 15}}
+
+
+def log_ticks(low: float, high: float, unit: str = "") -> dict:
+    """Tick values and labels for a log axis from ``low`` to ``high``: 1, 2, 3 and 5 times the
+    powers of ten, each labelled in full (Plotly's own labels '2' and '3' read as 2 and 3,
+    not 20 and 30)."""
+    if not (low > 0 and high > 0):
+        return {}
+    low, high = min(low, high), max(low, high)
+    values = [m * 10.0 ** e for e in range(int(np.floor(np.log10(low))) - 1,
+                                           int(np.ceil(np.log10(high))) + 1)
+              for m in (1, 2, 3, 5)]
+    inside = [v for v in values if low / 1.5 <= v <= high * 1.5] or [low, high]
+    return {"tickvals": inside, "ticktext": [f"{v:,.10g}{unit}" for v in inside]}
+
+
 def _axis(title="", **kw) -> dict:
     return {"title": {"text": title}, "gridcolor": GRID_COLOR, "zeroline": False, **kw}
 
 
 def _layout(title, x, y, height=420, **kw) -> dict:
-    layout = {"title": {"text": text(title)}, "height": height,
-              "margin": {"l": 60, "r": 20, "t": 60, "b": 50},
+    layout = {"title": _title(title), "height": height,
+              "margin": {"l": 60, "r": 20, "t": 80 if len(title) > 90 else 64, "b": 50},
               "plot_bgcolor": "white", "paper_bgcolor": "white",
               "legend": {"orientation": "h", "y": -0.18},
               "xaxis": _axis(x), "yaxis": _axis(y)}
@@ -67,12 +131,12 @@ def _curve_figure(run, which: str) -> dict:
     n = len(classes)
     grid = _round(metrics.GRID, 2)
     data, owner = [], []
-    for m_i, model in enumerate(run.models):
+    for model in run.models:
         folds = run.ok_folds(model)
         if not folds:
             continue
         stack = np.stack([getattr(f, which) for f in folds])  # folds x (classes+1) x grid
-        color = PALETTE[m_i % len(PALETTE)]
+        named, color = _named(run, model)
         for o_i, row in enumerate([n] + list(range(n))):
             ys = stack[:, row, :]
             with warnings.catch_warnings():
@@ -86,7 +150,8 @@ def _curve_figure(run, which: str) -> dict:
             data.append({**common, "y": _round(np.clip(mean - std, 0, 1)), "hoverinfo": "skip",
                          "line": {"width": 0}, "showlegend": False, "fill": "tonexty",
                          "fillcolor": _rgba(color, 0.15)})
-            data.append({**common, "y": _round(mean), "name": text(model),
+            data.append({**common, "y": _round(mean), **named,
+                         "hovertemplate": "%{x}, %{y}<extra>%{meta}</extra>",
                          "line": {"color": color, "width": 2}})
             owner += [o_i] * 3
     if which == "roc":
@@ -118,8 +183,9 @@ def pr_figure(run) -> dict:
 def history_figure(run, key: str, label: str) -> dict:
     """Train and validation ``key`` per epoch: every fold faint, the mean bold."""
     data = []
-    for m_i, model in enumerate(run.models):
-        color = PALETTE[m_i % len(PALETTE)]
+    longest_run = 1
+    for model in run.models:
+        named, color = _named(run, model)
         for axis, prefix in (("", ""), ("2", "val_")):
             curves = [f.facts["history"].get(prefix + key, []) for f in run.folds.get(model, [])
                       if f.facts.get("history")]
@@ -138,15 +204,18 @@ def history_figure(run, key: str, label: str) -> dict:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN epoch
                     mean = np.nanmean(padded, axis=0)
+                longest_run = max(longest_run, longest)
                 data.append({**where, "x": list(range(1, longest + 1)), "y": _round(mean),
-                             "mode": "lines+markers", "name": text(model),
-                             "line": {"color": color, "width": 2.5}, "legendgroup": model,
+                             "mode": "lines+markers", **named,
+                             "hovertemplate": "epoch %{x}: %{y}<extra>%{meta}</extra>",
+                             "line": {"color": color, "width": 2.5},
                              "showlegend": axis == ""})
     domains = _columns(2)
     layout = _layout(f"{label} per epoch — {run.name}", "Epoch", label, height=380,
                      annotations=_titles(["Training", "Validation"], domains))
-    layout["xaxis"].update(domain=domains[0], anchor="y")
-    layout["xaxis2"] = _axis("Epoch", domain=domains[1], anchor="y2")
+    epochs = {"tick0": 1, "dtick": max(1, int(np.ceil(longest_run / 10)))}   # whole epochs
+    layout["xaxis"].update(domain=domains[0], anchor="y", **epochs)
+    layout["xaxis2"] = _axis("Epoch", domain=domains[1], anchor="y2", **epochs)
     layout["yaxis2"] = _axis("", anchor="x2", matches="y", showticklabels=False)
     return {"data": data, "layout": layout}
 
@@ -159,7 +228,8 @@ def confusion_figure(run) -> dict:
     data = []
     layout = _layout(f"Confusion matrices (summed over folds) — {run.name}", "Predicted",
                      "True", height=max(380, 18 * len(names) + 150),
-                     annotations=_titles([text(m) for m in models], domains[:len(models)]))
+                     annotations=_titles([text(_style(run, m)[0]) for m in models],
+                                         domains[:len(models)]))
     for i, model in enumerate(models):
         cm = sum(f.confusion for f in run.ok_folds(model))
         rows = cm.sum(axis=1, keepdims=True)
@@ -186,17 +256,21 @@ def confusion_figure(run) -> dict:
 
 def per_class_f1_figure(run) -> dict:
     data = []
-    for m_i, model in enumerate(run.models):
+    for model in run.models:
         folds = run.ok_folds(model)
         if not folds:
             continue
+        named, colour = _named(run, model)
         f1 = np.stack([metrics.per_class_f1(f.confusion) for f in folds])
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             mean, std = np.nanmean(f1, axis=0), np.nanstd(f1, axis=0)
         data.append({"type": "bar", "x": [text(c) for c in run.classes], "y": _round(mean),
-                     "name": text(model), "marker": {"color": PALETTE[m_i % len(PALETTE)]},
-                     "error_y": {"type": "data", "array": _round(std)}})
+                     **named, "marker": {"color": colour},
+                     "hovertemplate": "%{x}: F1 %{y}<extra>%{meta}</extra>",
+                     "error_y": {"type": "data", "symmetric": False,   # within 0..1
+                                 "array": _round(np.minimum(std, 1 - mean)),
+                                 "arrayminus": _round(np.minimum(std, mean))}})
     layout = _layout(f"F1 per class (mean over folds) — {run.name}", "Class", "F1",
                      barmode="group")
     layout["yaxis"]["range"] = [0, 1.05]
@@ -204,20 +278,20 @@ def per_class_f1_figure(run) -> dict:
     return {"data": data, "layout": layout}
 
 
-def critical_difference_figure(ranking, rows) -> dict:
+def critical_difference_figure(ranking, rows, style=None) -> dict:
     """Each model at its mean score, and below them a line per group of models that are not
     significantly different, dots on its members (a group need not be neighbours): the
     groups come from the same Holm-adjusted pairwise tests as the written conclusion
     (zoo.judge.comparisons.groups), so the figure and the words agree. When the omnibus test finds
     no difference, one line joins every model."""
     models, means = ranking.models, ranking.means
-    order = ranking.order()
+    style = style or styles(models)
     data = [{"type": "scatter", "mode": "markers+text", "x": [round(float(means[i]), 4)],
-             "y": [0], "text": [text(models[i])], "textposition": "top center",
-             "name": text(models[i]), "marker": {"size": 12,
-                                                  "color": PALETTE[j % len(PALETTE)]},
+             "y": [0], "text": [text(style[models[i]][0])], "textposition": "top center",
+             "name": text(style[models[i]][0]),
+             "marker": {"size": 12, "color": style[models[i]][1]},
              "hovertemplate": f"{text(models[i])}: mean %{{x:.4f}}<extra></extra>"}
-            for j, i in enumerate(order)]
+            for i in ranking.order()]
     level = -0.25
     for group in comparisons.groups(ranking, rows):   # a row per group: its members dotted
         data.append({"type": "scatter", "mode": "lines+markers",
@@ -266,12 +340,12 @@ def metric_figures(run) -> tuple:
     return out, errors
 
 
-def learning_curve_figure(curve: dict, dataset: str) -> dict:
+def learning_curve_figure(curve: dict, dataset: str, style=None) -> dict:
     """Accuracy against the number of training images (log axis), one line per model: the
     mean over folds with a band of +- one standard deviation (zoo.judge.verdict.learning_curve)."""
-    data = []
-    for m_i, model in enumerate(curve["models"]):
-        color = PALETTE[m_i % len(PALETTE)]
+    data, style = [], style or styles(curve["models"])
+    for model in curve["models"]:
+        named, color = _named(style, model)
         points = [(r["images"], r["models"][model]) for r in curve["rows"]
                   if r["models"].get(model, {}).get("mean") is not None]
         if not points:
@@ -279,21 +353,23 @@ def learning_curve_figure(curve: dict, dataset: str) -> dict:
         x = _round([p[0] for p in points], 1)
         mean = np.array([p[1]["mean"] for p in points])
         std = np.array([p[1]["std"] for p in points])
-        data.append({"type": "scatter", "x": x + x[::-1],
-                     "y": _round(mean + std) + _round(mean - std)[::-1], "fill": "toself",
-                     "mode": "lines",
+        data.append({"type": "scatter", "x": x + x[::-1],   # the band within 0..1
+                     "y": _round(np.minimum(mean + std, 1)) + _round(np.maximum(mean - std,
+                                                                                0))[::-1],
+                     "fill": "toself", "mode": "lines",
                      "fillcolor": _rgba(color, 0.15), "line": {"width": 0},
-                     "hoverinfo": "skip", "showlegend": False, "legendgroup": model})
+                     "hoverinfo": "skip", "showlegend": False,
+                     "legendgroup": named["legendgroup"]})
         data.append({"type": "scatter", "x": x, "y": _round(mean), "mode": "lines+markers",
-                     "name": text(model), "line": {"color": color, "width": 2.5},
-                     "legendgroup": model,
+                     **named, "line": {"color": color, "width": 2.5},
                      "customdata": [[p[1]["std"], p[1]["folds"]] for p in points],
                      "hovertemplate": "%{x:,.0f} images: %{y:.4f} ± %{customdata[0]:.4f} "
-                                      "(%{customdata[1]} folds)<extra>" + text(model)
-                                      + "</extra>"})
+                                      "(%{customdata[1]} folds)<extra>%{meta}</extra>"})
     layout = _layout(f"Learning curves — {dataset} (accuracy on {curve['where']})",
                      "Training images (log scale)", "Accuracy (mean ± std over folds)")
-    layout["xaxis"].update(type="log")
+    images = [r["images"] for r in curve["rows"] if r["images"]]
+    layout["xaxis"].update(type="log", **log_ticks(min(images, default=1),
+                                                   max(images, default=10)))
     return {"data": data, "layout": layout}
 
 
@@ -315,14 +391,14 @@ def cost_figure(run, source: str):
              "y": _round([p[4] for p in front]), "name": "Pareto front",
              "line": {"color": "#999", "dash": "dash"}, "hoverinfo": "skip"}]
     on_front = {p[0] for p in front}
-    data += [_cost_trace(p, PALETTE[i % len(PALETTE)], p[0] in on_front)
-             for i, p in enumerate(points)]
+    data += [_cost_trace(p, _style(run, p[0]), p[0] in on_front) for p in points]
     where = "the official test split" if source == "test" else "the held-out folds"
     layout = _layout(f"Accuracy ({where}) against latency on one image, on this run's device"
                      " — stars: the Pareto front", "latency, ms (median of 50 calls; bars: "
                      "range over folds)", "accuracy (mean; bars: 95% CI over folds)",
                      showlegend=False)
-    layout["xaxis"]["type"] = "log"
+    layout["xaxis"].update(type="log", **log_ticks(min(p[2] for p in points),
+                                                   max(p[3] for p in points), " ms"))
     return {"data": data, "layout": layout}
 
 
@@ -342,15 +418,18 @@ def _cost_point(run, model: str, source: str):
             float(a.mean()), half)
 
 
-def _cost_trace(point: tuple, colour: str, on_front: bool) -> dict:
+def _cost_trace(point: tuple, style: tuple, on_front: bool) -> dict:
     m, lat, low, high, acc, half = point
-    front = " (Pareto front)" if on_front else ""
+    (name, colour), front = style, " (Pareto front)" if on_front else ""
     return {"type": "scatter", "mode": "markers+text", "x": [round(lat, 3)],
-            "y": [round(acc, 4)], "text": [text(m)], "textposition": "top center",
-            "name": text(m), "marker": {"size": 13 if on_front else 9,
-                                        "symbol": "star" if on_front else "circle",
-                                        "color": colour},
-            "error_y": {"type": "data", "array": [round(half, 4)]},
+            "y": [round(acc, 4)], "text": [text(name)], "textposition": "top center",
+            "name": text(name), "marker": {"size": 13 if on_front else 9,
+                                           "symbol": "star" if on_front else "circle",
+                                           "color": colour},
+            # the 95% interval, within what accuracy can take (0..1)
+            "error_y": {"type": "data", "symmetric": False,
+                        "array": [round(min(half, 1 - acc), 4)],
+                        "arrayminus": [round(min(half, acc), 4)]},
             "error_x": {"type": "data", "symmetric": False, "array": [round(high - lat, 3)],
                         "arrayminus": [round(lat - low, 3)]},
             "hovertemplate": f"{text(m)}: accuracy %{{y:.4f}} ± {half:.4f}, "
@@ -426,7 +505,9 @@ def dataset_figures(run, ranking=None, rows=()) -> list:
         ("f1", "F1 per class", per_class_f1_figure(run)),
     ]
     if ranking:
-        out.insert(0, ("cd", "Which models differ", critical_difference_figure(ranking, rows)))
+        style = {m: _style(run, m) for m in ranking.models}
+        out.insert(0, ("cd", "Which models differ",
+                       critical_difference_figure(ranking, rows, style)))
     source = "test" if getattr(run, "y_test", None) is not None and \
         run.info["dataset"].get("test_samples") else "cv"
     cost = cost_figure(run, source)

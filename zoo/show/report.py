@@ -177,6 +177,7 @@ class DatasetView:
     wall_seconds: float
     partial: str                  # what an unfinished run lacks ('' when finished)
     skipped_models: list          # (model, reason) of the models skipped on this dataset
+    labels: list                  # (label, full name) of each model shortened in figures
     threads: list
     tuning: dict | None
     trials: list
@@ -206,6 +207,7 @@ def dataset_view(run, skipped=()) -> DatasetView:
         recipe=_recipe(run.info["protocol"], run.info.get("augment")),
         wall_seconds=sum(f.facts.get("wall_seconds") or 0 for f in run.all_folds()),
         partial=partial(run, skipped), skipped_models=skipped_here(run, skipped),
+        labels=[(figures.label(m), m) for m in run.models if figures.label(m) != m],
         threads=sorted({int(f.facts["threads"]) for f in run.all_folds()
                         if f.facts.get("threads")}),
         tuning=said.tuning, trials=tuned.rows_for_csv(run))
@@ -234,6 +236,9 @@ def build_context(results_dir) -> dict:
                  for run in runs for f in run.all_folds()]
     devices = sorted({d for r in runs for fs in r.folds.values() for f in fs
                       for d in f.facts.get("devices", {}).get("devices", [])})
+    style = figures.styles(dict.fromkeys(m for r in runs for m in r.info["models"]))
+    for run in runs:   # one colour and one label per model in every figure of the report
+        run.style = style
     return {"datasets": [dataset_view(run, skipped) for run in runs], "skipped": skipped,
             "facts": facts_out, "environment": runs[0].info.get("environment", {})
             if runs else {}, "devices": devices,
@@ -321,7 +326,8 @@ def _add_figures(i: int, d: DatasetView, skipped: list) -> None:
                 for name, reason in errors.items()
                 if not any(s["reason"] == reason for s in skipped)]
     d.curve_figure = ({"id": f"fig-{i}-curve", "title": "Learning curves", "json":
-                       figures.to_json(figures.learning_curve_figure(d.curve, d.name))}
+                       figures.to_json(figures.learning_curve_figure(d.curve, d.name,
+                                                                     d.run.style))}
                       if d.curve else None)
     tuning = [(m, figures.tuning_figure(d.tuning, m)) for m in d.run.models] \
         if d.tuning else []
