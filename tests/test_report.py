@@ -258,8 +258,8 @@ def test_a_model_keeps_its_colour_and_label_in_every_figure_and_dataset(tmp_path
                latency={"vit": 25.0, long: 30.0, "cnn": 20.0}, test_samples=60)
     context, figs = figures_of(tmp_path)
     colours = {}
-    for name, by in figs.items():
-        for key, fig in by.items():
+    for by in figs.values():
+        for fig in by.values():
             for trace in fig["data"]:
                 model = trace.get("meta") or trace.get("name")
                 colour = (trace.get("line") or {}).get("color") or \

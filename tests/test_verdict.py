@@ -1,5 +1,6 @@
 """The conclusion claims no more than the statistics support (zoo.judge.verdict)."""
 import re
+from html import escape
 
 import numpy as np
 import pytest
@@ -390,3 +391,27 @@ def test_a_crossing_needs_a_significant_difference_on_both_sides(tmp_path):
     assert "cross" not in sentence.replace("do not cross", "")
     assert "swap places" in sentence and "not with a significant difference on both sides" \
         in sentence
+
+
+def test_the_conclusion_leads_with_one_plain_line(tmp_path):
+    make_facts(tmp_path / "a", models={"cnn": 0.95, "vit": 0.5}, folds=5, test_samples=300,
+               samples=300)
+    d = report.build_context(tmp_path / "a")["datasets"][0]
+    assert re.fullmatch(r"cnn is better than vit on alpha: \+\d+\.\d\d points of accuracy "
+                        r"on the official test split, p [=<] [\d.]+\.", d.headline), d.headline
+    html = report.render(tmp_path / "a", tmp_path / "out").read_text()
+    assert html.index(escape(d.headline, quote=False)) < html.index("<b>Conclusion.</b>")
+    make_facts(tmp_path / "b", models={"cnn": 0.8, "vit": 0.8}, folds=3, samples=60)
+    d = report.build_context(tmp_path / "b")["datasets"][0]
+    assert d.headline == ("No model is shown better than another on alpha: no difference in "
+                          "accuracy on the held-out folds is significant.")
+
+
+def test_holm_says_what_its_tests_are(tmp_path):
+    """'Holm-adjusted over 6 tests' beside two models read as a contradiction."""
+    make_facts(tmp_path, models={"cnn": 0.95, "vit": 0.5}, folds=5, samples=300)
+    d = report.build_context(tmp_path)["datasets"][0]
+    c = next(c for c in d.comparisons["cv"] if c.metric == "accuracy")
+    assert c.family > 1 and c.family_of == f"1 pair of models × {c.family} metrics"
+    assert f"Holm-adjusted over {c.family} tests (1 pair of models × {c.family} metrics)" \
+        in c.verdict

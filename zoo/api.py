@@ -61,6 +61,8 @@ class Run:
             out += [f"{d.name}: {model} was skipped: {reason}"
                     for model, reason in d.skipped_models]
             out += _score_lines(d)
+            if d.headline:
+                out.append(f"{d.name}: {d.headline}")
             out.append(f"{d.name}: {d.conclusion}")
             if d.curve:
                 out.append(f"{d.name}: {d.curve['sentence']}")
@@ -158,7 +160,8 @@ def report(results="results", out="reports", *, warn=None) -> Run:
         # only in the HTML
         warn(f"error: {s['reason']}")
     return Run(rows=[row for d in context["datasets"] for row in _rows(d)],
-               conclusions={d.name: d.conclusion for d in context["datasets"]},
+               conclusions={d.name: " ".join(t for t in (d.headline, d.conclusion) if t)
+                            for d in context["datasets"]},
                report=Path(path), results_dir=Path(results), datasets=context["datasets"],
                broken=broken)
 

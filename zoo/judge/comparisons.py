@@ -72,6 +72,7 @@ class Comparison:
     # set when the family is adjusted (:func:`adjust`)
     p_holm: float = float("nan")
     family: int = 0
+    family_of: str = ""          # what the family's tests are: pairs x metrics (x sizes)
     significant: bool = False
     better: str = ""
     # set by zoo.judge.words
@@ -319,14 +320,30 @@ def family(run, models, metrics, source: str = "cv", sizes=(1.0,),
     return adjust(rows)
 
 
+def family_of(rows: list) -> str:
+    """What a family's tests are, in words: '1 pair of models x 6 metrics' (x training sizes
+    for learning curves), so that "Holm-adjusted over 6 tests" beside two models reads as
+    what it is."""
+    pairs = len({(r.a, r.b) for r in rows})
+    metrics = len({r.metric for r in rows})
+    sizes = len({r.size for r in rows})
+    parts = [f"{pairs} pair{'s' * (pairs != 1)} of models"]
+    if metrics > 1:
+        parts.append(f"{metrics} metrics")
+    if sizes > 1:
+        parts.append(f"{sizes} training sizes")
+    return " × ".join(parts)
+
+
 def adjust(rows: list) -> list:
     """Holm's adjustment over the family ``rows``; each row's significance and the better
     model follow from its adjusted p. The family counts the tests that gave a p (an
     undecidable row has none and is left out of the adjustment)."""
     adjusted = stats.holm([r.p for r in rows])
     tested = sum(math.isfinite(r.p) for r in rows)
+    of = family_of([r for r in rows if math.isfinite(r.p)])
     for r, p_holm in zip(rows, adjusted, strict=True):
-        r.p_holm, r.family = p_holm, tested
+        r.p_holm, r.family, r.family_of = p_holm, tested, of
         r.significant = bool(np.isfinite(p_holm) and p_holm < stats.ALPHA and r.mean_diff != 0)
         if r.significant:
             r.better = r.a if (r.mean_diff > 0) == r.higher else r.b

@@ -84,6 +84,7 @@ class Verdict:
     near_chance: dict = field(default_factory=dict)   # model -> what its accuracy is near
     tuning: dict | None = None          # a tuned run's searches (zoo.judge.tuned.view)
     conclusion: str = ""
+    headline: str = ""                  # the one plain line the conclusion leads with
     extra: dict = field(default_factory=dict)
 
 
@@ -110,6 +111,7 @@ def conclude(run) -> Verdict:
     v.tuning = tuned.view(run)
     v.conclusion = " ".join(s for s in (v.tuning["sentence"] if v.tuning else "",
                                         words.conclusion(v, run)) if s)
+    v.headline = words.headline(v, run)
     return v
 
 

@@ -167,6 +167,7 @@ class DatasetView:
     friedman: dict                # source -> the omnibus ranking
     verdict: object               # zoo.judge.verdict's conclusion, whole
     conclusion: str
+    headline: str                 # the conclusion's one plain line, said first
     curve: dict | None            # the learning curves' rows and sentence
     trust: str
     leakage: dict
@@ -200,7 +201,8 @@ def dataset_view(run, skipped=()) -> DatasetView:
         test_summary=_summary_rows(run, "test", said) if has_test else [],
         folds=_fold_rows(run), all_folds=_fold_rows(run, run.train_sizes or (1.0,)),
         comparisons=said.comparisons, friedman=said.rankings, verdict=said,
-        conclusion=said.conclusion, curve=verdict.learning_curve(run),
+        conclusion=said.conclusion, headline=said.headline,
+        curve=verdict.learning_curve(run),
         trust=words.trust_note(run, leak), leakage=leak,
         understanding=galleries.understanding(run), specs=run.info.get("specs", {}),
         params={m: run.folds[m][0].facts.get("params") for m in run.models},
