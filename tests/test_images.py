@@ -507,7 +507,7 @@ def test_a_test_folder_leads_the_report(tmp_path):
     assert r.exit_code == 0, r.output
     html = (tmp_path / "o" / "index.html").read_text()
     assert "official test split of 9 images" in html
-    conclusion = html.split('<div class="conclusion"><b>Conclusion.</b> ')[1]
+    conclusion = html.split('<b>Conclusion.</b> ')[1]
     assert conclusion.startswith("On the official test split")
 
 

@@ -58,11 +58,13 @@ def load(data_dir=None, path=None, image_size=None, color=None, cache_dir=None,
     size = parse_size(image_size) or median_size(everything)
     settings = {"size": size, "color": color, "skip_bad": bool(skip_bad_images)}
     cache = Path(cache_dir).expanduser() if cache_dir else Path.home() / ".zoo" / "cache"
-    cached = cache / f"images-{cache_key(everything + broken, settings)}.npz"
+    heads = []
+    cached = cache / f"images-{cache_key(everything + broken, settings, heads)}.npz"
     arrays = read_cache(cached, size, len(everything) + len(broken), len(classes))
     if arrays is None:
         check_memory(len(everything), size, 3, root)
-        arrays = _decode_all(root, files, test_files, classes, size, color, skip_bad_images)
+        arrays = _decode_all(root, files, test_files, classes, size, color, skip_bad_images,
+                             heads[:len(everything)])
         arrays["skipped"] = np.array(broken + arrays["skipped"].tolist(), dtype=str)
         write_cache(cached, arrays)
     return _dataset(root, train, test, arrays, other, str(cached))
@@ -84,12 +86,12 @@ def _without_broken_links(files, test_files, skip_bad: bool) -> tuple:
             broken)
 
 
-def _decode_all(root, files, test_files, classes, size, color, skip_bad) -> dict:
+def _decode_all(root, files, test_files, classes, size, color, skip_bad, heads=None) -> dict:
     everything = [f for f, _ in files + test_files]
     labels = np.array([c for _, c in files + test_files], dtype=np.int64)
     is_test = np.array([False] * len(files) + [True] * len(test_files))
     try:
-        x = decode(everything, size)
+        x = decode(everything, size, heads)
         skipped = []
     except ValueError as exc:
         bad = bad_files(everything)

@@ -85,12 +85,13 @@ def _may_have_exif(tf, heads):
            & ((next_one == exif) | (after + 6 > HEAD))))
 
 
-def decode(files: list, size: tuple) -> np.ndarray:
+def decode(files: list, size: tuple, heads: list | None = None) -> np.ndarray:
     """The uint8 images (n, h, w, 3) of ``files``, decoded in parallel by TensorFlow (TIFFs
     by Pillow), turned upright by their EXIF orientation and fitted by :func:`_fit`. Raises
-    ValueError when a file cannot be decoded (which one: :func:`bad_files`)."""
+    ValueError when a file cannot be decoded (which one: :func:`bad_files`). ``heads``: the
+    files' first bytes, when already read (zoo_plugins.images.cache.cache_key)."""
     tf = zoo.import_tensorflow()
-    if len(files) and stated_pixels(files).max() > MAX_PIXELS:   # before anything decodes
+    if len(files) and stated_pixels(files, heads).max() > MAX_PIXELS:   # before decoding
         raise ValueError(TOO_LARGE)
     by_pillow = np.array([os.path.splitext(f)[1].lower() in PILLOW_ONLY for f in files],
                          dtype=bool)
@@ -220,18 +221,20 @@ MAX_PIXELS = 89_478_485
 TOO_LARGE = "image too large"
 
 
-def stated_pixels(files: list) -> np.ndarray:
+def stated_pixels(files: list, heads: list | None = None) -> np.ndarray:
     """The pixels each file's header states, for PNG, GIF and BMP (their sizes sit at fixed
     places in the first 26 bytes, read here for all files at once: about 5 microseconds a
-    file); 0 for other formats. JPEGs are checked where their header is parsed anyway
-    (:func:`_decode_scaled`): one under :data:`SCALED_FROM_BYTES` cannot hold a bomb's worth
-    of pixels (even a blank one packs at most about 250 pixels a byte); a WebP's sides stop
-    at 16383."""
-    heads = []
-    for path in files:
-        with open(path, "rb") as f:
-            heads.append(f.read(26).ljust(26, b"\x00"))
-    b = np.frombuffer(b"".join(heads), dtype=np.uint8).reshape(-1, 26).astype(np.int64)
+    file, or taken from ``heads`` already read); 0 for other formats. JPEGs are checked
+    where their header is parsed anyway (:func:`_decode_scaled`): one under
+    :data:`SCALED_FROM_BYTES` cannot hold a bomb's worth of pixels (even a blank one packs at
+    most about 250 pixels a byte); a WebP's sides stop at 16383."""
+    if heads is None:
+        heads = []
+        for path in files:
+            with open(path, "rb") as f:
+                heads.append(f.read(26))
+    b = np.frombuffer(b"".join(h[:26].ljust(26, b"\x00") for h in heads),
+                      dtype=np.uint8).reshape(-1, 26).astype(np.int64)
 
     def number(start, n, big=False):
         order = np.arange(n - 1, -1, -1) if big else np.arange(n)
