@@ -18,6 +18,7 @@ def tiny(register_plugin):
     register_plugin(TinyModelPlugin(), "tiny-model")
 
 
+@pytest.mark.slow
 def test_zoo_run_returns_the_scores_the_conclusion_and_the_report(tmp_path, tiny, capsys):
     done = zoo.run(["dense"], datasets=["tiny"], folds=2, epochs=1, batch_size=8,
                    results=tmp_path / "results", out=tmp_path / "reports")
@@ -36,6 +37,7 @@ def test_zoo_run_returns_the_scores_the_conclusion_and_the_report(tmp_path, tiny
     assert "protocol: 2-fold" in printed and "[done] tiny / dense / fold 2/2" in printed
 
 
+@pytest.mark.slow
 def test_the_command_and_the_api_make_the_same_run(tmp_path, tiny):
     """One set of settings and defaults: the same run id, splits and scores either way."""
     api = zoo.run("dense", datasets="tiny", folds=2, epochs=1, batch_size=8, seed=3,
@@ -51,6 +53,7 @@ def test_the_command_and_the_api_make_the_same_run(tmp_path, tiny):
     assert api.conclusions["tiny"] in r.output
 
 
+@pytest.mark.slow
 def test_zoo_toml_and_the_preset_apply_as_for_the_command(tmp_path, tiny):
     toml = tmp_path / "zoo.toml"
     toml.write_text("folds = 2\nepochs = 1\nbatch_size = 8\n")
@@ -78,6 +81,7 @@ def test_a_bad_setting_is_a_config_error_before_anything_trains(tmp_path, tiny, 
     assert not (tmp_path / "r" / "last_run.json").exists()
 
 
+@pytest.mark.slow
 def test_zoo_report_renders_saved_facts_again(tmp_path, tiny):
     first = zoo.run(["dense"], datasets=["tiny"], folds=2, epochs=1, batch_size=8,
                     results=tmp_path / "r", out=tmp_path / "o", quiet=True)

@@ -181,6 +181,7 @@ class DivergingPlugin:
         register(zoo.ModelSpec(name="diverging", build=diverging))
 
 
+@pytest.mark.slow
 def test_a_run_whose_every_cell_failed_exits_1_and_never_hides_the_earlier_one(
         runner, tmp_path, register_plugin):
     """A batch size past int64 once failed every fold inside TensorFlow, exited 0 and moved

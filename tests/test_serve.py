@@ -262,6 +262,7 @@ def test_kept_models_load_only_in_safe_mode(register_plugin, tmp_path):
     assert answer[0]["model"] == "dense" and len(answer[0]["top"]) == 3
 
 
+@pytest.mark.slow
 def test_a_damaged_kept_model_gives_way_to_the_next_one(register_plugin, tmp_path):
     """A damaged fold-01.keras once hid a good fold-02.keras."""
     register_plugin(TinyPlugin(), "tiny")

@@ -287,6 +287,7 @@ class Twelve(TinyPlugin):
                            class_names=self.class_names, source="made in the test")
 
 
+@pytest.mark.slow
 def test_a_model_that_cannot_take_one_dataset_is_skipped_there_and_the_grid_goes_on(
         register_plugin, tmp_path):
     """A ConfigError from build (a patch size that does not tile the image) once stopped the
@@ -320,6 +321,7 @@ def test_a_model_that_cannot_take_one_dataset_is_skipped_there_and_the_grid_goes
     assert "Traceback" not in r.output
 
 
+@pytest.mark.slow
 def test_check_plugin_reports_a_model_that_refuses_every_shape_and_lists_the_refusals():
     from zoo.testing import check_plugin
 
@@ -373,6 +375,7 @@ class OptionsPlugin:
         register(zoo.ModelSpec(name="ignoring", build=ignoring))
 
 
+@pytest.mark.slow
 def test_variants_that_build_the_same_architecture_are_warned_of(register_plugin, tmp_path):
     """A build that ignores an option made two identical models, reported as an ablation
     (p = 1.000)."""
@@ -388,6 +391,7 @@ def test_variants_that_build_the_same_architecture_are_warned_of(register_plugin
         in line and "ignoring:width=8" in line and "ignoring:width=32" in line
 
 
+@pytest.mark.slow
 def test_check_plugin_warns_of_an_option_that_changes_nothing():
     from zoo.testing import check_plugin
 
@@ -396,6 +400,7 @@ def test_check_plugin_warns_of_an_option_that_changes_nothing():
     assert not [w for w in check.warnings if "model widths:" in w]
 
 
+@pytest.mark.slow
 def test_a_tuned_value_the_model_refuses_stops_the_run_before_training(register_plugin,
                                                                         tmp_path):
     register_plugin(TinyPlugin(), "tiny")
@@ -418,6 +423,7 @@ def test_zoo_list_shows_what_a_dataset_holds_and_the_augmentations_it_gets():
         "(images under 16 pixels a side: shift only)" in r.output
 
 
+@pytest.mark.slow
 def test_a_dataset_that_is_not_what_it_declares_is_skipped_naming_its_plugin(
         register_plugin, tmp_path):
     class Liar(TinyPlugin):

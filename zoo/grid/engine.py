@@ -215,13 +215,9 @@ class _Run:
             if datasets >= {d for m, d in needed if m == model}:
                 raise ConfigError("; ".join(reason for _, reason in where)
                                   + " (it fits none of the chosen datasets)")
-            for dataset, reason in where:
-                self.dropped.add((dataset, model))
-                if self.tuner is not None:
-                    self.tuner.drop(dataset, model)
-                self.result.skipped.append({"what": "model", "name": model, "reason": reason,
-                                            "dataset": dataset})
-                self.progress.error(f"skipping {model} on {dataset}: {reason}")
+            for dataset, reason in where:   # the user's choice, not a plugin's failure
+                self._drop(dataset, model, f"skipping {model} on {dataset}: {reason}", reason,
+                           error=False)
 
     def _to_build(self, models: set) -> tuple:
         """(specs, {variant: model}): the specs of ``models``, and every tuned option value
@@ -327,18 +323,23 @@ class _Run:
             self.progress.finished(cell, outcome.seconds, facts.status, facts.reason)
 
     # -- bookkeeping -------------------------------------------------------------------------
-    def _skip(self, what: str, name: str, reason: str, line: str = "", **extra) -> None:
+    def _skip(self, what: str, name: str, reason: str, line: str = "", error: bool = True,
+              **extra) -> None:
+        """Record what was left out and say so: a plugin's failure is an error (`zoo run`
+        exits 1); a model that cannot take a dataset is only skipped there."""
         self.result.skipped.append({"what": what, "name": name, "reason": reason,
-                                    "error": True, **extra})
-        self.progress.error(f"error: {line or f'{what} {name}: {reason}'}")
+                                    **({"error": True} if error else {}), **extra})
+        said = line or f"{what} {name}: {reason}"
+        self.progress.error(f"error: {said}" if error else said)
 
-    def _drop(self, dataset: str, model: str, line: str, reason: str) -> None:
+    def _drop(self, dataset: str, model: str, line: str, reason: str,
+              error: bool = True) -> None:
         if (dataset, model) in self.dropped:
             return
         self.dropped.add((dataset, model))
         if self.tuner is not None:
             self.tuner.drop(dataset, model)
-        self._skip("model", model, reason, dataset=dataset, line=line)
+        self._skip("model", model, reason, dataset=dataset, line=line, error=error)
 
     def checkpoint(self) -> None:
         """Point last_run.json at this run's datasets that have results to show."""
