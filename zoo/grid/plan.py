@@ -176,9 +176,9 @@ def prepare(dspec, models, protocol, results_dir, data_dir, env, locks=None,
     aside (more trials extend a search)."""
     dataset = load(dspec, data_dir, protocol.seed)
     dataset.validate(plugin=dspec.plugin)
-    if dspec.declared_problem(dataset):
-        raise PluginError(f"dataset '{dspec.name}' (plugin {dspec.plugin}): "
-                          f"{dspec.declared_problem(dataset)}")
+    problem = dspec.declared_problem(dataset)
+    if problem:
+        raise PluginError(f"dataset '{dspec.name}' (plugin {dspec.plugin}): {problem}")
     transforms = _transforms(dspec, dataset.input_shape)
     dprotocol, fold_of, groups, leak = split_dataset(dataset, protocol)
     summary = dataset.summary()
