@@ -45,9 +45,7 @@ def import_tf():
     tf.get_logger().addFilter(lambda record: "triggered tf.function retracing"
                               not in record.getMessage())
     NO_GPU.update(checked=True, seen=bool(_CUDA_MISSING.search(text)))
-    kept = [line for line in text.splitlines() if line.strip() and not _NOISE.match(line)]
-    if kept:
-        sys.stderr.write("\n".join(kept) + "\n")
+    _pass_on(text)
     return tf
 
 
@@ -78,7 +76,11 @@ def start_up_quietly():
     ends. For starting TensorFlow or a local Ray instance."""
     with _captured_stderr() as captured:
         yield
-    kept = [line for line in captured["text"].splitlines()
-            if line.strip() and not _NOISE.match(line)]
+    _pass_on(captured["text"])
+
+
+def _pass_on(text: str) -> None:
+    """Write to standard error the lines of ``text`` that are not start-up noise."""
+    kept = [line for line in text.splitlines() if line.strip() and not _NOISE.match(line)]
     if kept:
         sys.stderr.write("\n".join(kept) + "\n")

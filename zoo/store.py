@@ -328,11 +328,6 @@ class RunStore:
         facts = self.fold_facts(model, fold, size)
         return None if facts is None else facts["status"]
 
-    def kept_model(self, model: str, folds=()):
-        """The path of the model to serve: the final one if kept, else that of the first of
-        ``folds`` with a kept model; None when there is none."""
-        return next(iter(self.kept_models(model, folds)), None)
-
     def kept_models(self, model: str, folds=()) -> list:
         """Every kept model's path, in the order to serve them: the final one, then the
         folds' (one that cannot be loaded gives way to the next)."""
