@@ -97,7 +97,8 @@ def test_statistics_in_the_report_match_the_tests(rendered):
         np.mean(a) - np.mean(b))
     # the written conclusion leads with the official test split
     assert alpha["conclusion"].startswith("On the official test split, the models differ "
-                                          "(Cochran's Q")
+                                          "(the smallest Holm-adjusted p of the 3 pairwise "
+                                          "tests, t test over images and fold models")
 
 
 def test_a_failed_fold_is_shown_as_failed_not_as_a_smaller_mean(rendered):

@@ -114,77 +114,33 @@ def test_holm_matches_statsmodels():
     assert np.isnan(stats.holm([0.01, float("nan")])[1])
 
 
-def test_friedman_statistic_matches_scipy_and_demsars_critical_difference():
-    rng = np.random.default_rng(0)
-    scores = rng.normal([0.9, 0.85, 0.8], 0.02, (10, 3))
-    r = stats.friedman(scores)
-    ref = sps.friedmanchisquare(*scores.T)
-    assert r["statistic"] == pytest.approx(ref.statistic)
-    # every fold ranks them alike: as far out as 20,000 permutations can say
-    assert r["p"] == pytest.approx(1 / 20001) and r["method"].startswith("permutation")
-    # Demsar (2006), table 5: q_0.05 = 2.343 for three classifiers; CD = q sqrt(k(k+1)/6N)
-    assert r["cd"] == pytest.approx(2.343 * np.sqrt(3 * 4 / (6 * 10)), abs=1e-3)
-    # ranks: 1 = best; with four models q_0.05 = 2.569
-    assert r["ranks"][0] < r["ranks"][1] < r["ranks"][2]
-    r4 = stats.friedman(rng.normal(0.9, 0.02, (6, 4)))
-    assert r4["cd"] == pytest.approx(2.569 * np.sqrt(4 * 5 / 36), abs=1e-3)
-    ties = np.array([[0.9, 0.9, 0.8], [0.7, 0.8, 0.8], [0.6, 0.5, 0.6], [0.9, 0.8, 0.7]])
-    assert stats.friedman(ties)["statistic"] == pytest.approx(
-        sps.friedmanchisquare(*ties.T).statistic)
+def simulated_power(diff, se, df, runs=40_000, alpha=0.05, seed=0):
+    """The share of t tests (estimate ~ N(diff, se^2), variance estimate ~ se^2 chi2_df/df)
+    that reject at ``alpha``: what power() must compute."""
+    rng = np.random.default_rng(seed)
+    mean = rng.normal(diff, se, runs)
+    s = se * np.sqrt(rng.chisquare(df, runs) / df)
+    return float(np.mean(np.abs(mean / s) > sps.t.ppf(1 - alpha / 2, df)))
 
 
-def enumerated_friedman_p(scores):
-    """Friedman's exact p by brute force: every arrangement of every fold's ranks."""
-    import itertools
-
-    ranks = sps.rankdata(-np.asarray(scores), axis=1)
-    observed = (ranks.sum(axis=0) ** 2).sum()
-    hits = total = 0
-    for arrangement in itertools.product(*(list(itertools.permutations(r)) for r in ranks)):
-        total += 1
-        hits += (np.sum(arrangement, axis=0) ** 2).sum() >= observed - 1e-9
-    return hits / total
+@pytest.mark.parametrize("df", [2, 4, 9])
+def test_power_is_the_noncentral_t_and_matches_a_simulation(df):
+    for diff, alpha in ((0.02, 0.05), (0.05, 0.05 / 3), (0.0, 0.05)):
+        assert stats.power(diff, 0.01, df, alpha) == pytest.approx(
+            simulated_power(diff, 0.01, df, alpha=alpha), abs=0.01)
 
 
-def test_friedman_at_small_k_is_exact_not_chi_square():
-    # the issue's example: the chi-square approximation said 0.0498
-    scores = [[.9, .8, .7], [.8, .9, .7], [.9, .8, .7], [.8, .9, .7]]
-    r = stats.friedman(scores)
-    assert sps.friedmanchisquare(*np.asarray(scores).T).pvalue == pytest.approx(0.0498,
-                                                                                abs=1e-4)
-    assert r["method"] == "exact" and r["p"] == pytest.approx(0.0694, abs=1e-4)
-    assert r["p"] == pytest.approx(enumerated_friedman_p(scores))
-    rng = np.random.default_rng(3)
-    for _ in range(5):
-        s = np.round(rng.random((3, 4)), 1)   # ties too
-        assert stats.friedman(s)["p"] == pytest.approx(enumerated_friedman_p(s))
-
-
-def test_friedman_knows_when_k_is_too_small_to_reach_significance():
-    r = stats.friedman([[.9, .8, .7], [.9, .8, .7]])
-    assert r["p"] == r["smallest_p"] == pytest.approx(1 / 6)   # 3! of 3!^2 arrangements
-    assert stats.friedman([[.9, .8, .7]] * 4)["smallest_p"] < 0.05
-
-
-def test_the_permutation_p_agrees_with_the_chi_square_at_larger_k():
-    rng = np.random.default_rng(4)
-    scores = rng.normal([0.80, 0.81, 0.82, 0.80], 0.01, (12, 4))
-    r = stats.friedman(scores)
-    assert r["method"].startswith("permutation")
-    assert r["p"] == pytest.approx(sps.friedmanchisquare(*scores.T).pvalue, abs=0.02)
-
-
-def test_cochrans_q_matches_statsmodels():
-    from statsmodels.stats.contingency_tables import cochrans_q
-
-    rng = np.random.default_rng(0)
-    for share in ([0.8, 0.7, 0.75], [0.6, 0.6, 0.6, 0.62]):
-        right = rng.random((300, len(share))) < share
-        r = stats.cochrans_q(right)
-        ref = cochrans_q(right.astype(int))
-        assert r["statistic"] == pytest.approx(ref.statistic) and r["p"] == pytest.approx(
-            ref.pvalue)
-    assert stats.cochrans_q(np.ones((10, 3), bool))["p"] == 1.0
+def test_the_detectable_difference_has_80_percent_power_at_the_level_of_the_claim():
+    # the old (t_{1-a/2} + t_{0.8}) x se gave 77% power at df = 2, not 80%
+    old = (sps.t.ppf(0.975, 2) + sps.t.ppf(0.8, 2)) * 0.01
+    assert stats.power(old, 0.01, 2) == pytest.approx(0.77, abs=0.01)
+    for df, alpha in ((2, 0.05), (4, 0.05 / 6), (30, 0.05 / 3)):
+        d = stats.detectable(0.01, df, alpha)
+        assert stats.power(d, 0.01, df, alpha) == pytest.approx(0.8, abs=1e-6)
+        assert simulated_power(d, 0.01, df, alpha=alpha) == pytest.approx(0.8, abs=0.01)
+    # the stricter level of an adjusted claim needs a larger difference
+    assert stats.detectable(0.01, 4, 0.05 / 6) > stats.detectable(0.01, 4, 0.05)
+    assert np.isnan(stats.detectable(0.0, 4))
 
 
 def test_mcnemar_exact_matches_statsmodels():
@@ -253,28 +209,6 @@ def test_the_interval_and_the_p_value_never_disagree():
         r = stats.paired_bootstrap(y, pa, pb, "accuracy", 3, n_boot=300, seed=trial)
         if np.isfinite(r["p"]):
             assert (r["p"] < 0.05) == (r["ci_low"] > 0 or r["ci_high"] < 0), r
-
-
-def affinity_null(rng, n, k, models=3):
-    """Models equally good on average, each better on different images (the #21 reproducer):
-    the right/wrong answers of k fold models of each model on the same n test images."""
-    base = rng.beta(6, 1, n)
-    p = np.clip(base[None] + rng.normal(0, 0.3, (models, n)), 0, 1)
-    return rng.random((k, models, n)) < p[None]
-
-
-def test_on_a_shared_test_split_the_omnibus_unit_is_the_image_not_the_fold():
-    """Friedman over the folds' accuracies treats folds scored on the same images as
-    independent and cries "differ" far too often; Cochran's Q over the images on the fold
-    ensembles holds its level (benchmarks/statistics.py measures both on 500 runs)."""
-    rng = np.random.default_rng(11)
-    runs, friedman, cochran = 200, 0, 0
-    for _ in range(runs):
-        right = affinity_null(rng, 1000, 5)
-        friedman += sps.friedmanchisquare(*right.mean(axis=2).T).pvalue < 0.05
-        cochran += stats.cochrans_q((right.sum(axis=0) * 2 > 5).T)["p"] < 0.05
-    assert friedman / runs > 0.12        # the old way: far above 5%
-    assert cochran / runs < 0.10         # loosely: about 5%
 
 
 def test_the_test_split_comparison_holds_its_level():

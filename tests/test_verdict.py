@@ -16,7 +16,7 @@ from zoo.grid.fakes import make_facts
 
 
 def run_with_accuracies(accuracies: dict, n=500, classes=5, histories=None, sizes=None,
-                        failed=(), y_test=None, test_accuracies=None):
+                        failed=(), y_test=None, test_accuracies=None, protocol=None):
     """A DatasetRun whose folds have exactly the given held-out accuracies (model -> list)."""
     folds = {}
     k = len(next(iter(accuracies.values())))
@@ -40,7 +40,7 @@ def run_with_accuracies(accuracies: dict, n=500, classes=5, histories=None, size
             folds[model].append(f)
     info = {"dataset": {"name": "d", "samples": n * k, "test_samples": 0,
                         "classes": [f"c{i}" for i in range(classes)]},
-            "protocol": {"folds": k}, "models": list(accuracies)}
+            "protocol": {"folds": k, **(protocol or {})}, "models": list(accuracies)}
     return DatasetRun(None, info, None, folds)
 
 
@@ -145,29 +145,57 @@ def test_few_folds_say_that_wilcoxon_cannot_reach_significance():
         "p < 0.05" in said.conclusion
 
 
-def test_pairwise_tests_are_holm_adjusted_over_the_family():
-    run = run_with_accuracies({"a": [0.90, 0.93, 0.91, 0.95, 0.92, 0.94],
-                               "b": [0.89, 0.90, 0.92, 0.91, 0.90, 0.91],
-                               "c": [0.70, 0.72, 0.71, 0.73, 0.70, 0.71]})
+ACCURACIES = {"a": [0.90, 0.93, 0.91, 0.95, 0.92, 0.94],
+              "b": [0.89, 0.90, 0.92, 0.91, 0.90, 0.91],
+              "c": [0.70, 0.72, 0.71, 0.73, 0.70, 0.71]}
+
+
+@pytest.mark.parametrize("metric", [None, "f1"])
+def test_the_primary_metric_is_one_holm_family_and_the_others_another(metric):
+    run = run_with_accuracies(ACCURACIES, protocol={"metric": metric} if metric else None)
     rows = verdict.conclude(run).comparisons["cv"]
-    assert len(rows) == 3 * len(verdict.COMPARED) and all(r.family == len(rows) for r in rows)
-    assert [r.p_holm for r in rows] == pytest.approx(stats.holm([r.p for r in rows]))
-    assert all(r.significant == (r.p_holm < 0.05) for r in rows)
+    main = metric or "accuracy"
+    first = [r for r in rows if r.primary]
+    rest = [r for r in rows if not r.primary]
+    assert {r.metric for r in first} == {main} and len(first) == 3
+    assert [r.role for r in first] == ["primary"] * 3 and rows[:3] == first
+    assert len(rest) == 3 * (len(verdict.COMPARED) - 1) and main not in {r.metric for r in rest}
+    for family in (first, rest):
+        assert all(r.family == len(family) for r in family)
+        assert [r.p_holm for r in family] == pytest.approx(stats.holm([r.p for r in family]))
+        assert all(r.significant == (r.p_holm < 0.05) for r in family)
+    assert "Holm-adjusted over 3 tests (3 pairs of models, the primary metric)" in \
+        first[0].verdict
+    assert f"(3 pairs of models × {len(verdict.COMPARED) - 1} metrics, secondary)" in \
+        rest[0].verdict
 
 
-def test_three_models_get_an_omnibus_test_and_an_ordered_conclusion(tmp_path):
+def test_claims_on_another_primary_metric_follow_it():
+    # a beats b in accuracy in every fold, but the primary metric is f1 of the same folds
+    run = run_with_accuracies(ACCURACIES, protocol={"metric": "f1"})
+    said = verdict.conclude(run)
+    assert said.primary == "F1 (macro)" and said.rankings["cv"].metric == "f1"
+    assert all(c.metric == "f1" and c.primary for c in said.comparisons["cv"][:3])
+    assert "by mean F1 (macro): a 0.9250, b 0.9050, c 0.7117" in said.conclusion
+    assert "points of F1 (macro) on the held-out folds" in said.headline
+    assert "of accuracy" not in said.headline
+
+
+def test_three_models_differ_when_a_holm_adjusted_pair_does(tmp_path):
     make_facts(tmp_path, models={"cnn": 0.95, "vit": 0.85, "mlp": 0.5}, folds=6, samples=600,
                test_samples=300)
     context = report.build_context(tmp_path)
     d = context["datasets"][0]
-    f = d["friedman"]["test"]   # on the test split the unit is the image: Cochran's Q
-    assert f.models == ["cnn", "vit", "mlp"] and f.p < 0.05 and f.test == "Cochran's Q"
-    assert f.images == 300
+    f = d["friedman"]["test"]
+    main = [c for c in d["comparisons"]["test"] if c.primary]
+    assert f.models == ["cnn", "vit", "mlp"] and f.test == "t test over images and fold models"
+    assert f.p == min(c.p_holm for c in main) < 0.05 and f.significant and f.pairs == 3
     cv = d["friedman"]["cv"]
-    assert cv.test == "Friedman's test" and cv.method == "exact"   # 3!^6 arrangements
+    assert cv.test == "corrected t-test" and cv.metric == "accuracy"
     text = d["conclusion"]
-    assert text.startswith("On the official test split, the models differ (Cochran's Q over "
-                           "300 test images, on the fold ensembles")
+    assert text.startswith("On the official test split, the models differ (the smallest "
+                           "Holm-adjusted p of the 3 pairwise tests, t test over images and "
+                           "fold models: ")
     assert "by mean accuracy: cnn" in text and "ranked" not in text
     surviving = [c for c in d["comparisons"]["test"] if c.metric == "accuracy"
                  and c.significant]
@@ -176,7 +204,25 @@ def test_three_models_get_an_omnibus_test_and_an_ordered_conclusion(tmp_path):
         assert f"{c.better} ahead of" in text
     html = report.render(tmp_path, tmp_path / "out").read_text()
     assert '<table class="friedman">' in html and "Which models differ" in html
-    assert "Cochran&#39;s Q" in html or "Cochran's Q" in html
+    assert "the smallest of the 3 Holm-adjusted pairwise p-values" in html.replace(
+        "The smallest", "the smallest")
+
+
+def test_folds_that_share_training_data_no_longer_make_three_models_differ():
+    """Every fold ranks a > b > c, by a hair in most: Friedman's test over the folds (what
+    zoo said before) finds that the models differ, treating the folds as independent; their
+    training sets overlap, and the corrected pairwise tests find no pair apart, so nothing is
+    said to differ."""
+    accs = {"a": [0.902, 0.931, 0.903, 0.935, 0.904],
+            "b": [0.901, 0.911, 0.902, 0.905, 0.902],
+            "c": [0.900, 0.890, 0.901, 0.875, 0.900]}
+    assert sps.friedmanchisquare(*accs.values()).pvalue < 0.05   # the old omnibus: "differ"
+    said = verdict.conclude(run_with_accuracies(accs))
+    r = said.rankings["cv"]
+    assert not r.significant and r.p >= 0.05
+    assert not any(c.significant for c in said.comparisons["cv"] if c.primary)
+    assert "no significant difference among the models" in said.conclusion
+    assert "the models differ" not in said.conclusion
 
 
 def test_the_official_test_split_uses_a_test_made_for_it(tmp_path):
@@ -202,7 +248,7 @@ def test_the_official_test_split_uses_a_test_made_for_it(tmp_path):
 
 
 def test_an_under_trained_model_is_named_in_the_tables_and_the_conclusion(tmp_path):
-    make_facts(tmp_path, models={"cnn": 0.95, "vit": 0.7}, folds=3, epochs=5,
+    make_facts(tmp_path, models={"cnn": 0.95, "vit": 0.9}, folds=3, epochs=5,
                improving=("vit",))
     d = report.build_context(tmp_path)["datasets"][0]
     assert d["verdict"].training["vit"]["state"] == "still improving"
@@ -289,7 +335,8 @@ def test_no_grouping_is_drawn_when_the_omnibus_test_finds_nothing(tmp_path):
     assert comparisons.groups(ranking, said.comparisons["cv"]) == [ranking.order()]
     title = figures.critical_difference_figure(ranking, said.comparisons["cv"])[
         "layout"]["title"]["text"]
-    assert "finds no difference" in title and "every model is joined" in title
+    assert "no Holm-adjusted corrected t-test finds a difference" in title
+    assert "every model is joined" in title
 
 
 def test_models_are_ordered_by_their_mean_and_ranked_only_when_they_differ():
@@ -315,10 +362,12 @@ def test_holm_counts_only_the_tests_that_gave_a_p():
     # accuracy differs by exactly one image in each fold (undecidable); the other metrics vary
     said = verdict.conclude(run_with_accuracies({"A": [0.902, 0.904, 0.9], "B": [0.900, 0.902,
                                                                                0.898]}))
-    rows = said.comparisons["cv"]
+    rows = [r for r in said.comparisons["cv"] if not r.primary]
     tested = [r for r in rows if np.isfinite(r.p)]
     assert len(tested) < len(rows) and all(r.family == len(tested) for r in rows)
     assert f"Holm-adjusted over {len(tested)} tests" in " ".join(r.verdict for r in tested)
+    accuracy = next(r for r in said.comparisons["cv"] if r.primary)
+    assert accuracy.undecidable and accuracy.family == 0
 
 
 def test_wilcoxons_limit_counts_only_non_zero_differences():
@@ -331,27 +380,52 @@ def test_wilcoxons_limit_counts_only_non_zero_differences():
         "reach p < 0.05 (its smallest p is 0.062)" in acc.second_note
 
 
-def test_not_significant_says_what_these_folds_could_have_found():
-    """sign-mnist-small, 3 folds: a 57-point gap 'not significant'. The words now say how
-    large a difference 3 folds can find, and how many folds would find this one."""
+def test_not_significant_says_what_the_claim_could_have_found_and_what_repeats_buy():
+    """sign-mnist-small, 3 folds: a 57-point gap 'not significant'. The words say how large
+    a difference the claim as made finds with 80% power (noncentral t, at its level), and
+    how many repeats of the 3-fold split would find this one."""
     run = run_with_accuracies({"cnn": [.80, .45, .65], "vit": [.066, .07, .0635]}, n=2400,
                               classes=24)
     said = verdict.conclude(run)
     acc = next(c for c in said.comparisons["cv"] if c.metric == "accuracy")
-    assert not acc.significant
+    assert not acc.significant and acc.level == 0.05   # one pair: Holm over 1 test
     d = np.array([f.scores["accuracy"] for f in run.ok_folds("cnn")]) - \
         np.array([f.scores["accuracy"] for f in run.ok_folds("vit")])
     se = np.sqrt((1 / 3 + 1 / 2) * d.var(ddof=1))
-    assert acc.detectable == pytest.approx((sps.t.ppf(0.975, 2) + sps.t.ppf(0.8, 2)) * se)
-    assert acc.folds_needed > 3
-    needed = acc.folds_needed   # the first k with enough power, and k - 1 too few
-    for k, enough in ((needed, True), (needed - 1, False)):
-        se_k = np.sqrt((1 / k + 1 / (k - 1)) * d.var(ddof=1))
-        power_ok = (sps.t.ppf(0.975, k - 1) + sps.t.ppf(0.8, k - 1)) * se_k <= d.mean()
-        assert power_ok == enough or k < 3
+    assert acc.detectable == pytest.approx(stats.detectable(se, 2, 0.05))
+    assert stats.power(acc.detectable, se, 2) == pytest.approx(0.8)
+    needed = acc.repeats_needed   # the first number of repeats with enough power
+    assert needed and needed > 1
+
+    def enough(r):
+        se_r = np.sqrt((1 / (3 * r) + 1 / 2) * d.var(ddof=1))
+        return stats.power(d.mean(), se_r, 3 * r - 1) >= 0.8
+
+    assert enough(needed) and not enough(needed - 1)
     assert (f"with 3 folds only a difference of about {acc.detectable * 100:.2f} points or more "
-            "is found with 80% power") in said.conclusion
-    assert f"about {needed} folds would find the observed one" in said.conclusion
+            "is found with 80% power (at the 5% level)") in said.conclusion
+    assert f"--repeats {needed} would find the observed one with 80% power" in said.conclusion
+    assert "folds would find" not in said.conclusion
+
+
+def test_the_detectable_difference_is_at_the_level_holms_adjustment_starts_at():
+    said = verdict.conclude(run_with_accuracies({"a": [.80, .75, .70], "b": [.70, .74, .72],
+                                                 "c": [.71, .73, .70]}))
+    c = next(c for c in said.comparisons["cv"] if c.primary and not c.significant)
+    assert c.family == 3 and c.level == pytest.approx(0.05 / 3)
+    assert c.detectable == pytest.approx(stats.detectable(c.se, c.df, 0.05 / 3))
+    assert c.detectable > stats.detectable(c.se, c.df, 0.05)
+    assert "at level 0.05/3, where Holm's adjustment over 3 tests starts" in c.verdict
+
+
+def test_no_number_of_repeats_is_promised_when_the_overlap_dominates():
+    # a tiny difference with a large spread: repeats cannot shrink n_test/n_train x var
+    said = verdict.conclude(run_with_accuracies({"a": [.90, .70, .80], "b": [.80, .80, .79]}))
+    c = next(c for c in said.comparisons["cv"] if c.metric == "accuracy")
+    assert c.repeats_needed is None and not c.significant
+    assert "no number of repeats up to 10 would find the observed one (repeats do not " \
+        "shrink the part of the variance that comes from folds sharing training data)" \
+        in c.verdict
 
 
 def test_a_model_at_chance_level_is_named_as_untrained():
@@ -398,10 +472,11 @@ def test_the_conclusion_leads_with_one_plain_line(tmp_path):
                samples=300)
     d = report.build_context(tmp_path / "a")["datasets"][0]
     assert re.fullmatch(r"cnn is better than vit on alpha: \+\d+\.\d\d points of accuracy "
-                        r"on the official test split, p [=<] [\d.]+\.", d.headline), d.headline
+                        r"on the official test split, p [=<] [\d.]+ \(a claim about models "
+                        r"trained on these training data\)\.", d.headline), d.headline
     html = report.render(tmp_path / "a", tmp_path / "out").read_text()
     assert html.index(escape(d.headline, quote=False)) < html.index("<b>Conclusion.</b>")
-    make_facts(tmp_path / "b", models={"cnn": 0.8, "vit": 0.8}, folds=3, samples=60)
+    make_facts(tmp_path / "b", models={"cnn": 0.8, "vit": 0.8}, folds=3, samples=120)
     d = report.build_context(tmp_path / "b")["datasets"][0]
     assert d.headline == ("No model is shown better than another on alpha: no difference in "
                           "accuracy on the held-out folds is significant.")
@@ -411,7 +486,10 @@ def test_holm_says_what_its_tests_are(tmp_path):
     """'Holm-adjusted over 6 tests' beside two models read as a contradiction."""
     make_facts(tmp_path, models={"cnn": 0.95, "vit": 0.5}, folds=5, samples=300)
     d = report.build_context(tmp_path)["datasets"][0]
-    c = next(c for c in d.comparisons["cv"] if c.metric == "accuracy")
+    c = next(c for c in d.comparisons["cv"] if c.metric == "f1")
     assert c.family > 1 and c.family_of == f"1 pair of models × {c.family} metrics"
-    assert f"Holm-adjusted over {c.family} tests (1 pair of models × {c.family} metrics)" \
-        in c.verdict
+    assert f"Holm-adjusted over {c.family} tests (1 pair of models × {c.family} metrics, " \
+        "secondary)" in c.verdict
+    main = next(c for c in d.comparisons["cv"] if c.metric == "accuracy")
+    assert main.family == 1 and "Holm-adjusted over 1 test (the primary metric)" in \
+        main.verdict

@@ -20,6 +20,8 @@ from pathlib import Path
 from zoo.errors import ConfigError, ZooError
 from zoo.grid import engine, executors, plan, progress, protocol as proto
 from zoo.grid.engine import RunResult
+from zoo.judge import comparisons
+from zoo.metrics import METRICS
 from zoo.plugins import get_registry
 from zoo.show import listing, report as show
 from zoo.store import data_dir_from, last_run_path
@@ -111,6 +113,7 @@ def run(models=(), *, datasets=None, images=None, all: bool = False,
     registry = get_registry()
     for plugin, error in registry.errors:
         warn(f"warning: plugin {plugin}: {error}")
+    _check_metric(protocol.metric, registry)
     data_dir = data_dir_from(data_dir)
     folders, image_options = _images(toml, images, image_size=image_size, color=color,
                                      cache_dir=cache_dir, skip_bad_images=skip_bad_images)
@@ -166,11 +169,23 @@ def report(results="results", out="reports", *, warn=None) -> Run:
                broken=broken)
 
 
+def _check_metric(metric: str, registry) -> None:
+    """The primary metric must be one the comparisons make: a core one they compare, or a
+    plugin's."""
+    known = list(comparisons.COMPARED) + [m for m in registry.metrics if m not in METRICS]
+    if metric not in known:
+        raise ConfigError(f"metric: expected one of {', '.join(known)} (the metrics models "
+                          f"are compared on), got {metric!r}")
+
+
 def protocol_line(protocol, chosen) -> str:
     sizes = (", training sizes " + ", ".join(f"{v:g}" for v in protocol.train_sizes)
              if len(protocol.train_sizes) > 1 else "")
     split = "split chosen by the leakage check" if protocol.split == "auto" else protocol.split
-    return (f"protocol: {protocol.folds}-fold ({split}), {protocol.epochs} epochs, "
+    repeats = f" x {protocol.repeats} repeats" if protocol.repeats > 1 else ""
+    metric = f", claims on {protocol.metric}" if protocol.metric != "accuracy" else ""
+    return (f"protocol: {protocol.folds}-fold ({split}){repeats}{metric}, "
+            f"{protocol.epochs} epochs, "
             f"batch {protocol.batch_size}, {protocol.recipe()}, seed {protocol.seed}{sizes}; "
             f"models: {', '.join(m.name for m in chosen.models)}; "
             f"datasets: {', '.join(d.name for d in chosen.datasets)}")

@@ -161,6 +161,12 @@ FOLD_FILE = ("fold", "failed")
 TRIAL_FILE = ("trial", "failed")
 
 
+def fold_count(protocol: dict) -> int:
+    """Fold models per model in a run.json's protocol: k folds of each repeat of the split
+    (runs made before repeats: k)."""
+    return int(protocol["folds"]) * int(protocol.get("repeats") or 1)
+
+
 def fields(kind: str) -> dict:
     """name -> type of every field of ``kind`` (as declared)."""
     hints = typing.get_type_hints(KINDS[kind])

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from zoo.grid.protocol import Protocol, fold_seed, trial_split
+from zoo.grid.protocol import Protocol, fold_seed, held_out, training, trial_split
 from zoo.grid.settings import TUNABLE
 from zoo.grid.train import Trained
 from zoo.schema import FailedFacts, FinalFacts, FoldFacts, TrialFacts
@@ -219,7 +219,7 @@ class _FakeRunner:
             t.on_cell((name, fold, size))
         if (name, fold) in t.raising:
             raise t.raising[name, fold]
-        held = np.flatnonzero(fold_of == fold)
+        held = held_out(fold_of, fold)
         skill = t.skill.get(name, 0.8)
         rng = np.random.default_rng([self.protocol.seed, fold, int(size * 1000),
                                      sum(map(ord, name))])
@@ -234,7 +234,7 @@ class _FakeRunner:
                 "loss": loss, "val_loss": loss, "accuracy": [skill] * epochs,
                 "val_accuracy": [skill] * epochs},
             lr=self.protocol.lr, batch_size=self.protocol.batch_size,
-            train_samples=int(round(size * int((fold_of != fold).sum()))),
+            train_samples=int(round(size * len(training(fold_of, fold)))),
             held_out_samples=int(len(held)), train_size=float(size),
             options=dict(self.spec.options), plugin=self.spec.plugin,
             plugin_version=self.spec.version, costs=size >= 1)

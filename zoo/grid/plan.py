@@ -23,7 +23,7 @@ from zoo.grid import augment, leakage
 from zoo import options
 from zoo.grid.cells import Cell, Prepared
 from zoo.errors import ConfigError, PluginError, ZooError
-from zoo.grid.protocol import make_splits
+from zoo.grid.protocol import first_split, held_out, make_splits
 from zoo.store import RunStore
 from pathlib import Path
 from zoo.grid.train import to_uint8
@@ -255,7 +255,7 @@ def _keep_examples(store, dataset, fold_of, seed: int) -> None:
     if dataset.has_test:
         x, y, source, fold = dataset.x_test, dataset.y_test, "the official test split", None
     else:
-        held = np.flatnonzero(fold_of == 0)
+        held = held_out(fold_of, 0)
         x, y, source, fold = dataset.x[held], dataset.y[held], "held-out fold 1", 0
     take = np.sort(rng.choice(len(y), min(EXAMPLES, len(y)), replace=False))
     store.write_examples(to_uint8(x[take]), np.asarray(y)[take].astype(np.int16), source, fold)
@@ -276,7 +276,8 @@ def split_dataset(dataset, protocol):
     info). 'auto' becomes 'grouped' when the check flags a stratified split."""
     stratified = replace(protocol, split="stratified")
     fold_of = make_splits(dataset.y, stratified)
-    checks = {"stratified": leakage.check(dataset.x, dataset.y, fold_of, dataset.x_test,
+    checks = {"stratified": leakage.check(dataset.x, dataset.y, first_split(fold_of),
+                                          dataset.x_test,
                                           dataset.y_test, seed=protocol.seed)}
     kind, note, groups = protocol.split, "", None
     if kind == "auto":
@@ -288,7 +289,8 @@ def split_dataset(dataset, protocol):
         groups = leakage.groups(dataset.x, dataset.y, checks["stratified"]["near_copy_threshold"])
         protocol = replace(protocol, split="grouped")
         fold_of = make_splits(dataset.y, protocol, groups)
-        checks["grouped"] = leakage.check(dataset.x, dataset.y, fold_of, dataset.x_test,
+        checks["grouped"] = leakage.check(dataset.x, dataset.y, first_split(fold_of),
+                                          dataset.x_test,
                                           dataset.y_test, seed=protocol.seed)
     else:
         protocol = stratified
@@ -307,7 +309,7 @@ def cells(opened: dict, models: list, keep: str, tuned: bool = False) -> tuple:
     if tuned:
         return todo, done
     for name, o in opened.items():
-        folds = o.protocol.folds
+        folds = o.protocol.total_folds
         for m in models:
             for fold in range(folds):
                 for size in o.protocol.train_sizes:

@@ -57,6 +57,7 @@ MAX_SEED = 2**32 // 1000 - 1
 #: bounds that no real run comes near, which keep a typo (or a hand-edited run.json) from
 #: reaching the framework as an int64 overflow or a report that loops for hours
 MAX_FOLDS = 1000
+MAX_REPEATS = 20
 MAX_EPOCHS = 100_000
 MAX_BATCH = 2**20
 
@@ -119,6 +120,27 @@ class Protocol:
              "e.g. 0.1,0.25,0.5 (nested, stratified, the same for every model; 1.0 is always "
              "trained). Adding sizes to a finished run trains only them.")
 
+    #: repeats of the k-fold split, each with new seeded splits: more fold scores for the
+    #: corrected repeated k-fold t-test (Bouckaert and Frank), at R times the training
+    repeats: int = setting(
+        1, "int", f"an integer from 1 to {MAX_REPEATS} (folds x repeats at most {MAX_FOLDS:,})",
+        lambda v, p: 1 <= v <= MAX_REPEATS and v * p.folds <= MAX_FOLDS,
+        help="Repeat the k-fold split this many times with new seeded splits (default 1): "
+             "more power for the comparison, at that many times the training.")
+    #: the metric the claims are made on (one Holm family over the pairs of models); the
+    #: others are secondary results. Checked against the registered metrics by zoo.api.run.
+    metric: str = setting(
+        "accuracy", "choice", "a metric's name, like accuracy or f1",
+        lambda v, p: v.replace("_", "").isalnum(),
+        help="The primary metric the conclusion's claims are made on (default accuracy): "
+             "accuracy, f1, mcc, roc_auc or a plugin's metric; the others are reported as "
+             "secondary results.")
+
+    @property
+    def total_folds(self) -> int:
+        """Fold models per model: k folds of each of the repeats."""
+        return self.folds * self.repeats
+
     def validate(self) -> "Protocol":
         """Every setting checked; ConfigError names the first bad one, what was expected and
         what it got."""
@@ -160,17 +182,19 @@ class Protocol:
     def run_id(self, dataset_fingerprint: str) -> str:
         """Same settings on the same data give the same id, so a rerun resumes. The training
         sizes are not part of it (a rerun with more sizes adds their cells to the same run),
-        and recipe settings left at their defaults are not either (runs made before those
+        nor is the primary metric (choosing another judges the same facts again), and
+        settings left at their defaults are not either (runs made before those
         settings existed keep their ids)."""
         settings = {k: v for k, v in self.to_dict().items()
-                    if k != "train_sizes" and not (k in _ADDED and v == getattr(Protocol, k))}
+                    if k not in ("train_sizes", "metric")
+                    and not (k in _ADDED and v == getattr(Protocol, k))}
         blob = json.dumps({"protocol": settings, "data": dataset_fingerprint},
                           sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
 #: recipe settings added after the first runs (see Protocol.run_id)
-_ADDED = ("augment", "schedule", "warmup", "weight_decay", "label_smoothing")
+_ADDED = ("augment", "schedule", "warmup", "weight_decay", "label_smoothing", "repeats")
 
 
 def parse_sizes(value, option: str = "train_sizes") -> tuple:
@@ -309,37 +333,81 @@ def _setting(key: str, value):
 
 
 def make_splits(y: np.ndarray, protocol: Protocol, groups=None) -> np.ndarray:
-    """Return ``fold_of``: for every sample, the fold (0..k-1) in which it is held out.
+    """Return ``fold_of``: for every sample, the fold (0..k-1) in which it is held out; with
+    ``protocol.repeats`` R > 1, an R x n array, one split per repeat (the first is the
+    unrepeated split, the others drawn with seeds of their own). Fold ``f`` of a run is
+    fold ``f % k`` of repeat ``f // k`` (see :func:`held_out`).
 
     Computed once per dataset and reused by every model, so all models see the same splits.
     With ``groups`` (and split 'grouped'), samples of one group share a fold.
     """
-    # lazy: scikit-learn takes 1 s to import
-    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
-
     y = np.asarray(y)
     counts = np.bincount(y)
     smallest = int(counts[counts > 0].min())
     if protocol.folds > smallest:
         raise ConfigError(f"folds: {protocol.folds} folds need at least {protocol.folds} "
                           f"samples of every class, but the smallest class has {smallest}")
-    fold_of = np.empty(len(y), dtype=np.int32)
     if protocol.split == "grouped":
         if groups is None:
             raise ValueError("a grouped split needs groups")
         if len(np.unique(groups)) < protocol.folds:
             raise ConfigError(f"folds: {protocol.folds} folds need at least {protocol.folds} "
                               f"groups of near-copies, found {len(np.unique(groups))}")
+    splits = [_one_split(y, protocol, groups, split_seed(protocol, r))
+              for r in range(protocol.repeats)]
+    return splits[0] if protocol.repeats == 1 else np.stack(splits)
+
+
+def split_seed(protocol: Protocol, repeat: int) -> int:
+    """The seed of repeat ``repeat``'s split: the protocol's seed for the first, so a
+    repeated run's first split is the unrepeated one."""
+    if repeat == 0:
+        return protocol.seed
+    return int(np.random.SeedSequence([protocol.seed, repeat]).generate_state(1)[0])
+
+
+def _one_split(y, protocol: Protocol, groups, seed: int) -> np.ndarray:
+    # lazy: scikit-learn takes 1 s to import
+    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+
+    fold_of = np.empty(len(y), dtype=np.int32)
+    if protocol.split == "grouped":
         splitter = StratifiedGroupKFold(n_splits=protocol.folds, shuffle=True,
-                                        random_state=protocol.seed)
+                                        random_state=seed)
         parts = splitter.split(np.zeros(len(y)), y, groups)
     else:
-        splitter = StratifiedKFold(n_splits=protocol.folds, shuffle=True,
-                                   random_state=protocol.seed)
+        splitter = StratifiedKFold(n_splits=protocol.folds, shuffle=True, random_state=seed)
         parts = splitter.split(np.zeros(len(y)), y)
     for k, (_, held_out) in enumerate(parts):
         fold_of[held_out] = k
     return fold_of
+
+
+def _split_of(fold_of, fold: int) -> tuple:
+    """(the split fold ``fold`` belongs to, its number within that split)."""
+    fold_of = np.asarray(fold_of)
+    if fold_of.ndim == 1:
+        return fold_of, fold
+    k = int(fold_of[0].max()) + 1
+    return fold_of[fold // k], fold % k
+
+
+def held_out(fold_of, fold: int) -> np.ndarray:
+    """Positions of the samples fold ``fold`` holds out (over every repeat's folds)."""
+    split, k = _split_of(fold_of, fold)
+    return np.flatnonzero(split == k)
+
+
+def training(fold_of, fold: int) -> np.ndarray:
+    """Positions of the samples fold ``fold`` trains on."""
+    split, k = _split_of(fold_of, fold)
+    return np.flatnonzero(split != k)
+
+
+def first_split(fold_of) -> np.ndarray:
+    """The first (or only) split: the one the leakage check and `zoo serve` look at."""
+    fold_of = np.asarray(fold_of)
+    return fold_of if fold_of.ndim == 1 else fold_of[0]
 
 
 #: the share of a training part a tuning trial is scored on (zoo.tune.search)
@@ -350,14 +418,14 @@ def fold_seed(protocol: Protocol, fold) -> int:
     """The seed of outer fold ``fold`` (``protocol.folds`` or None: the final model, or a
     search on the whole training set): its weights, shuffling, augmentation and inner
     split."""
-    return protocol.seed * 1000 + (protocol.folds if fold is None else fold)
+    return protocol.seed * 1000 + (protocol.total_folds if fold is None else fold)
 
 
 def trial_split(protocol: Protocol, y: np.ndarray, fold_of: np.ndarray, fold, groups=None):
     """(train, validation) of every trial of the search inside outer fold ``fold`` (None:
     the search on the whole training set): :func:`tuning_split` of that fold's training
     part, with that fold's seed."""
-    positions = np.arange(len(y)) if fold is None else np.flatnonzero(np.asarray(fold_of) != fold)
+    positions = np.arange(len(y)) if fold is None else training(fold_of, fold)
     return tuning_split(positions, y, groups, fold_seed(protocol, fold))
 
 

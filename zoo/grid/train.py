@@ -19,7 +19,7 @@ from zoo.grid.checks import build_checked
 from zoo.backend import import_tf
 from zoo.grid.distribute import choose_strategy, describe, where_line
 from zoo.grid.explain import explain
-from zoo.grid.protocol import fold_seed, trial_split
+from zoo.grid.protocol import fold_seed, held_out, training, trial_split
 from zoo.grid.recipe import loss_for, optimizer_for, schedule_callback
 from zoo.grid.settings import oriented
 from zoo.schema import Facts, FinalFacts, FoldFacts, TrialFacts
@@ -238,8 +238,8 @@ class FoldRunner:
         its predictions are usable (None when it diverged)."""
         p, ds = self.protocol, self.dataset
         seed = fold_seed(p, fold)
-        train_idx = nested_subset(np.flatnonzero(fold_of != fold), ds.y, size, seed)
-        held_idx = np.flatnonzero(fold_of == fold)
+        train_idx = nested_subset(training(fold_of, fold), ds.y, size, seed)
+        held_idx = held_out(fold_of, fold)
         self.prepare(fold)
         fit_idx, val_idx, validation, stopping = self._validation(train_idx, held_idx, seed)
         fit = self._fit(key, fit_idx, seed, self._batches(val_idx), stopping)

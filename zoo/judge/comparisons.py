@@ -7,12 +7,16 @@ from, and returns a typed :class:`Comparison`; families of them are Holm-adjuste
 - The official test split (``source="test"``): every fold's model is scored on the same
   images, so a paired bootstrap over test images and fold models gives the interval and p;
   McNemar's exact test on the fold ensembles' predictions is a second opinion for accuracy.
-- Three or more models: an omnibus test first (:func:`ranking`): Friedman's test on the
-  ranks over held-out folds (exact or by permutation), Cochran's Q over the test images on the
-  fold ensembles (on the test split the unit is the image, not the fold).
+- One primary metric (accuracy unless the protocol's ``metric`` names another) carries the
+  claims: its pairs form one Holm family; the other metrics are secondary results, adjusted
+  in a family of their own.
+- Three or more models: "the models differ" (:func:`ranking`) when a Holm-adjusted pairwise
+  test on the primary metric says so; Friedman's test and Cochran's Q, which treat the
+  shared training data and fold models as independent, are not used (stats' docstring).
 
-Beside every difference that is not significant stands what the data could have detected:
-the smallest difference with 80% power, and how many folds would detect the observed one.
+Beside every difference that is not significant stands what the claim as made could have
+detected (80% power at the level the adjustment gives, from the noncentral t), and how many
+repeats of the k-fold split would find the observed one.
 
 Numbers only: the words are zoo.judge.words', the conclusion zoo.judge.verdict's.
 """
@@ -30,8 +34,10 @@ from zoo.metrics import BOUNDS, METRICS
 COMPARED = ("accuracy", "f1", "mcc", "roc_auc")
 #: metrics compared on the official test split (paired bootstrap)
 TEST_COMPARED = ("accuracy", "f1")
-#: the metric the conclusion is about
+#: the primary metric when the protocol names none
 MAIN = "accuracy"
+#: repeats of the k-fold split the power note looks up to
+MAX_REPEATS = 10
 #: mean scores at or above this sit at the ceiling: differences there say little
 CEILING = 0.995
 N_BOOT = 2000
@@ -58,8 +64,13 @@ class Comparison:
     undecidable: bool = False    # every fold gave the same difference: t is undefined
     se: float = float("nan")     # the standard error the interval and p come from
     df: float = float("nan")
-    detectable: float = float("nan")   # smallest difference found with 80% power
-    folds_needed: int | None = None    # folds that would detect the observed difference
+    detectable: float = float("nan")   # smallest difference the claim finds with 80% power
+    level: float = float("nan")        # the level ``detectable`` is at (Holm's first step)
+    spread: dict | None = None   # what the standard error is made of (see :func:`se_at`)
+    split_folds: int = 0         # k: folds of one split (the run has k x repeats in all)
+    repeats: int = 1             # repeats of the k-fold split in this run
+    repeats_needed: int | None = None  # repeats that would find the observed difference
+    primary: bool = True         # on the primary metric (the claims), else secondary
     nonzero: int = 0             # folds with a non-zero difference (Wilcoxon drops zeros)
     second: str = ""             # the second opinion's test, and its p
     second_p: float = float("nan")
@@ -73,6 +84,7 @@ class Comparison:
     p_holm: float = float("nan")
     family: int = 0
     family_of: str = ""          # what the family's tests are: pairs x metrics (x sizes)
+    role: str = ""               # "primary" or "secondary": which family
     significant: bool = False
     better: str = ""
     # set by zoo.judge.words
@@ -90,23 +102,21 @@ class Comparison:
 
 @dataclass
 class Ranking:
-    """The omnibus test of three or more models on the main metric: do they differ at all?
-    On held-out folds Friedman's test over the folds they all finished; on the official test
-    split Cochran's Q over the test images, on the fold ensembles' right and wrong answers."""
+    """Three or more models on the primary metric: do they differ at all? Answered by the
+    Holm-adjusted pairwise tests (a closed test: the smallest adjusted p is the omnibus p),
+    which allow for the training data the folds share and the fold models the test images
+    share; Friedman's test and Cochran's Q do not, and overclaim (benchmarks/statistics.py)."""
     models: list
-    folds: list                  # 1-based
+    folds: list                  # 1-based: the folds every model finished
     metric: str
+    label: str
     source: str
-    means: list                  # mean of the metric over the folds, per model
-    test: str                    # "Friedman's test" or "Cochran's Q"
-    statistic: float
-    p: float
+    means: list                  # mean of the metric over those folds, per model
+    higher: bool
+    test: str                    # the pairwise test the adjusted p-values come from
+    p: float                     # the smallest Holm-adjusted pairwise p
     significant: bool
-    method: str = ""             # how p was computed ("exact", a permutation test, ...)
-    smallest_p: float = 0.0      # the smallest p this test can give with these data
-    ranks: list | None = None    # Friedman: mean rank of each model (1 = best)
-    cd: float | None = None      # Friedman: Nemenyi's critical difference
-    images: int = 0              # Cochran's Q: test images
+    pairs: int = 0               # the pairwise tests in the family
 
     @property
     def where(self) -> str:
@@ -114,8 +124,7 @@ class Ranking:
 
     def order(self) -> list:
         """Model indices by mean score, the best first."""
-        higher = METRICS.get(self.metric, ("", True))[1]
-        return sorted(range(len(self.models)), key=lambda i: -self.means[i] if higher
+        return sorted(range(len(self.models)), key=lambda i: -self.means[i] if self.higher
                       else self.means[i])
 
 
@@ -127,6 +136,18 @@ def meta(run, metric) -> tuple:
         return spec.label or metric, spec.higher_is_better, spec.bounds
     label, higher = METRICS[metric]
     return label, higher, BOUNDS.get(metric)
+
+
+def primary(run) -> str:
+    """The metric the claims are made on: the protocol's ``metric`` (accuracy for runs made
+    before there was a choice)."""
+    return (run.info.get("protocol") or {}).get("metric") or MAIN
+
+
+def repeats(run) -> tuple:
+    """(k, R): folds of one split and repeats of the split in this run."""
+    protocol = run.info.get("protocol") or {}
+    return int(protocol.get("folds", 0)), int(protocol.get("repeats") or 1)
 
 
 def compared_metrics(run) -> list:
@@ -222,9 +243,11 @@ def compare(run, a: str, b: str, metric: str, source: str = "cv", size: float = 
     label, higher, bounds = meta(run, metric)
     images = [f.facts.get("train_samples") for f in fa + fb if f.facts.get("train_samples")]
     top = bool(higher and bounds is not None and bounds[1] == 1)
+    split_k, times = repeats(run)
     return Comparison(
         a=a, b=b, metric=metric, label=label, higher=higher, source=source,
         folds=[k + 1 for k in common], mean_a=mean_a, mean_b=mean_b, size=size,
+        split_folds=split_k, repeats=times, primary=metric == primary(run),
         images=float(np.mean(images)) if images else float("nan"), bounds=bounds,
         at_ceiling=top and min(mean_a, mean_b) >= CEILING, **result)
 
@@ -249,15 +272,15 @@ def _on_held_out_folds(run, fa, fb, metric) -> dict | None:
         return None
     n_train, n_test = fold_sizes(run, list(fa) + list(fb))
     r = stats.corrected_ttest(xa, xb, n_train, n_test, bounds=meta(run, metric)[2])
-    k, rho = len(xa), n_test / n_train
-    return {"mean_diff": r["mean_diff"], "ci_low": r["ci_low"], "ci_high": r["ci_high"],
-            "p": r["p"], "undecidable": r["undecidable"], "test": "corrected t-test",
-            "se": r["se"], "df": r["df"], "nonzero": r["nonzero"],
-            "detectable": stats.detectable(r["se"], r["df"]),
-            "folds_needed": folds_needed(r["mean_diff"], lambda kk: math.sqrt(
-                (1 / kk + 1 / (kk - 1)) * r["var"]), lambda kk: kk - 1, k)
-            if rho > 0 else None,
-            "second": "Wilcoxon", "second_p": stats.wilcoxon(xa, xb)}
+    k, times = repeats(run)
+    out = {"mean_diff": r["mean_diff"], "ci_low": r["ci_low"], "ci_high": r["ci_high"],
+           "p": r["p"], "undecidable": r["undecidable"], "se": r["se"], "df": r["df"],
+           "nonzero": r["nonzero"],
+           "spread": {"kind": "cv", "var": r["var"], "rho": n_test / n_train},
+           "test": "corrected repeated k-fold t-test" if times > 1 else "corrected t-test"}
+    if times == 1:   # Wilcoxon treats folds as independent: never over repeated splits
+        out.update(second="Wilcoxon", second_p=stats.wilcoxon(xa, xb))
+    return out
 
 
 def _on_test_split(run, a, b, fa, fb, metric, size, n_boot) -> dict | None:
@@ -272,10 +295,8 @@ def _on_test_split(run, a, b, fa, fb, metric, size, n_boot) -> dict | None:
     out = {"mean_diff": r["mean_diff"], "ci_low": r["ci_low"], "ci_high": r["ci_high"],
            "p": r["p"], "undecidable": r["undecidable"], "se": r["se"], "df": r["df"],
            "test": "t test over images and fold models", "n_boot": r["n_boot"],
-           "detectable": stats.detectable(r["se"], r["df"]),
-           "folds_needed": folds_needed(r["mean_diff"], lambda kk: math.sqrt(
-               parts["fold_var"] / kk + parts["images"]), lambda kk: _df(parts, kk, r["n"]),
-               len(fa)) if len(fa) > 1 else None}
+           "spread": {"kind": "test", "fold_var": parts["fold_var"],
+                      "images": parts["images"], "n": r["n"]} if len(fa) > 1 else None}
     if metric == "accuracy":
         mcnemar = stats.mcnemar_exact(run.y_test, ensemble(run, a, fa, size),
                                       ensemble(run, b, fb, size))
@@ -283,33 +304,41 @@ def _on_test_split(run, a, b, fa, fb, metric, size, n_boot) -> dict | None:
     return out
 
 
-MAX_FOLDS = 100
+# -- power ---------------------------------------------------------------------------------------
+def se_at(spread: dict, folds: int) -> tuple:
+    """(standard error, df) of a comparison like this one made over ``folds`` fold models
+    (k x R), the spread of one fold's difference staying as observed. Held-out folds: the
+    corrected repeated k-fold t-test's (1/folds + n_test/n_train) x var with folds - 1 df,
+    whose second part no number of repeats shrinks (the folds share training data). Test
+    split: the fold-model part shrinks with the folds, the image part does not."""
+    if spread["kind"] == "cv":
+        return math.sqrt((1 / folds + spread["rho"]) * spread["var"]), folds - 1
+    f, i = spread["fold_var"] / folds, spread["images"]
+    den = f ** 2 / (folds - 1) + i ** 2 / max(1, spread["n"] - 1)
+    return math.sqrt(f + i), (f + i) ** 2 / den if den > 0 else float(spread["n"] - 1)
 
 
-def folds_needed(diff: float, se_at, df_at, k: int):
-    """The fewest folds (k or more, up to :data:`MAX_FOLDS`) at which a difference of
-    ``diff`` is found with 80% power, if the spread stays as observed: ``se_at(folds)`` and
-    ``df_at(folds)`` give the standard error and df there. None when no number of folds
-    would (the test split itself, say, is too small)."""
-    if not diff or not math.isfinite(diff):
+def repeats_needed(c: Comparison):
+    """The fewest repeats of the k-fold split (more than the run made, up to
+    :data:`MAX_REPEATS`) at which the claim as made (at ``c.level``) finds a difference of
+    ``c.mean_diff`` with 80% power; None when no such number is (or the run already has
+    that power)."""
+    diff = abs(c.mean_diff)
+    if not (diff and math.isfinite(diff) and c.spread and c.split_folds) or \
+            c.detectable <= diff:
         return None
-    for folds in range(max(2, k), MAX_FOLDS + 1):
-        if stats.detectable(se_at(folds), df_at(folds)) <= abs(diff):
-            return folds
+    for r in range(c.repeats + 1, MAX_REPEATS + 1):
+        if stats.detectable(*se_at(c.spread, c.split_folds * r), alpha=c.level) <= diff:
+            return r
     return None
-
-
-def _df(parts: dict, folds: int, n: int) -> float:
-    f, i = parts["fold_var"] / folds, parts["images"]
-    den = f ** 2 / (folds - 1) + i ** 2 / max(1, n - 1)
-    return (f + i) ** 2 / den if den > 0 else float(n - 1)
 
 
 # -- families -------------------------------------------------------------------------------------
 def family(run, models, metrics, source: str = "cv", sizes=(1.0,),
-           n_boot: int = N_BOOT) -> list:
+           n_boot: int = N_BOOT, role: str = "primary") -> list:
     """Every pair of ``models`` on every metric of ``metrics`` at every training size of
-    ``sizes``, Holm-adjusted together (one family)."""
+    ``sizes``, Holm-adjusted together (one family; ``role`` says whether it carries the
+    claims, "primary", or is reported beside them, "secondary")."""
     rows = []
     for size in sizes:
         for a, b in stats.pairs(models):
@@ -317,13 +346,24 @@ def family(run, models, metrics, source: str = "cv", sizes=(1.0,),
                 c = compare(run, a, b, metric, source, size, n_boot)
                 if c is not None:
                     rows.append(c)
-    return adjust(rows)
+    return adjust(rows, role)
+
+
+def families(run, models, source: str = "cv", n_boot: int = N_BOOT) -> list:
+    """The primary family (every pair on the primary metric), then the secondary one (every
+    pair on every other metric compared on ``source``), each Holm-adjusted on its own."""
+    metrics = compared_metrics(run) if source == "cv" else list(TEST_COMPARED)
+    main = primary(run)
+    first = family(run, models, [main], source, n_boot=n_boot) if main in metrics else []
+    rest = family(run, models, [m for m in metrics if m != main], source, n_boot=n_boot,
+                  role="secondary")
+    return first + rest
 
 
 def family_of(rows: list) -> str:
-    """What a family's tests are, in words: '1 pair of models x 6 metrics' (x training sizes
-    for learning curves), so that "Holm-adjusted over 6 tests" beside two models reads as
-    what it is."""
+    """What a family's tests are, in words: '3 pairs of models' on the primary metric, '1
+    pair of models × 5 metrics' for the secondary ones (× training sizes for learning
+    curves), so that "Holm-adjusted over 6 tests" beside two models reads as what it is."""
     pairs = len({(r.a, r.b) for r in rows})
     metrics = len({r.metric for r in rows})
     sizes = len({r.size for r in rows})
@@ -335,55 +375,45 @@ def family_of(rows: list) -> str:
     return " × ".join(parts)
 
 
-def adjust(rows: list) -> list:
+def adjust(rows: list, role: str = "primary") -> list:
     """Holm's adjustment over the family ``rows``; each row's significance and the better
     model follow from its adjusted p. The family counts the tests that gave a p (an
-    undecidable row has none and is left out of the adjustment)."""
+    undecidable row has none and is left out of the adjustment). What a row could have
+    detected is computed for the claim as made: at alpha / (tests), the level of Holm's
+    first step (the one a single real difference among nulls has to pass)."""
     adjusted = stats.holm([r.p for r in rows])
     tested = sum(math.isfinite(r.p) for r in rows)
     of = family_of([r for r in rows if math.isfinite(r.p)])
     for r, p_holm in zip(rows, adjusted, strict=True):
-        r.p_holm, r.family, r.family_of = p_holm, tested, of
+        r.p_holm, r.family, r.family_of, r.role = p_holm, tested, of, role
         r.significant = bool(np.isfinite(p_holm) and p_holm < stats.ALPHA and r.mean_diff != 0)
         if r.significant:
             r.better = r.a if (r.mean_diff > 0) == r.higher else r.b
+        r.level = stats.ALPHA / max(1, tested)
+        r.detectable = stats.detectable(r.se, r.df, alpha=r.level) if r.se == r.se else r.se
+        r.repeats_needed = repeats_needed(r)
     return rows
 
 
-def ranking(run, models, source: str = "cv") -> Ranking | None:
-    """The omnibus test of ``models`` (3+) on the main metric over the folds they all
-    finished; None when it does not apply."""
-    if len(models) < 3:
+def ranking(run, models, rows: list, source: str = "cv") -> Ranking | None:
+    """Do three or more ``models`` differ on the primary metric? From ``rows``, the primary
+    family on ``source``: yes when one of its Holm-adjusted pairwise tests says so. None with
+    fewer than three models or no comparison."""
+    main = [c for c in rows if c.primary and c.size == 1.0]
+    if len(models) < 3 or not main:
         return None
+    metric = main[0].metric
     common = shared_folds(run, models)
-    if source == "test":
-        common = [k for k in common
-                  if all("test_prob" in ok_folds(run, m)[k].arrays for m in models)]
-    if len(common) < (1 if source == "test" else 2):
-        return None
     key = "test_scores" if source == "test" else "scores"
-    scores = np.array([[getattr(ok_folds(run, m)[k], key).get(MAIN, np.nan) for m in models]
-                       for k in common])
-    if not np.isfinite(scores).all():
-        return None
-    base = {"models": list(models), "folds": [k + 1 for k in common], "metric": MAIN,
-            "source": source, "means": scores.mean(axis=0).tolist()}
-    if source == "test":
-        return _cochran(run, models, common, base)
-    r = stats.friedman(scores, higher_is_better=meta(run, MAIN)[1])
-    return Ranking(**base, test="Friedman's test", statistic=r["statistic"], p=r["p"],
-                   significant=r["p"] < stats.ALPHA, method=r["method"],
-                   smallest_p=r["smallest_p"], ranks=r["ranks"], cd=r["cd"])
-
-
-def _cochran(run, models, common: list, base: dict) -> Ranking:
-    """Cochran's Q over the test images on the fold ensembles' right and wrong answers."""
-    right = np.stack([ensemble(run, m, [ok_folds(run, m)[k] for k in common]) ==
-                      np.asarray(run.y_test) for m in models], axis=1)
-    q = stats.cochrans_q(right)
-    return Ranking(**base, test="Cochran's Q", statistic=q["statistic"], p=q["p"],
-                   significant=q["p"] < stats.ALPHA, method="chi-square, "
-                   f"{q['df']} df, over {q['n']:,} test images", images=q["n"])
+    scores = np.array([[getattr(ok_folds(run, m)[k], key).get(metric, np.nan) for m in models]
+                       for k in common]) if common else np.full((1, len(models)), np.nan)
+    label, higher, _ = meta(run, metric)
+    adjusted = [c.p_holm for c in main if math.isfinite(c.p_holm)]
+    return Ranking(models=list(models), folds=[k + 1 for k in common], metric=metric,
+                   label=label, source=source, means=np.nanmean(scores, axis=0).tolist(),
+                   higher=higher, test=main[0].test, p=min(adjusted) if adjusted else
+                   float("nan"), significant=any(c.significant for c in main),
+                   pairs=len(adjusted))
 
 
 def groups(ranking: Ranking, rows: list) -> list:

@@ -12,7 +12,7 @@ from zoo import metrics
 from zoo.plugins import get_registry
 from zoo.errors import FactsError
 from zoo.grid.protocol import MAX_FOLDS
-from zoo.schema import WHAT_TO_DO
+from zoo.schema import WHAT_TO_DO, fold_count
 from zoo.store import RunStore, read_last_run
 
 
@@ -121,7 +121,7 @@ def load_run(store: RunStore, y_test=None, specs: dict | None = None) -> Dataset
     sizes = [s for s in info.get("train_sizes", []) if s < 1]
     for model in info["models"]:
         for size in sizes + [1.0]:
-            for k in range(info["protocol"]["folds"]):
+            for k in range(fold_count(info["protocol"])):
                 if not store.has_fold(model, k, size):
                     continue
                 try:
@@ -225,7 +225,7 @@ def _trials(store: RunStore, info: dict) -> dict:
     tuning = info.get("tuning")
     if not tuning:
         return {}
-    searches = [None] if tuning["scope"] == "once" else range(info["protocol"]["folds"])
+    searches = [None] if tuning["scope"] == "once" else range(fold_count(info["protocol"]))
     out = {}
     for model in info.get("models", []):
         by = {fold: [f for n, f in sorted(store.read_trials(model, fold).items())

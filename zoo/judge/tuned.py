@@ -3,6 +3,7 @@ outer fold's search chose, the budget every model got, the ranges that may have 
 narrow, and the sentences the conclusion opens with."""
 from __future__ import annotations
 
+from zoo.schema import fold_count
 from zoo.tune import space
 
 
@@ -89,7 +90,7 @@ def sentence(v, run) -> str:
 
 def _pruned(v, t, protocol) -> list:
     """How many epochs the pruned searches trained, of how many."""
-    searches = protocol["folds"] if t["scope"] == "fold" else 1
+    searches = fold_count(protocol) if t["scope"] == "fold" else 1
     used = [f"{m} {d['epochs']}" for m, d in v["models"].items() if d["rows"]]
     if not used:
         return []

@@ -85,6 +85,8 @@ class Verdict:
     tuning: dict | None = None          # a tuned run's searches (zoo.judge.tuned.view)
     conclusion: str = ""
     headline: str = ""                  # the one plain line the conclusion leads with
+    primary: str = ""                   # the label of the metric the claims are made on
+    estimands: dict = field(default_factory=dict)   # source -> what its claims are about
     extra: dict = field(default_factory=dict)
 
 
@@ -93,26 +95,41 @@ def has_test(run) -> bool:
         getattr(run, "y_test", None) is not None
 
 
+def lead(run) -> str:
+    """Where the claims are made: the official test split when the dataset has one and the
+    primary metric is compared there (accuracy, F1), else the held-out folds."""
+    return "test" if has_test(run) and cmp.primary(run) in TEST_COMPARED else "cv"
+
+
 def conclude(run) -> Verdict:
     """Everything the report and the CLI say about one dataset's run."""
     test = has_test(run)
     compared = [m for m in run.models if len(run.ok_folds(m)) >= 2]
+    comparisons = {"cv": words.describe(cmp.families(run, compared, "cv")),
+                   "test": words.describe(cmp.families(run, compared, "test")) if test else []}
     v = Verdict(
-        lead="test" if test else "cv", compared=compared,
+        lead=lead(run), compared=compared,
         not_compared=[m for m in run.models if m not in compared],
-        shared=shared_folds(run, compared),
-        comparisons={"cv": words.describe(cmp.family(run, compared, cmp.compared_metrics(run))),
-                     "test": words.describe(cmp.family(run, compared, TEST_COMPARED, "test"))
-                     if test else []},
-        rankings={"cv": cmp.ranking(run, compared, "cv"),
-                  "test": cmp.ranking(run, compared, "test") if test else None},
+        shared=shared_folds(run, compared), comparisons=comparisons,
+        rankings={source: cmp.ranking(run, compared, rows, source)
+                  for source, rows in comparisons.items()},
         training=training_states(run))
+    v.primary = words.said(cmp.meta(run, cmp.primary(run))[0])
+    v.estimands = estimands(run, compared, test)
     v.near_chance = near_chance(run, compared, v.lead)
     v.tuning = tuned.view(run)
     v.conclusion = " ".join(s for s in (v.tuning["sentence"] if v.tuning else "",
                                         words.conclusion(v, run)) if s)
     v.headline = words.headline(v, run)
     return v
+
+
+def estimands(run, compared, test: bool) -> dict:
+    """source -> the sentence saying what a claim there is about."""
+    images = [f.facts.get("train_samples") for m in compared for f in run.ok_folds(m)
+              if f.facts.get("train_samples")]
+    return {source: words.estimand(source, float(np.mean(images)) if images else None)
+            for source in (("cv", "test") if test else ("cv",))}
 
 
 #: a model that recovers less than this share of the way from the baseline (chance, or the
@@ -199,31 +216,32 @@ def learning_curve(run, n_boot: int = N_BOOT) -> dict | None:
     sizes = run.train_sizes
     if not sizes:
         return None
-    lead = "test" if has_test(run) else "cv"
+    where_ = lead(run)
+    main = cmp.primary(run)
     models = [m for m in run.models if m in run.curves]
-    tests = words.describe(cmp.family(run, models, [MAIN], lead, sizes, n_boot))
-    rows = [_curve_row(run, models, size, lead, [c for c in tests if c.size == size])
+    tests = words.describe(cmp.family(run, models, [main], where_, sizes, n_boot))
+    rows = [_curve_row(run, models, size, where_, main, [c for c in tests if c.size == size])
             for size in sizes]
-    where = cmp.SOURCES[lead]
+    where = cmp.SOURCES[where_]
     sentences = [words.crossing_sentence(a, b, [c for c in tests if (c.a, c.b) == (a, b)])
                  for a, b in stats.pairs(models)]
-    return {"sizes": sizes, "models": models, "rows": rows, "lead": lead, "where": where,
-            "family": len(tests),
-            "sentence": (f"Learning curves ({MAIN} on {where}, "
+    return {"sizes": sizes, "models": models, "rows": rows, "lead": where_, "where": where,
+            "family": len(tests), "metric": cmp.meta(run, main)[0],
+            "sentence": (f"Learning curves ({words.said(cmp.meta(run, main)[0])} on {where}, "
                          f"{tests[0].test if tests else 'no test'}, Holm-adjusted over "
                          f"{len(tests)} tests): " + " ".join(sentences)) if sentences else
             "Only one model has learning-curve results; there is nothing to compare."}
 
 
-def _curve_row(run, models, size, lead, comparisons) -> dict:
+def _curve_row(run, models, size, lead, metric, comparisons) -> dict:
     folds = {m: [f for f in run.folds_at(m, size) if f.ok] for m in models}
     images = [f.facts.get("train_samples") for fs in folds.values() for f in fs
               if f.facts.get("train_samples")]
     row = {"size": size, "images": float(np.mean(images)) if images else float("nan"),
            "models": {}, "comparisons": comparisons}
     for m in models:
-        cv = [f.scores.get(MAIN) for f in folds[m]]
-        test = [f.test_scores.get(MAIN) for f in folds[m] if f.test_scores]
+        cv = [f.scores.get(metric) for f in folds[m]]
+        test = [f.test_scores.get(metric) for f in folds[m] if f.test_scores]
         mean, std = mean_std(test if lead == "test" else cv)
         row["models"][m] = {"mean": mean, "std": std, "folds": len(folds[m]),
                             "cv": mean_std(cv)[0], "test": mean_std(test)[0],

@@ -4,7 +4,8 @@ from zoo.judge.comparisons and zoo.judge.verdict; nothing is computed here but t
 from __future__ import annotations
 
 from zoo.judge import stats
-from zoo.judge.comparisons import CEILING, MAIN, SOURCES
+from zoo.judge.comparisons import CEILING, MAX_REPEATS, SOURCES, meta, primary
+from zoo.schema import fold_count
 
 
 def size(diff: float, metric: str) -> str:
@@ -12,6 +13,12 @@ def size(diff: float, metric: str) -> str:
     if metric == "log_loss":
         return f"{diff:+.4f}"
     return f"{diff * 100:+.2f} points"
+
+
+def said(label: str) -> str:
+    """A metric's label as running text says it: 'Accuracy' -> 'accuracy'; 'F1 (macro)', 'MCC'
+    and 'ROC-AUC (macro, OvR)' as they are."""
+    return label[:1].lower() + label[1:] if label[1:2].islower() else label
 
 
 def names(items) -> str:
@@ -35,37 +42,60 @@ def comparison_verdict(c) -> str:
 
 
 def tests(c) -> str:
-    """'6 tests (1 pair of models × 6 metrics)': the family a p was adjusted over."""
+    """'3 tests (3 pairs of models, the primary metric)', '10 tests (2 pairs of models × 5
+    metrics, secondary)': the family a p was adjusted over."""
     said = f"{c.family} test{'s' * (c.family != 1)}"
-    return f"{said} ({c.family_of})" if c.family_of and c.family > 1 else said
+    role = {"primary": "the primary metric", "secondary": "secondary"}.get(c.role, "")
+    what = ", ".join(x for x in (c.family_of if c.family > 1 else "", role) if x)
+    return f"{said} ({what})" if what else said
+
+
+def estimand(source: str, images=None) -> str:
+    """What a claim on ``source`` is about, in one sentence: held-out folds estimate how
+    models trained on data of this size from this distribution compare; the official test
+    split, how the models trained on these very training data compare (the fold models share
+    them, so nothing there varies the training data)."""
+    many = f" of about {images:,.0f} images" if images and images == images else ""
+    if source == "cv":
+        return (f"Claims on held-out folds are about models trained on data{many} drawn "
+                "like these, from the same distribution.")
+    return (f"Claims on the official test split are about models trained on these training "
+            f"data{many} (every fold model is trained on part of them): a new training set "
+            "could rank them otherwise.")
 
 
 def headline(v, run) -> str:
     """The conclusion's one plain line, before its details: which model is better than which,
-    by how much and with what p, on the main metric where the conclusion leads ('cnn is
+    by how much and with what p, on the primary metric where the conclusion leads ('cnn is
     better than vit on signs: +24.2 points of accuracy on the official test split, p =
-    0.036'); or that no difference is significant; '' when nothing was compared."""
-    main = [c for c in v.comparisons.get(v.lead, []) if c.metric == MAIN]
+    0.036, for models trained on these training data'); or that no difference is
+    significant; '' when nothing was compared."""
+    main = [c for c in v.comparisons.get(v.lead, []) if c.primary]
     if len(v.compared) < 2 or not main:
         return ""
-    where = SOURCES[v.lead]
+    where, label = SOURCES[v.lead], said(main[0].label)
     won = [c for c in main if c.significant]
     if not won:
         return (f"No model is shown better than another on {run.name}: no difference in "
-                f"{MAIN} on {where} is significant.")
+                f"{label} on {where} is significant.")
     lines = [f"{c.better} is better than {c.worse} on {run.name}: "
-             f"{size(abs(c.mean_diff), MAIN)} of {MAIN} on {where}, "
+             f"{size(abs(c.mean_diff), c.metric)} of {label} on {where}, "
              f"{stats.format_p(c.p_holm)}" for c in sorted(won, key=lambda c: c.p_holm)]
-    return "; ".join(lines) + "."
+    scope = ("models trained on data of this size from this distribution" if v.lead == "cv"
+             else "models trained on these training data")
+    return "; ".join(lines) + f" (a claim about {scope})."
 
 
 def power(c) -> str:
-    """'; these 3 folds could only detect ...': what a comparison that found nothing could
-    have found, so that 'not significant' is not read as 'no difference'."""
+    """'; these 3 folds could only detect ...': what the claim as made (at the level its
+    adjustment gives) could have found, so that 'not significant' is not read as 'no
+    difference'; and how many repeats of the k-fold split would find the observed one."""
     if not (c.detectable == c.detectable) or c.significant or c.undecidable:
         return ""
     unit = f"{c.k} fold{'s' * (c.k != 1)}" if c.source == "cv" else \
         f"these {c.k} fold model{'s' * (c.k != 1)} on this test split"
+    level = ("at the 5% level" if c.family <= 1 else
+             f"at level 0.05/{c.family}, where Holm's adjustment over {c.family} tests starts")
     span = c.bounds[1] - c.bounds[0] if c.bounds else float("inf")
     if c.detectable >= span:
         text = (f"; with {unit} the scores vary so much that no difference the metric can "
@@ -73,13 +103,19 @@ def power(c) -> str:
     else:
         text = (f"; with {unit} only a difference of about "
                 f"{size(c.detectable, c.metric).lstrip('+')} or more is found with 80% power "
-                "(at the 5% level, before adjustment)")
-    if abs(c.mean_diff) < 1e-12:
+                f"({level})")
+    if abs(c.mean_diff) < 1e-12 or c.detectable <= abs(c.mean_diff):
         return text
-    if c.folds_needed:
-        return text + f", and about {c.folds_needed} folds would find the observed one"
-    return text + (", and no number of folds up to 100 would find the observed one"
-                   + (" (the test split itself is too small)" if c.source == "test" else ""))
+    if c.repeats_needed:
+        return text + (f"; --repeats {c.repeats_needed} would find the observed one with 80% "
+                       "power if the spread per fold stays as observed")
+    if not c.spread:
+        return text
+    return text + (f", and no number of repeats up to {MAX_REPEATS} would find the observed "
+                   "one (" + ("repeats do not shrink the part of the variance that comes from "
+                              "folds sharing training data" if c.source == "cv" else
+                              "repeats do not shrink the test split's own image-to-image "
+                              "noise") + ")")
 
 
 def second_note(c) -> str:
@@ -114,9 +150,10 @@ def conclusion(v, run) -> str:
         elif not v.not_compared:
             parts.append("Too few successful folds to compare models.")
         return " ".join(parts)
-    main = [c for c in v.comparisons[v.lead] if c.metric == MAIN]
+    main = [c for c in v.comparisons[v.lead] if c.primary]
     claimed = any(c.significant for c in main)
-    for sentence in (_shared_folds(v, run, main), _ranked(v, main), _near_chance(v),
+    for sentence in (_primary(v, run), _shared_folds(v, run, main), _ranked(v, main),
+                     _near_chance(v),
                      _ceiling(main), _still_improving(v, claimed), _too_short(v),
                      _few_folds(v, main)):
         if sentence:
@@ -124,8 +161,18 @@ def conclusion(v, run) -> str:
     return " ".join(parts)
 
 
+def _primary(v, run) -> str:
+    """Where the claims are made when the primary metric moves them off the test split."""
+    main = primary(run)
+    if v.lead == "cv" and run.info["dataset"].get("test_samples") and main != "accuracy":
+        return (f"The claims are made on {said(meta(run, main)[0])}, the primary metric, which is "
+                "compared on the held-out folds only (the official test split is compared "
+                "on accuracy and F1).")
+    return ""
+
+
 def _shared_folds(v, run, main) -> str:
-    all_folds = run.info["protocol"]["folds"]
+    all_folds = fold_count(run.info["protocol"])
     if len(v.shared) >= all_folds:
         return ""
     failed = [f"{m} fold {f.fold + 1}" for m in v.compared for f in run.folds[m] if not f.ok]
@@ -148,14 +195,11 @@ def _ranked(v, main) -> str:
         return f"On {where}, {pair_sentence(main[0])}" if main else ""
     sentences = [ranking_sentence(ranking)]
     surviving = [c for c in main if c.significant]
-    if ranking.significant and surviving:
+    if surviving:
         sentences.append("Pairwise differences that survive Holm's adjustment: "
                          + "; ".join(f"{c.better} ahead of {c.worse} by "
-                                     f"{size(c.mean_diff, MAIN).lstrip('+-')} "
+                                     f"{size(c.mean_diff, c.metric).lstrip('+-')} "
                                      f"({stats.format_p(c.p_holm)})" for c in surviving) + ".")
-    elif ranking.significant:
-        sentences.append("No single pair differs significantly once the tests are adjusted "
-                         "for their number (Holm).")
     else:
         sentences.append("No pairwise difference is claimed.")
     return " ".join(sentences)
@@ -185,7 +229,8 @@ def _near_chance(v) -> str:
 
 def _ceiling(main) -> str:
     if main and all(c.at_ceiling for c in main):
-        return (f"Every model scores at least {CEILING} in accuracy here: at this ceiling the "
+        return (f"Every model scores at least {CEILING} in {said(main[0].label)} here: at this "
+                "ceiling the "
                 "scores cannot rank the models, whatever the tests say.")
     return ""
 
@@ -208,7 +253,7 @@ def _too_short(v) -> str:
 
 
 def _few_folds(v, main) -> str:
-    if v.lead != "cv" or not main:
+    if v.lead != "cv" or not main or main[0].second != "Wilcoxon":
         return ""
     k = main[0].nonzero
     if stats.smallest_wilcoxon_p(k) >= stats.ALPHA:
@@ -224,33 +269,29 @@ def pair_sentence(c) -> str:
            f"Holm-adjusted over {tests(c)}")
     if c.undecidable:
         return (f"{c.a} and {c.b} cannot be told apart by the test: every fold gives the same "
-                f"difference in accuracy ({size(c.mean_diff, MAIN)}), so its variance is zero "
-                f"and the t statistic is undefined ({how}).")
-    interval = (f"95% CI {c.ci_low * 100:+.2f} to {c.ci_high * 100:+.2f} points for "
-                f"{c.a} − {c.b}" + (", before Holm's adjustment" if c.family > 1 else ""))
+                f"difference in {said(c.label)} ({size(c.mean_diff, c.metric)}), so its variance is "
+                f"zero and the t statistic is undefined ({how}).")
+    low, high = size(c.ci_low, c.metric), size(c.ci_high, c.metric)
+    interval = (f"95% CI {low.replace(' points', '')} to {high} for {c.a} − {c.b}"
+                + (", before Holm's adjustment" if c.family > 1 else ""))
     if c.significant:
-        return (f"{c.better} is ahead of {c.worse} by {size(c.mean_diff, MAIN).lstrip('+-')} "
-                f"in accuracy ({interval}; {stats.format_p(c.p_holm)}, {how}).")
-    return (f"the difference in accuracy between {c.a} and {c.b} "
-            f"({size(c.mean_diff, MAIN)}, {interval}) is not significant "
+        return (f"{c.better} is ahead of {c.worse} by {size(c.mean_diff, c.metric).lstrip('+-')}"
+                f" in {said(c.label)} ({interval}; {stats.format_p(c.p_holm)}, {how}).")
+    return (f"the difference in {said(c.label)} between {c.a} and {c.b} "
+            f"({size(c.mean_diff, c.metric)}, {interval}) is not significant "
             f"({stats.format_p(c.p_holm)}, {how}){power(c)}.")
 
 
 def ranking_sentence(r) -> str:
-    """The omnibus test, and the models in order of their mean score only when it finds that
-    they differ."""
+    """Whether three or more models differ (a Holm-adjusted pairwise test says so), and the
+    models in order of their mean score."""
     listed = ", ".join(f"{r.models[i]} {r.means[i]:.4f}" for i in r.order())
-    over = (f"over {len(r.folds)} folds" if r.test == "Friedman's test"
-            else f"over {r.images:,} test images, on the fold ensembles")
-    test = f"{r.test} {over}, {r.method}: {stats.format_p(r.p)}"
+    test = (f"the smallest Holm-adjusted p of the {r.pairs} pairwise tests, {r.test}: "
+            f"{stats.format_p(r.p)}")
     if r.significant:
-        return (f"On {r.where}, the models differ ({test}); by mean accuracy: {listed}.")
-    text = (f"On {r.where}, no significant difference among the models ({test}); mean "
-            f"accuracy: {listed}.")
-    if r.smallest_p >= stats.ALPHA:
-        text += (f" With {len(r.folds)} folds and {len(r.models)} models {r.test} cannot "
-                 f"reach p < 0.05 at all (its smallest p is {r.smallest_p:.3f}).")
-    return text
+        return f"On {r.where}, the models differ ({test}); by mean {said(r.label)}: {listed}."
+    return (f"On {r.where}, no significant difference among the models ({test}); mean "
+            f"{said(r.label)}: {listed}.")
 
 
 # -- learning curves ----------------------------------------------------------------------------
@@ -266,8 +307,8 @@ def crossing_sentence(a: str, b: str, points: list) -> str:
                                               f"{stats.format_p(c.p_holm)})"
                                               for c in significant)
                if significant else "; no difference is significant at any size")
-    gap = (f"{a} − {b}: {size(points[0].mean_diff, MAIN)} at {_at(points[0])}, "
-           f"{size(points[-1].mean_diff, MAIN)} at {_at(points[-1])}")
+    gap = (f"{a} − {b}: {size(points[0].mean_diff, points[0].metric)} at {_at(points[0])}, "
+           f"{size(points[-1].mean_diff, points[-1].metric)} at {_at(points[-1])}")
     real = [(c, d) for c, d in zip(significant, significant[1:], strict=False)
             if c.better != d.better]
     if real:

@@ -302,14 +302,13 @@ def critical_difference_figure(ranking, rows, style=None) -> dict:
                      "hovertemplate": ", ".join(text(models[i]) for i in group)
                                       + ": not significantly different<extra></extra>"})
         level -= 0.2
-    pairwise = next((c.test for c in rows if c.metric == ranking.metric), "pairwise tests")
-    title = (f"Mean {ranking.metric} on {ranking.where}: the models dotted on one grey line "
-             f"are not significantly different ({pairwise}, Holm-adjusted)"
+    title = (f"Mean {ranking.label} on {ranking.where}: the models dotted on one grey line "
+             f"are not significantly different ({ranking.test}, Holm-adjusted)"
              if ranking.significant
-             else f"Mean {ranking.metric} on {ranking.where}: {ranking.test} finds no "
-                  f"difference ({stats.format_p(ranking.p)}), so every model is joined")
+             else f"Mean {ranking.label} on {ranking.where}: no Holm-adjusted {ranking.test} "
+                  f"finds a difference ({stats.format_p(ranking.p)}), so every model is joined")
     spread = max(means) - min(means) or 0.01
-    layout = _layout(title, f"mean {ranking.metric}", "", height=260 + 20 * len(models),
+    layout = _layout(title, f"mean {ranking.label}", "", height=260 + 20 * len(models),
                      showlegend=False)
     layout["xaxis"].update(range=[min(means) - 0.15 * spread, max(means) + 0.15 * spread])
     layout["yaxis"].update(visible=False, range=[level - 0.2, 1.0])

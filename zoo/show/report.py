@@ -23,6 +23,7 @@ from zoo.show import galleries
 from zoo.errors import ZooError
 from zoo.judge.facts import load_results
 from zoo import metrics as zmetrics
+from zoo.schema import fold_count
 from zoo.store import atomic_write_bytes, last_run_path
 from plotly.offline import get_plotlyjs
 from zoo.grid.protocol import FIELDS, Protocol
@@ -141,7 +142,7 @@ def partial(run, skipped=()) -> str:
     sizes = len(run.info.get("train_sizes") or [1.0])
     left_out = {m for m, _ in skipped_here(run, skipped)}
     models = [m for m in run.info.get("models", []) if m not in left_out]
-    expected = len(models) * run.info["protocol"]["folds"] * sizes
+    expected = len(models) * fold_count(run.info["protocol"]) * sizes
     have = len(run.all_folds())
     if run.info.get("finished_at") and have >= expected:
         return ""

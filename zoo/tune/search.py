@@ -189,8 +189,8 @@ class Tuner:
             p = o.protocol
             for m in models:
                 params = tuning.for_model(m)
-                for fold in ([None] if tuning.scope == "once" else range(p.folds)):
-                    cell = Cell(name, m.name, fold, p.folds)
+                for fold in ([None] if tuning.scope == "once" else range(p.total_folds)):
+                    cell = Cell(name, m.name, fold, p.total_folds)
                     seed = fold_seed(p, fold)
                     self.searches[name, m.name, fold] = Search(
                         cell, params, tuning, p.epochs, seed, o.store.read_trials(m.name, fold))
@@ -250,8 +250,9 @@ class Tuner:
     # -- the outer cells ---------------------------------------------------------------------
     def _outer_cells(self, search) -> list:
         o = self.opened[search.cell.dataset]
-        folds = range(o.protocol.folds) if search.cell.fold is None else [search.cell.fold]
-        return [Cell(search.cell.dataset, search.cell.model, k, o.protocol.folds, size)
+        folds = range(o.protocol.total_folds) if search.cell.fold is None \
+            else [search.cell.fold]
+        return [Cell(search.cell.dataset, search.cell.model, k, o.protocol.total_folds, size)
                 for k in folds for size in o.protocol.train_sizes]
 
     def _unlock(self, search) -> None:
@@ -284,7 +285,7 @@ class Tuner:
             return
         chosen = [frozen(s.summary()["settings"]) for s in mine]
         settings = max(chosen, key=lambda c: (chosen.count(c), -chosen.index(c)))
-        self.outer.append(Cell(dataset, model, None, self.opened[dataset].protocol.folds,
+        self.outer.append(Cell(dataset, model, None, self.opened[dataset].protocol.total_folds,
                                settings=settings))
 
 
