@@ -54,6 +54,19 @@ def test_the_command_and_the_api_make_the_same_run(tmp_path, tiny):
 
 
 @pytest.mark.slow
+def test_repeats_and_the_primary_metric_reach_the_run_and_the_report(tmp_path, tiny):
+    done = zoo.run(["dense"], datasets=["tiny"], folds=2, repeats=2, metric="f1", epochs=1,
+                   batch_size=8, results=tmp_path / "r", out=tmp_path / "o", quiet=True)
+    assert done.result.trained == 4 and done.rows[0]["folds"] == "4 of 4"
+    path = read_json(tmp_path / "r" / "last_run.json")["runs"][0]["path"]
+    protocol = read_json(path + "/run.json")["protocol"]
+    assert (protocol["repeats"], protocol["metric"]) == (2, "f1")
+    html = done.report.read_text()
+    assert "2-fold" in html and "repeated 2 times with new splits" in html
+    assert "claims on F1 (macro)" in html
+
+
+@pytest.mark.slow
 def test_zoo_toml_and_the_preset_apply_as_for_the_command(tmp_path, tiny):
     toml = tmp_path / "zoo.toml"
     toml.write_text("folds = 2\nepochs = 1\nbatch_size = 8\n")
@@ -72,6 +85,8 @@ def test_zoo_toml_and_the_preset_apply_as_for_the_command(tmp_path, tiny):
     ({"keep_models": "some"}, "--keep-models: expected one of"),
     ({"datasets": [1]}, "datasets: expected names"),
     ({"preset": "slow"}, "preset: expected one of"),
+    ({"metric": "precision"}, "metric: expected one of accuracy, f1, mcc, roc_auc"),
+    ({"repeats": 0}, "repeats: expected an integer from 1 to 20"),
 ])
 def test_a_bad_setting_is_a_config_error_before_anything_trains(tmp_path, tiny, kwargs,
                                                                    message):

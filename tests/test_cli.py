@@ -92,6 +92,8 @@ def test_unavailable_dataset_says_how_to_get_it(runner, tmp_path):
     (["--epochs", "0"], "epochs: expected an integer from 1 to 100,000, got 0"),
     (["--batch-size", "0"], "batch_size: expected an integer from 1 to 1,048,576, got 0"),
     (["--folds", "500"], "500 folds need at least 500 samples of every class"),
+    (["--metric", "recall"], "metric: expected one of accuracy, f1, mcc, roc_auc"),
+    (["--repeats", "30"], "repeats: expected an integer from 1 to 20"),
 ])
 def test_bad_protocol_options(runner, tmp_path, args, message):
     r = runner.invoke(cli, ["run", "cnn", "--dataset", "digits", "--results",

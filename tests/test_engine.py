@@ -137,6 +137,24 @@ def test_ctrl_c_during_a_cell_keeps_that_cell_and_stops(tmp_path):
     assert not interrupt.CTRL_C.is_set()   # cleared on the way out
 
 
+def test_repeats_train_every_fold_of_every_split_and_a_rerun_resumes(tmp_path):
+    seen = []
+    protocol = Protocol(folds=2, epochs=1, repeats=2)
+    result, lines = run(tmp_path, FakeRunnerFactory(on_cell=seen.append), protocol=protocol)
+    assert result.trained == 8 and sorted(seen) == [(m, k, 1.0) for m in "ab"
+                                                    for k in range(4)]
+    store = store_of(tmp_path)
+    splits = store.read_splits()
+    assert splits.shape[0] == 2 and (splits[0] != splits[1]).any()
+    for k in range(4):   # fold 3 of the run is fold 1 of the second split
+        _, arrays = store.read_fold("a", k)
+        assert (arrays["held_out_index"] == np.flatnonzero(splits[k // 2] == k % 2)).all()
+    assert any(line.startswith("[done] tiny / b / fold 4/4") for line in lines)
+    seen.clear()
+    again, _ = run(tmp_path, FakeRunnerFactory(on_cell=seen.append), protocol=protocol)
+    assert again.trained == 0 and again.resumed == 8 and seen == []
+
+
 def test_last_run_points_at_a_run_only_once_it_has_results(tmp_path):
     run(tmp_path, FakeRunnerFactory())
     first = read_json(tmp_path / "results" / "last_run.json")

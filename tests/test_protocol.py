@@ -58,6 +58,10 @@ def test_toml_unknown_key(tmp_path):
     ({"weight_decay": 1.0}, "weight_decay: expected a number from 0"),
     ({"label_smoothing": True}, "label_smoothing: expected a number from 0 .*got True"),
     ({"train_sizes": "0.5,x"}, "train_sizes: 'x' is not a number"),
+    ({"repeats": 0}, "repeats: expected an integer from 1 to 20"),
+    ({"repeats": 21}, "repeats: expected an integer from 1 to 20"),
+    ({"repeats": 20, "folds": 100}, r"repeats: .*\(folds x repeats at most 1,000\), got 20"),
+    ({"metric": "f 1"}, "metric: expected a metric's name, like accuracy or f1, got 'f 1'"),
 ])
 def test_invalid_settings(flags, message):
     with pytest.raises(ConfigError, match=message):
@@ -117,3 +121,44 @@ def test_the_recipe_in_words():
                     augment=0.0).recipe() == (
         "AdamW lr 0.001 (weight decay 0.05), cosine schedule, 2 warm-up epochs, "
         "label smoothing 0.1, no augmentation")
+
+
+def test_repeated_splits_are_new_seeded_splits_whose_first_is_the_unrepeated_one():
+    from zoo.grid.protocol import fold_seed, held_out, training
+
+    y = np.repeat(np.arange(4), [30, 20, 10, 40])
+    once = make_splits(y, Protocol(folds=5, seed=3))
+    p = Protocol(folds=5, seed=3, repeats=3)
+    splits = make_splits(y, p)
+    assert splits.shape == (3, len(y)) and (splits[0] == once).all()
+    assert (splits[1] != splits[0]).any() and (splits[2] != splits[1]).any()
+    assert (make_splits(y, p) == splits).all()          # seeded
+    for r in range(3):                                   # each a stratified 5-fold split
+        for k in range(5):
+            counts = np.bincount(y[splits[r] == k], minlength=4)
+            assert counts.tolist() == [6, 4, 2, 8]
+    assert p.total_folds == 15
+    for fold in range(15):                               # fold f: fold f % k of repeat f // k
+        held, train = held_out(splits, fold), training(splits, fold)
+        assert (held == np.flatnonzero(splits[fold // 5] == fold % 5)).all()
+        assert sorted(np.concatenate([held, train]).tolist()) == list(range(len(y)))
+    # no two fold models, nor the final model, share a seed
+    seeds = [fold_seed(p, f) for f in range(15)] + [fold_seed(p, None)]
+    assert len(set(seeds)) == 16
+    # one split: the helpers read the 1-D array as before
+    assert (held_out(once, 2) == np.flatnonzero(once == 2)).all()
+
+
+def test_repeats_and_the_primary_metric_in_the_run_id():
+    assert Protocol(folds=3, repeats=1).run_id("abc") == Protocol(folds=3).run_id("abc")
+    assert Protocol(folds=3, repeats=2).run_id("abc") != Protocol(folds=3).run_id("abc")
+    # choosing another primary metric judges the same facts again: the same run
+    assert Protocol(metric="f1").run_id("abc") == Protocol().run_id("abc")
+
+
+def test_repeats_and_metric_are_flags_and_zoo_toml_keys(tmp_path):
+    path = tmp_path / "zoo.toml"
+    path.write_text('repeats = 3\nmetric = "f1"\n')
+    p = resolve(toml=read_toml(path))
+    assert (p.repeats, p.metric) == (3, "f1")
+    assert resolve(toml=read_toml(path), repeats=2).repeats == 2

@@ -178,7 +178,8 @@ def plain_loop_test(y, pa, pb, metric, n_boot, seed):
     e = max(0.0, (per_fold.var(axis=0, ddof=1).mean() - v) * k / (k - 1))
     folds, image_part = observed.var(ddof=1) / k, max(0.0, v - e / k)
     var = folds + image_part
-    df = var ** 2 / (folds ** 2 / (k - 1) + image_part ** 2 / (n - 1))
+    floor = max(folds, e / k)   # the fold part counts as at least its image-by-fold noise
+    df = (floor + image_part) ** 2 / (floor ** 2 / (k - 1) + image_part ** 2 / (n - 1))
     t = observed.mean() / np.sqrt(var)
     half = sps.t.ppf(0.975, df) * np.sqrt(var)
     return observed.mean(), 2 * sps.t.sf(abs(t), df), observed.mean() - half, \
@@ -224,3 +225,28 @@ def test_the_test_split_comparison_holds_its_level():
             hits += stats.paired_bootstrap(np.zeros(400, int), pa, pb, "accuracy", 2,
                                            n_boot=400, seed=r)["p"] < 0.05
         assert 0.01 <= hits / 150 <= 0.10, (seed_sd, hits)
+
+
+def test_a_fold_spread_small_by_chance_does_not_earn_more_degrees_of_freedom():
+    """Every fold model right on exactly 80% (a) and 78% (b) of the images, on different
+    images in each fold: the per-fold differences agree exactly (s2 = 0) while the images
+    say each fold's difference carries noise. Plain Satterthwaite took the fold part as 0 and
+    gave n - 1 df; the fold part now counts as at least that noise, so the df stay near
+    k - 1 and the p-value is not made small by a lucky spread."""
+    rng = np.random.default_rng(3)
+    n, k = 500, 3
+
+    def exactly(share, weights):   # right (0) on exactly share x n images, drawn by weight
+        out = np.ones((k, n), int)
+        for f in range(k):
+            out[f, rng.choice(n, int(share * n), replace=False, p=weights / weights.sum())] = 0
+        return out
+
+    easy_for_a = np.where(np.arange(n) < n // 2, 3.0, 1.0)   # an image part that is real
+    pa, pb = exactly(0.80, easy_for_a), exactly(0.78, np.ones(n))
+    r = stats.paired_bootstrap(np.zeros(n, int), pa, pb, "accuracy", 2, n_boot=400, seed=0)
+    assert r["parts"]["fold_var"] == pytest.approx(0, abs=1e-15)
+    assert r["parts"]["noise"] > 2 * r["parts"]["images"] > 0
+    assert r["df"] < 4   # near the fold part's k - 1 = 2, not n - 1 = 499
+    plain = stats.t_test(r["mean_diff"], {**r["parts"], "noise": 0.0}, k, n)
+    assert plain["df"] > 400 and plain["p"] < r["p"]

@@ -493,3 +493,31 @@ def test_holm_says_what_its_tests_are(tmp_path):
     main = next(c for c in d.comparisons["cv"] if c.metric == "accuracy")
     assert main.family == 1 and "Holm-adjusted over 1 test (the primary metric)" in \
         main.verdict
+
+
+def test_a_repeated_run_is_judged_with_the_corrected_repeated_k_fold_t_test(tmp_path):
+    make_facts(tmp_path, models={"cnn": 0.9, "vit": 0.8}, folds=3, repeats=2, samples=300,
+               test_samples=120)
+    d = report.build_context(tmp_path)["datasets"][0]
+    run = d["run"]
+    assert [f.fold for f in run.ok_folds("cnn")] == list(range(6))
+    c = next(c for c in d["comparisons"]["cv"] if c.metric == "accuracy")
+    a = [f.scores["accuracy"] for f in run.ok_folds("cnn")]
+    b = [f.scores["accuracy"] for f in run.ok_folds("vit")]
+    held = np.mean([f.facts["held_out_samples"] for f in run.ok_folds("cnn")])
+    train = np.mean([f.facts["train_samples"] for f in run.ok_folds("cnn")])
+    # Bouckaert and Frank: (1/(k r) + n_test/n_train) x var over all k x r fold scores,
+    # k r - 1 degrees of freedom
+    d_ = np.subtract(a, b)
+    se = np.sqrt((1 / 6 + held / train) * d_.var(ddof=1))
+    assert c.k == 6 and c.df == 5 and c.se == pytest.approx(se)
+    assert c.p == pytest.approx(2 * sps.t.sf(abs(d_.mean() / se), 5))
+    assert c.test == "corrected repeated k-fold t-test" and c.second == ""  # no Wilcoxon
+    assert (c.split_folds, c.repeats) == (3, 2)
+    t = next(c for c in d["comparisons"]["test"] if c.metric == "accuracy")
+    assert t.k == 6   # the test split: every fold model of both splits
+    html = report.render(tmp_path, tmp_path / "out").read_text()
+    assert "3-fold auto cross-validation, repeated 2 times with new splits" in html
+    assert "Bouckaert and Frank&#39;s corrected repeated k-fold t-test" in html or \
+        "Bouckaert and Frank's corrected repeated k-fold t-test" in html
+    assert "Compared on the" not in d["conclusion"]   # all 6 folds shared: nothing left out

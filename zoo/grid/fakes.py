@@ -27,23 +27,26 @@ def fake_probs(rng, y, n_classes, skill):
 
 def make_facts(results_dir, datasets=("alpha",), models=None, folds=3, classes=5,
                samples=200, test_samples=0, epochs=4, seed=0, class_names=None,
-               failed=(), improving=(), curves=None, latency=None) -> list:
+               failed=(), improving=(), curves=None, latency=None, repeats=1,
+               metric="accuracy") -> list:
     """Write facts for every dataset x model x fold; ``models`` maps name -> skill.
     ``failed`` lists (dataset, model, fold) triples saved as diverged. The loss of the models
     in ``improving`` falls steadily to the last epoch; the others level off after one.
     ``curves`` maps model -> {training size below 1: skill}: learning-curve facts too.
     ``latency`` maps model -> milliseconds per image: cost facts too (size 1 MB a 1000
-    parameters)."""
+    parameters). ``repeats``: the k-fold split repeated (each repeat shifts the folds);
+    ``metric``: the primary metric the run.json names."""
     made = _Made(models or {"cnn": 0.9, "vit": 0.8}, folds, classes, samples, test_samples,
                  epochs, seed, failed, improving, latency or {},
-                 np.random.default_rng(seed), Protocol(folds=folds, epochs=epochs))
+                 np.random.default_rng(seed), Protocol(folds=folds, epochs=epochs,
+                                                       repeats=repeats, metric=metric))
     runs = []
     for d_i, name in enumerate(datasets):
         store = _made_run(results_dir, name, made, class_names, curves)
         cells = [(m, s, 1.0) for m, s in made.models.items()] + [
             (m, s, size) for m, by in (curves or {}).items() for size, s in by.items()]
         for model, skill, size in cells:
-            for k in range(folds):
+            for k in range(made.protocol.total_folds):
                 _made_fold(store, made, name, model, skill, size, k, d_i)
         runs.append({"dataset": name, "run_id": store.run_id, "path": str(store.path),
                      "models": list(made.models)})
@@ -77,7 +80,9 @@ class _Made:
 
     @property
     def fold_of(self):
-        return (np.arange(self.samples) // self.classes) % self.folds
+        splits = [(np.arange(self.samples) // self.classes + r) % self.folds
+                  for r in range(self.protocol.repeats)]
+        return splits[0] if len(splits) == 1 else np.stack(splits)
 
 
 def _made_run(results_dir, name: str, made: _Made, class_names, curves) -> RunStore:
@@ -103,7 +108,7 @@ def _made_run(results_dir, name: str, made: _Made, class_names, curves) -> RunSt
 
 def _made_fold(store, made: _Made, name, model, skill, size, k, d_i) -> None:
     """One made-up fold's facts and predictions (a diverged one when asked for)."""
-    held = np.flatnonzero(made.fold_of == k)
+    held = held_out(made.fold_of, k)
     if (name, model, k) in made.failed:
         store.write_fold(model, k, FailedFacts(
             dataset=name, model=model, status="diverged", fold=k, folds=made.folds,

@@ -296,7 +296,8 @@ def _on_test_split(run, a, b, fa, fb, metric, size, n_boot) -> dict | None:
            "p": r["p"], "undecidable": r["undecidable"], "se": r["se"], "df": r["df"],
            "test": "t test over images and fold models", "n_boot": r["n_boot"],
            "spread": {"kind": "test", "fold_var": parts["fold_var"],
-                      "images": parts["images"], "n": r["n"]} if len(fa) > 1 else None}
+                      "fold_noise": parts["noise"] * len(fa), "images": parts["images"],
+                      "n": r["n"]} if len(fa) > 1 else None}
     if metric == "accuracy":
         mcnemar = stats.mcnemar_exact(run.y_test, ensemble(run, a, fa, size),
                                       ensemble(run, b, fb, size))
@@ -314,8 +315,9 @@ def se_at(spread: dict, folds: int) -> tuple:
     if spread["kind"] == "cv":
         return math.sqrt((1 / folds + spread["rho"]) * spread["var"]), folds - 1
     f, i = spread["fold_var"] / folds, spread["images"]
-    den = f ** 2 / (folds - 1) + i ** 2 / max(1, spread["n"] - 1)
-    return math.sqrt(f + i), (f + i) ** 2 / den if den > 0 else float(spread["n"] - 1)
+    floor = max(f, spread.get("fold_noise", 0.0) / folds)   # as stats.t_test counts it
+    den = floor ** 2 / (folds - 1) + i ** 2 / max(1, spread["n"] - 1)
+    return math.sqrt(f + i), (floor + i) ** 2 / den if den > 0 else float(spread["n"] - 1)
 
 
 def repeats_needed(c: Comparison):
