@@ -497,8 +497,9 @@ def test_holm_says_what_its_tests_are(tmp_path):
 
 def test_a_repeated_run_is_judged_with_the_corrected_repeated_k_fold_t_test(tmp_path):
     make_facts(tmp_path, models={"cnn": 0.9, "vit": 0.8}, folds=3, repeats=2, samples=300,
-               test_samples=120)
+               test_samples=120, curves={"cnn": {0.5: 0.8}, "vit": {0.5: 0.7}})
     d = report.build_context(tmp_path)["datasets"][0]
+    assert {c.k for c in d["curve"]["rows"][0]["comparisons"]} == {6}   # curves: every fold
     run = d["run"]
     assert [f.fold for f in run.ok_folds("cnn")] == list(range(6))
     c = next(c for c in d["comparisons"]["cv"] if c.metric == "accuracy")

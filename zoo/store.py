@@ -6,6 +6,7 @@ Layout::
     RESULTS/last_run.json                       which runs the last `zoo run` made
     RESULTS/<dataset>/<run_id>/run.json         protocol, dataset summary
     RESULTS/<dataset>/<run_id>/splits.npz       fold_of: the held-out fold of every sample
+                                                (one row per repeat of the split, --repeats)
     RESULTS/<dataset>/<run_id>/test_labels.npz  labels of the official test split, if any
     RESULTS/<dataset>/<run_id>/<model>/fold-01.npz   y_prob (held-out fold, test split)
     RESULTS/<dataset>/<run_id>/<model>/fold-01.json  history, timings, status (written last)
