@@ -92,8 +92,9 @@ def power(c) -> str:
     difference'; and how many repeats of the k-fold split would find the observed one."""
     if not (c.detectable == c.detectable) or c.significant or c.undecidable:
         return ""
-    unit = f"{c.k} fold{'s' * (c.k != 1)}" if c.source == "cv" else \
-        f"these {c.k} fold model{'s' * (c.k != 1)} on this test split"
+    repeated = f" ({c.split_folds} × {c.repeats} repeats)" if c.repeats > 1 else ""
+    unit = f"{c.k} fold{'s' * (c.k != 1)}{repeated}" if c.source == "cv" else \
+        f"these {c.k} fold model{'s' * (c.k != 1)}{repeated} on this test split"
     level = ("at the 5% level" if c.family <= 1 else
              f"at level 0.05/{c.family}, where Holm's adjustment over {c.family} tests starts")
     span = c.bounds[1] - c.bounds[0] if c.bounds else float("inf")
