@@ -1,6 +1,7 @@
 """zoo: which image-classification architecture is better on my data, and by how much?
 
-From Python: ``zoo.run([...], datasets=[...], **settings)`` and ``zoo.report()`` (zoo.api),
+From Python: ``zoo.run([...], datasets=[...], **settings)``, ``zoo.report()``, ``zoo.runs()``
+and ``zoo.diff(a, b)`` (zoo.api),
 loaded on first use so that ``import zoo`` stays light for plugins.
 
 The public API for plugins is what this module exports (``__all__``): ``hookimpl``, the specs a
@@ -37,8 +38,9 @@ __all__ = [
 
 
 def __getattr__(name: str):
-    """``zoo.run``, ``zoo.report`` and ``zoo.Run`` (zoo.api), loaded on first use."""
-    if name in ("run", "report", "Run"):
+    """``zoo.run``, ``zoo.report``, ``zoo.runs``, ``zoo.diff`` and ``zoo.Run`` (zoo.api),
+    loaded on first use."""
+    if name in ("run", "report", "runs", "diff", "Run"):
         # lazy: `import zoo` stays light for plugins; the API loads the whole engine
         from zoo import api
 

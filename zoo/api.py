@@ -20,11 +20,12 @@ from pathlib import Path
 from zoo.errors import ConfigError, ZooError
 from zoo.grid import engine, executors, plan, progress, protocol as proto
 from zoo.grid.engine import RunResult
-from zoo.judge import comparisons
+from zoo.judge import comparisons, history
+from zoo.judge.facts import load_run
 from zoo.metrics import METRICS
 from zoo.plugins import get_registry
 from zoo.show import listing, report as show
-from zoo.store import data_dir_from, last_run_path
+from zoo.store import data_dir_from, find_run, last_run_path
 from zoo.tune import search, space
 
 @dataclass
@@ -147,11 +148,15 @@ def run(models=(), *, datasets=None, images=None, all: bool = False,
     return done
 
 
-def report(results="results", out="reports", *, warn=None) -> Run:
+def report(results="results", out="reports", *, run=None, warn=None) -> Run:
     """Render the report of the last `zoo run` in ``results`` into ``out`` from the saved
-    facts, training nothing; returns what it shows (:class:`Run`). A plugin's metric that
-    fails is named through ``warn`` (default: stderr) and in ``Run.broken``."""
+    facts, training nothing, with the index of every run and a page each; ``run``: only that
+    run's page (its id, or a unique start of it). Returns what it shows (:class:`Run`). A
+    plugin's metric that fails is named through ``warn`` (default: stderr) and in
+    ``Run.broken``."""
     warn = warn or _stderr
+    if run is not None:
+        return Run(report=show.render_run(results, out, run), results_dir=Path(results))
     context = show.build_context(results)
     try:
         path = show.render(results, out, context=context)
@@ -167,6 +172,20 @@ def report(results="results", out="reports", *, warn=None) -> Run:
                             for d in context["datasets"]},
                report=Path(path), results_dir=Path(results), datasets=context["datasets"],
                broken=broken)
+
+
+def runs(results="results") -> list:
+    """Every run under ``results``, newest first (zoo.judge.history.RunEntry: id, dataset,
+    dates, models, protocol, status, headline)."""
+    return history.entries(results)
+
+
+def diff(a: str, b: str, results="results") -> dict:
+    """What changed from run ``a`` to run ``b`` (ids, or unique starts of them) and how the
+    shared models' scores moved (zoo.judge.history.diff)."""
+    stores = [find_run(results, x, what) for x, what in ((a, "RUN_A"), (b, "RUN_B"))]
+    loaded = [load_run(s, s.read_test_labels()) for s in stores]
+    return history.diff(*loaded)
 
 
 def _check_metric(metric: str, registry) -> None:

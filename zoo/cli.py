@@ -230,16 +230,49 @@ def _interrupted(results_dir):
               show_default=True, help="Where `zoo run` saved facts.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="reports",
               show_default=True, help="Where the report is written.")
-def report(results_dir, out_dir):
-    """Re-render the report from saved facts, without training."""
+@click.option("--run", "run_id", default=None, metavar="ID",
+              help="Only this run's page (an id from `zoo runs`, or a unique start of it).")
+def report(results_dir, out_dir, run_id):
+    """Re-render the report from saved facts, without training: the last `zoo run`, led by
+    an index of every run, each with its own page."""
     # lazy: the command starts fast and imports only what a subcommand needs
     from zoo import api
 
-    done = api.report(results_dir, out_dir, warn=_warn)
+    done = api.report(results_dir, out_dir, run=run_id, warn=_warn)
     for line in done.lines():
         click.echo(line)
     if done.failed:
         sys.exit(1)
+
+
+@cli.command()
+@click.option("--results", "results_dir", type=click.Path(file_okay=False), default="results",
+              show_default=True, help="Where `zoo run` saved facts.")
+def runs(results_dir):
+    """Every run kept under the results folder, newest first: id, date, dataset, models,
+    status, protocol and headline."""
+    # lazy: the command starts fast and imports only what a subcommand needs
+    from zoo import api
+    from zoo.judge import history
+
+    for line in history.lines(api.runs(results_dir)):
+        click.echo(line)
+
+
+@cli.command()
+@click.argument("run_a")
+@click.argument("run_b")
+@click.option("--results", "results_dir", type=click.Path(file_okay=False), default="results",
+              show_default=True, help="Where `zoo run` saved facts.")
+def diff(run_a, run_b, results_dir):
+    """What changed from run RUN_A to run RUN_B (settings, models, software, data) and how
+    every shared model's scores moved; paired fold by fold when both used the same splits."""
+    # lazy: the command starts fast and imports only what a subcommand needs
+    from zoo import api
+    from zoo.judge import history
+
+    for line in history.diff_lines(api.diff(run_a, run_b, results_dir)):
+        click.echo(line)
 
 
 @cli.command()

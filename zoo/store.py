@@ -441,6 +441,49 @@ def read_last_run(root) -> dict:
     return last
 
 
+def find_runs(root) -> list:
+    """Every run under ``root`` (a folder RESULTS/<dataset>/<run id> with a run.json), newest
+    first by when it started; a run.json that cannot be read still lists its run (its
+    reader says what is wrong). Folders that are not plain names are never followed."""
+    root = Path(root)
+    found = []
+    for meta in sorted(root.glob("*/*/run.json")):
+        folder, run_id = meta.parent.parent.name, meta.parent.name
+        if not (_inside(folder) and _inside(run_id)) or meta.is_symlink():
+            continue
+        try:
+            info = read_json(meta)
+            started = str(info.get("started_at", "")) if isinstance(info, dict) else ""
+            name = (info.get("dataset") or {}).get("name") if isinstance(info, dict) else None
+        except (OSError, ValueError, ZooError, AttributeError):
+            started, name = "", None
+        store = RunStore(root, name if isinstance(name, str) else folder, run_id)
+        if store.path != meta.parent:   # run.json names a dataset of another folder
+            store = RunStore(root, folder, run_id)
+        if store.path == meta.parent:
+            found.append((started, store))
+    found.sort(key=lambda pair: pair[0], reverse=True)
+    return [store for _, store in found]
+
+
+def find_run(root, run_id: str, what: str = "--run"):
+    """The run whose id is ``run_id`` or starts with it (as git takes a commit); ZooError
+    (naming ``what``, the option or argument) names the known ids when none or several
+    match."""
+    runs = find_runs(root)
+    if not isinstance(run_id, str) or not run_id:
+        raise ZooError(f"{what}: expected a run id (`zoo runs` lists them)")
+    matches = [s for s in runs if s.run_id == run_id] or \
+        [s for s in runs if s.run_id.startswith(run_id)]
+    if len(matches) == 1:
+        return matches[0]
+    known = ", ".join(f"{s.run_id} ({s.dataset})" for s in runs[:20]) or "none"
+    if matches:
+        raise ZooError(f"{what}: {run_id!r} matches {len(matches)} runs in {root} "
+                       f"({', '.join(s.run_id for s in matches)}); give more of the id")
+    raise ZooError(f"{what}: no run {run_id!r} in {root}; known: {known}")
+
+
 _WHAT_TO_DO_LAST = ("delete it and run `zoo run` again (finished folds are kept and "
                     "resumed), or restore it from a backup")
 

@@ -18,13 +18,13 @@ import jinja2
 import numpy as np
 
 from zoo import __version__
-from zoo.judge import comparisons, tuned, verdict, words
+from zoo.judge import comparisons, history, tuned, verdict, words
 from zoo.show import galleries
 from zoo.errors import ZooError
-from zoo.judge.facts import load_results
+from zoo.judge.facts import load_results, load_run
 from zoo import metrics as zmetrics
 from zoo.schema import fold_count
-from zoo.store import atomic_write_bytes, last_run_path
+from zoo.store import atomic_write_bytes, find_run, last_run_path
 from plotly.offline import get_plotlyjs
 from zoo.grid.protocol import FIELDS, Protocol
 from zoo.show import figures
@@ -227,11 +227,11 @@ def _with_metric_errors(runs, skipped) -> list:
     return skipped
 
 
-def build_context(results_dir) -> dict:
-    """What the report shows of the last `zoo run` in ``results_dir``: a DatasetView per
-    dataset, what was skipped (a plugin's metric that raised among it), every fold's facts
-    for facts.json, and the software and devices."""
-    runs, skipped = load_results(results_dir)
+def build_context(results_dir, runs=None) -> dict:
+    """What the report shows of the last `zoo run` in ``results_dir`` (or of ``runs``,
+    loaded runs): a DatasetView per dataset, what was skipped (a plugin's metric that raised
+    among it), every fold's facts for facts.json, and the software and devices."""
+    runs, skipped = load_results(results_dir) if runs is None else (runs, [])
     skipped = _with_metric_errors(runs, skipped)
     facts_out = [{"dataset": run.name, "run_id": run.store.run_id, "model": f.model,
                   "fold": f.fold + 1, "train_size": f.facts.get("train_size", 1.0),
@@ -248,7 +248,8 @@ def build_context(results_dir) -> dict:
             "metrics": zmetrics.table(runs[0].metrics) if runs else {}, "extra": EXTRA,
             "compared": comparisons.COMPARED,
             "test_compared": comparisons.TEST_COMPARED, "ceiling": comparisons.CEILING,
-            "generated": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "zoo_version": __version__}
+            "generated": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "zoo_version": __version__,
+            "root": "", "runs": []}
 
 
 def metrics_csv(context) -> str:
@@ -291,22 +292,91 @@ def template_env() -> jinja2.Environment:
 
 def render(results_dir="results", out_dir="reports", context=None) -> Path:
     """Render the report for the last `zoo run` in ``results_dir`` into ``out_dir``
-    (``context``: one :func:`build_context` already made for it)."""
+    (``context``: one :func:`build_context` already made for it), led by an index of every
+    run under ``results_dir``, each with its own page (runs/<run id>/index.html, rendered
+    again only when its facts changed)."""
     context = context or build_context(results_dir)
     if not context["datasets"]:
         kept = Path(out_dir) / "index.html"
         raise ZooError(f"no results to show: {last_run_path(results_dir)} lists no "
                        "finished run; " + (f"{kept} was left as it was" if kept.exists()
                                            else "no report was written"))
+    out = _folder(Path(out_dir))
     for i, d in enumerate(context["datasets"]):
         _add_figures(i, d, context["skipped"])
-    html = template_env().get_template("index.html").render(**context)
-    out = Path(out_dir)
+    context["runs"] = run_pages(results_dir, out, {d.run.store.path: (d, context)
+                                                   for d in context["datasets"]})
+    return _write(out, context)
+
+
+def render_run(results_dir, out_dir, run_id: str) -> Path:
+    """One run's page (``run_id``, or a unique start of it), rendered whatever its age."""
+    store = find_run(results_dir, run_id)
+    out = _folder(Path(out_dir))
+    _write_plotlyjs(out)
+    return _page(store, out, None)[1]
+
+
+def run_pages(results_dir, out: Path, shown: dict) -> list:
+    """The index of every run (zoo.judge.history.RunEntry, newest first), each page rendered
+    when its facts are newer than it; ``shown``: run folder -> (the DatasetView the main
+    page already made of it, the main page's context): reused, not judged again."""
+    items = history.entries(results_dir, headlines=False)
+    for e in items:
+        if e.status.startswith("unreadable"):
+            continue
+        summary, _ = _page(e.store, out, shown.get(e.store.path))
+        e.headline, e.page = summary["headline"], f"runs/{e.run_id}/index.html"
+    return items
+
+
+def _page(store, out: Path, shown) -> tuple:
+    """(summary, path) of one run's page: rendered unless an up-to-date one exists."""
+    folder = out / "runs" / store.run_id
+    stamp = _stamp(store.path)
+    try:
+        summary = json.loads((folder / "summary.json").read_text())
+        if summary.get("stamp") == stamp and summary.get("zoo") == __version__ and \
+                (folder / "index.html").exists():
+            return summary, folder / "index.html"
+    except (OSError, ValueError):
+        pass
+    if shown is None:
+        context = build_context(store.root, [load_run(store, store.read_test_labels())])
+    else:
+        view, main = shown
+        context = {**main, "datasets": [view],
+                   "facts": [f for f in main["facts"] if f["run_id"] == store.run_id]}
+    context.update(root="../../", runs=[])
+    path = _write(_folder(folder), context, plotly=False)
+    d = context["datasets"][0]
+    summary = {"zoo": __version__, "stamp": stamp, "headline": d.headline or
+               d.conclusion.split(". ")[0]}
+    atomic_write_bytes(folder / "summary.json", json.dumps(summary).encode())
+    return summary, path
+
+
+def _stamp(folder: Path) -> int:
+    """The newest modification time (ns) of a run's files: its page is stale after it."""
+    return max((p.stat().st_mtime_ns for p in folder.rglob("*") if p.is_file()), default=0)
+
+
+def _folder(out: Path) -> Path:
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ZooError(f"cannot create the report folder {out}: {exc.strerror}") from None
-    _write_plotlyjs(out)
+    return out
+
+
+def _write(out: Path, context: dict, plotly: bool = True) -> Path:
+    """index.html, metrics.csv and facts.json of ``context`` into ``out``."""
+    for i, d in enumerate(context["datasets"]):
+        if not d.figures:
+            _add_figures(i, d, context["skipped"])
+    html = template_env().get_template("index.html").render(**context)
+    if plotly:
+        _write_plotlyjs(out)
     atomic_write_bytes(out / "metrics.csv", metrics_csv(context).encode())
     atomic_write_bytes(out / "facts.json", json.dumps(
         {"zoo": __version__, "folds": context["facts"], "skipped": context["skipped"],
