@@ -433,3 +433,38 @@ def test_the_page_opens_on_a_real_test_image_with_right_and_wrong_marks(server):
         assert chrome.errors == []
     finally:
         chrome.close()
+
+
+def test_any_run_with_kept_models_is_served_and_the_page_switches_between_them(
+        register_plugin, tmp_path):
+    """Three runs one after another once left `zoo serve` refusing the earlier one. Now the
+    newest run with kept models opens (or --run's), and every other one is listed, its
+    models loaded when the page first asks for them."""
+    register_plugin(TinyPlugin(), "tiny")
+    register_plugin(TinyModelPlugin(), "dense")
+    common = ["dense", "--dataset", "tiny", "--folds", "2", "--epochs", "1", "--batch-size", "8"]
+    train(tmp_path, *common, "--seed", "1")
+    train(tmp_path, *common, "--seed", "2")
+    train(tmp_path, *common, "--seed", "3", "--keep-models", "none")   # newest: none kept
+    runs = zoo.runs(tmp_path)
+    older, newer = runs[2].run_id, runs[1].run_id
+    predictor = Predictor(tmp_path)
+    assert list(predictor.datasets) == ["tiny", f"tiny @ {older}"]
+    assert predictor.datasets["tiny"]["run_id"] == newer and "tiny" in predictor.models
+    assert f"tiny @ {older}" not in predictor.models   # listed, not loaded yet
+    answer = predictor.predict(f"tiny @ {older}", np.zeros(64))
+    assert answer[0]["model"] == "dense" and f"tiny @ {older}" in predictor.models
+    chosen = Predictor(tmp_path, run=older[:7])
+    assert chosen.datasets["tiny"]["run_id"] == older
+    srv, url = serve_in_thread(chosen)
+    try:
+        with urllib.request.urlopen(url, timeout=30) as r:
+            html = r.read().decode()
+        assert f"tiny (run {older}" in html and f"tiny (run {newer}" in html
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    with pytest.raises(zoo.ZooError, match=f"--run: run {runs[0].run_id} .* kept no models"):
+        Predictor(tmp_path, run=runs[0].run_id)
+    out = CliRunner().invoke(cli, ["serve", "--run", "nope", "--results", str(tmp_path)])
+    assert out.exit_code != 0 and "--run: no run 'nope'" in out.output

@@ -281,7 +281,10 @@ def diff(run_a, run_b, results_dir):
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on (127.0.0.1: this machine only).")
 @click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True)
-def serve(results_dir, host, port):
+@click.option("--run", "run_id", default=None, metavar="ID",
+              help="The run to open on (an id from `zoo runs`, or a unique start of it); "
+                   "default: the newest run with kept models. The page switches to any other.")
+def serve(results_dir, host, port, run_id):
     """Try the kept models live: draw, upload or use the webcam in a local web page."""
     # lazy: the command starts fast and imports only what a subcommand needs
     from zoo.show.serve import Predictor, is_loopback, make_server
@@ -289,7 +292,7 @@ def serve(results_dir, host, port):
     if not is_loopback(host):
         click.echo(f"warning: serving on {host}, not only this machine: the models answer "
                    "anyone who can reach it on this port", err=True)
-    predictor = Predictor(results_dir)
+    predictor = Predictor(results_dir, run=run_id)
     for line in predictor.skipped:
         click.echo(f"warning: {line}", err=True)
     server = make_server(predictor, host, port)

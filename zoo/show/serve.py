@@ -18,44 +18,67 @@ from urllib.parse import parse_qs, urlparse
 import numpy as np
 
 from zoo.errors import ZooError
-from zoo.judge.facts import load_results
+from zoo.judge.facts import load_run
 from zoo import options
 from zoo.grid.modelio import load_model
 from zoo.plugins import get_registry
 from zoo.show.report import template_env
+from zoo.store import find_run, find_runs
 
 MAX_BODY = 4 * 1024 * 1024
 
 
 class Predictor:
-    """Every kept model of the last `zoo run`, by dataset."""
+    """The kept models of every run that kept some, by dataset: ``run`` (an id or a unique
+    start of one), else the newest such run, loaded at once; the others listed, and loaded
+    when the page first asks for them. A run's key is its dataset's name, or 'NAME @ RUN'
+    for an older run of a dataset already listed."""
 
-    def __init__(self, results_dir, registry=None):
-        if registry is None:
-            registry = get_registry()
-        runs, _ = load_results(results_dir)
+    def __init__(self, results_dir, registry=None, run=None):
+        self.registry = registry if registry is not None else get_registry()
         self.datasets, self.models, self.skipped, self.examples = {}, {}, [], {}
         self.rng = np.random.default_rng()
         self._lock = threading.Lock()
-        for run in runs:
+        self._stores = {}   # key -> RunStore of a run listed but not loaded yet
+        for store in _serving_order(results_dir, run):
+            name = store.dataset if store.dataset not in self._stores and \
+                store.dataset not in self.datasets else f"{store.dataset} @ {store.run_id}"
+            self._stores[name] = store
+        for key in list(self._stores):   # the first run whose models load, at once
+            self._ensure(key)
+            if self.models:
+                break
+        for key, store in self._stores.items():   # the others listed, loaded on first use
+            self.datasets[key] = _listed(key, store)
+        if not self.models:
+            raise ZooError(f"no kept models in {results_dir}: run `zoo run` first"
+                           + ("; " + "; ".join(self.skipped) if self.skipped else ""))
+
+    def _ensure(self, key: str) -> None:
+        """Load the kept models of the run listed under ``key`` (once)."""
+        with self._lock:
+            store = self._stores.pop(key, None)
+            if store is None:
+                return
+            run = load_run(store, store.read_test_labels(), {})
             info = run.info["dataset"]
             loaded = []
             for model in run.models:
-                found = self._load(run, model, registry)
+                found = self._load(run, model, self.registry)
                 if found is not None:
                     loaded.append((model, *found))
+            examples = store.read_examples()
+            self.datasets[key] = {**_listed(key, store, run), "loaded": True,
+                                  "classes": info["classes"],
+                                  "input_shape": info["input_shape"],
+                                  "models": [m for m, _, _ in loaded],
+                                  "examples": examples[2] if examples else ""}
             if loaded:
-                examples = run.store.read_examples()
-                self.datasets[run.name] = {"name": run.name, "classes": info["classes"],
-                                           "input_shape": info["input_shape"],
-                                           "models": [m for m, _, _ in loaded],
-                                           "examples": examples[2] if examples else ""}
-                self.models[run.name] = loaded
-                if examples is not None:
-                    self.examples[run.name] = examples
-        if not self.datasets:
-            raise ZooError(f"no kept models in {results_dir}: run `zoo run` first"
-                           + ("; " + "; ".join(self.skipped) if self.skipped else ""))
+                self.models[key] = loaded
+            else:
+                self.datasets.pop(key)
+            if examples is not None and loaded:
+                self.examples[key] = examples
 
     def _load(self, run, model: str, registry):
         """(keras model, path) of the first of the model's kept models that loads safely;
@@ -84,6 +107,9 @@ class Predictor:
         and whether each model got it right."""
         if dataset not in self.datasets:
             raise KeyError(dataset)
+        self._ensure(dataset)
+        if dataset not in self.datasets:
+            raise ValueError(f"{dataset}: none of its kept models loads ({'; '.join(self.skipped)})")
         if dataset not in self.examples:
             raise ValueError(f"{dataset}: this run kept no example images (made before zoo "
                              "kept them); run it again to have some")
@@ -109,6 +135,9 @@ class Predictor:
         the range is refused, never clipped (0-255 pixels sent as 0-1 turned white)."""
         if dataset not in self.datasets:
             raise KeyError(dataset)
+        self._ensure(dataset)
+        if dataset not in self.datasets:
+            raise ValueError(f"{dataset}: none of its kept models loads ({'; '.join(self.skipped)})")
         x = image_from(pixels, self.datasets[dataset]["input_shape"], scale)
         return self._predict(dataset, x, top)
 
@@ -123,6 +152,35 @@ class Predictor:
             out.append({"model": name, "ms": (time.perf_counter() - start) * 1000,
                         "top": [[info["classes"][i], float(probs[i])] for i in order]})
         return out
+
+
+def _serving_order(results_dir, run) -> list:
+    """The runs with kept models, newest first; ``run``'s first when given."""
+    stores = [s for s in find_runs(results_dir) if _keeps_models(s)]
+    if run is None:
+        return stores
+    chosen = find_run(results_dir, run)
+    if not _keeps_models(chosen):
+        raise ZooError(f"--run: run {chosen.run_id} ({chosen.dataset}) kept no models; "
+                       "run it with --keep-models folds or final")
+    return [chosen] + [s for s in stores if s.path != chosen.path]
+
+
+def _keeps_models(store) -> bool:
+    """The run kept a model (a fold's or the final one) to serve."""
+    return any(store.path.glob("*/*.keras"))
+
+
+def _listed(key: str, store, run=None) -> dict:
+    """What the page knows of a run before its models load: its key, dataset, id and date,
+    and (from run.json) its classes and input shape."""
+    info = run.info if run is not None else store.read_run()
+    dataset = info.get("dataset", {})
+    started = str(info.get("started_at", ""))[:16].replace("T", " ")
+    return {"name": key, "dataset": dataset.get("name", store.dataset), "run_id": store.run_id,
+            "label": f"{dataset.get('name', store.dataset)} (run {store.run_id}, {started})",
+            "classes": dataset.get("classes", []), "input_shape": dataset.get("input_shape"),
+            "models": list(info.get("models", [])), "examples": "", "loaded": False}
 
 
 def _base(run, model: str) -> str:
