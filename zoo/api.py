@@ -20,12 +20,16 @@ from pathlib import Path
 from zoo.errors import ConfigError, ZooError
 from zoo.grid import engine, executors, plan, progress, protocol as proto
 from zoo.grid.engine import RunResult
-from zoo.judge import comparisons, history
+import numpy as np
+
+from zoo.grid import export
+from zoo.judge import card, comparisons, history
 from zoo.judge.facts import load_run
 from zoo.metrics import METRICS
 from zoo.plugins import get_registry
 from zoo.show import listing, report as show
-from zoo.store import data_dir_from, find_run, last_run_path
+from zoo.store import (RunStore, atomic_write_bytes, data_dir_from, find_run, last_run_path,
+                       read_last_run, safe_name, write_json)
 from zoo.tune import search, space
 
 @dataclass
@@ -186,6 +190,79 @@ def diff(a: str, b: str, results="results") -> dict:
     stores = [find_run(results, x, what) for x, what in ((a, "RUN_A"), (b, "RUN_B"))]
     loaded = [load_run(s, s.read_test_labels()) for s in stores]
     return history.diff(*loaded)
+
+
+def export_model(model: str, *, run=None, dataset=None, format: str = "keras",
+                 out="exports", results="results", data_dir=None) -> dict:
+    """Export ``model`` of a run (``run``: an id; else the last `zoo run`'s run of
+    ``dataset``) as ``format`` (keras, onnx, litert, saved_model) into ``out``, checked
+    against the Keras model, with a model card beside it; returns the export's facts (path,
+    card, source, images, max_abs_diff, top1_agreement, latency_ms, keras_latency_ms). The
+    check's images: the model's held-out images (the test split for a final model) from the
+    dataset reloaded, else the run's kept examples."""
+    if format not in export.FORMATS:
+        raise ConfigError(f"--format: expected one of {', '.join(export.FORMATS)}, got "
+                          f"{format!r}")
+    store = _export_run(results, run, dataset)
+    registry = get_registry()
+    loaded = load_run(store, store.read_test_labels(), registry.metrics)
+    chosen = export.choose(loaded, model, comparisons.primary(loaded))
+    images, source = _parity_images(loaded, chosen, registry, data_dir)
+    spec = registry.models.get(loaded.base(model))
+    target = export.target_path(Path(out), loaded, model, format)
+    facts = export.export(chosen, format, target, images,
+                          spec.custom_objects() if spec and spec.custom_objects else None)
+    facts["images_from"] = source
+    card_path = Path(str(target) + ".md")
+    atomic_write_bytes(card_path, card.card(loaded, model, facts).encode())
+    facts["card"] = str(card_path)
+    write_json(store.path / "exports" / f"{safe_name(model)}-{format}.json", facts)
+    return facts
+
+
+def _export_run(results, run, dataset):
+    """The run an export takes its model from: ``run``, else the last `zoo run`'s run of
+    ``dataset`` (or its only one)."""
+    if run is not None:
+        return find_run(results, run)
+    entries = read_last_run(results)["runs"]
+    if dataset is not None:
+        entries = [e for e in entries if e["dataset"] == dataset]
+    if len(entries) != 1:
+        names = ", ".join(e["dataset"] for e in read_last_run(results)["runs"])
+        raise ConfigError("--dataset: " + (f"the last `zoo run` has no run of {dataset!r}"
+                                           if dataset is not None else
+                                           "the last `zoo run` made several runs")
+                          + f"; choose one of {names} (or --run ID)")
+    return RunStore(results, entries[0]["dataset"], entries[0]["run_id"])
+
+
+def _parity_images(run, chosen, registry, data_dir) -> tuple:
+    """(images, where from): up to export.PARITY_IMAGES of the chosen model's held-out
+    images (a final model: the test split), from the dataset as its plugin loads it again
+    when its fingerprint matches; else the run's kept examples."""
+    spec = registry.datasets.get(run.name)
+    try:
+        if spec is None:
+            raise ZooError("no plugin registers it now")
+        dataset = plan.load(spec, data_dir_from(data_dir), run.info["protocol"]["seed"])
+        if dataset.summary()["fingerprint"] != run.info["dataset"].get("fingerprint"):
+            raise ZooError("its data changed since the run")
+        if chosen.fold is None:
+            x = dataset.x_test if dataset.has_test else dataset.x
+            where = "test-split images" if dataset.has_test else "training images"
+        else:
+            fold = next(f for f in run.ok_folds(chosen.model) if f.fold == chosen.fold)
+            x = dataset.x[np.asarray(fold.arrays["held_out_index"])]
+            where = f"held-out images of fold {chosen.fold + 1}"
+        return x[:export.PARITY_IMAGES], f"{min(len(x), export.PARITY_IMAGES):,} {where}"
+    except Exception as exc:   # any dataset that cannot be read again: the kept examples
+        kept = run.store.read_examples()
+        if kept is None:
+            raise ZooError(f"no images to check the export on: dataset {run.name} could not "
+                           f"be loaded again ({exc}) and the run kept no examples") from None
+        return kept[0], (f"the run's {len(kept[0])} kept example images (dataset "
+                         f"{run.name} could not be loaded again: {exc})")
 
 
 def _check_metric(metric: str, registry) -> None:

@@ -306,6 +306,42 @@ def serve(results_dir, host, port, run_id):
         server.server_close()
 
 
+@cli.group()
+def export():
+    """Take a run's results elsewhere: a model out of zoo (`zoo export model`)."""
+
+
+@export.command(name="model")
+@click.argument("model")
+@click.option("--run", "run_id", default=None, metavar="ID",
+              help="The run (an id from `zoo runs`); default: the last `zoo run`'s.")
+@click.option("--dataset", "-d", default=None,
+              help="The last `zoo run`'s run of this dataset (when it made several).")
+@click.option("--format", "fmt", type=click.Choice(["keras", "onnx", "litert", "saved_model"]),
+              default="keras", show_default=True)
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="exports",
+              show_default=True, help="Where the export, its check and its card are written.")
+@click.option("--results", "results_dir", type=click.Path(file_okay=False), default="results",
+              show_default=True, help="Where `zoo run` saved facts and kept models.")
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+              help="Where the dataset's files are, to check the export on its images.")
+def export_model(model, run_id, dataset, fmt, out_dir, results_dir, data_dir):
+    """Export MODEL (the final model when the run kept one, else the best fold's), check that
+    it answers as the Keras model does, and write a model card beside it."""
+    # lazy: the command starts fast and imports only what a subcommand needs
+    from zoo import api
+
+    done = api.export_model(model, run=run_id, dataset=dataset, format=fmt, out=out_dir,
+                            results=results_dir, data_dir=data_dir)
+    click.echo(f"exported {done['source']} of {model} as {fmt}: {done['path']}")
+    click.echo(f"checked on {done['images_from']}: top-1 agreement "
+               f"{done['top1_agreement']:.2%}, largest difference in a probability "
+               f"{done['max_abs_diff']:.2e}")
+    click.echo(f"one image: {done['latency_ms']:.2f} ms ({fmt}), {done['keras_latency_ms']:.2f} "
+               f"ms (Keras) on this machine")
+    click.echo(f"model card: {done['card']}")
+
+
 def main():
     cli(prog_name="zoo")
 

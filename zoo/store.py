@@ -265,6 +265,26 @@ class RunStore:
         path = self.path / "test_labels.npz"
         return read_npz(path)["y_test"] if path.exists() else None
 
+    #: what the report reads of an export's facts (zoo export model), each a number
+    EXPORT_NUMBERS = ("latency_ms", "keras_latency_ms", "top1_agreement", "max_abs_diff",
+                      "size_bytes", "images")
+
+    def read_exports(self) -> list:
+        """The facts of every export of this run's models (`zoo export model`), by model and
+        format; a file that is not what zoo writes is left out."""
+        out = []
+        for path in sorted((self.path / "exports").glob("*.json")):
+            try:
+                facts = read_json(path)
+            except ZooError:
+                continue
+            if isinstance(facts, dict) and isinstance(facts.get("model"), str) and \
+                    isinstance(facts.get("format"), str) and all(
+                        isinstance(facts.get(k), (int, float)) and not isinstance(
+                            facts.get(k), bool) for k in self.EXPORT_NUMBERS):
+                out.append(facts)
+        return out
+
     def write_examples(self, images: np.ndarray, labels: np.ndarray, source: str,
                        fold=None) -> None:
         """A few images no fold model of ``fold`` trained on (uint8), for `zoo serve`'s

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from zoo import metrics
+from zoo import metrics, options
 from zoo.plugins import get_registry
 from zoo.errors import FactsError
 from zoo.grid.protocol import MAX_FOLDS
@@ -73,6 +73,8 @@ class DatasetRun:
     fact_errors: list = field(default_factory=list)
     #: model -> (label, colour) in every figure of the report (zoo.show.figures.styles)
     style: dict = field(default_factory=dict)
+    #: the facts of every export of its models (`zoo export model`)
+    exports: list = field(default_factory=list)
 
     @property
     def train_sizes(self) -> list:
@@ -107,6 +109,12 @@ class DatasetRun:
     def ok_folds(self, model: str) -> list:
         return [f for f in self.folds.get(model, []) if f.ok]
 
+    def base(self, model: str) -> str:
+        """The name a model's plugin registered it under: 'vit' for the variant
+        'vit:depth=1' (runs made before zoo recorded it: read from the variant's name)."""
+        return self.info.get("specs", {}).get(model, {}).get("base") or \
+            options.parse(model)[0]
+
 
 def load_run(store: RunStore, y_test=None, specs: dict | None = None) -> DatasetRun:
     """One dataset's run with every fold's scores: every metric of ``specs`` (default: every
@@ -136,6 +144,7 @@ def load_run(store: RunStore, y_test=None, specs: dict | None = None) -> Dataset
     run = DatasetRun(store, info, store.read_splits(), folds, y_test,
                      curves=curves if sizes else {}, trials=_trials(store, info))
     run.metrics, run.metric_errors, run.fact_errors = specs, errors, broken
+    run.exports = [e for e in store.read_exports() if e["model"] in folds]
     return run
 
 

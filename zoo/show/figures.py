@@ -381,6 +381,7 @@ def cost_figure(run, source: str):
     points = [p for p in (_cost_point(run, m, source) for m in run.models) if p is not None]
     if not points:
         return None
+    points += _export_points(run, points)
     front, best = [], -np.inf
     for p in sorted(points, key=lambda p: (p[1], -p[4])):
         if p[4] > best:
@@ -390,7 +391,8 @@ def cost_figure(run, source: str):
              "y": _round([p[4] for p in front]), "name": "Pareto front",
              "line": {"color": "#999", "dash": "dash"}, "hoverinfo": "skip"}]
     on_front = {p[0] for p in front}
-    data += [_cost_trace(p, _style(run, p[0]), p[0] in on_front) for p in points]
+    data += [_cost_trace(p, _style(run, p[0].split(" (")[0]), p[0] in on_front,
+                         exported=" (" in p[0]) for p in points]
     where = "the official test split" if source == "test" else "the held-out folds"
     layout = _layout(f"Accuracy ({where}) against latency on one image, on this run's device"
                      " — stars: the Pareto front", "latency, ms (median of 50 calls; bars: "
@@ -399,6 +401,15 @@ def cost_figure(run, source: str):
     layout["xaxis"].update(type="log", **log_ticks(min(p[2] for p in points),
                                                    max(p[3] for p in points), " ms"))
     return {"data": data, "layout": layout}
+
+
+def _export_points(run, points) -> list:
+    """A point per export of a model (zoo export model): its own latency, measured when it
+    was exported, and the accuracy of the model it came from (its answers agree)."""
+    accuracy = {p[0]: p[4:] for p in points}
+    return [(f"{e['model']} ({e['format']})", e["latency_ms"], e["latency_ms"],
+             e["latency_ms"], *accuracy[e["model"]])
+            for e in getattr(run, "exports", []) if e["model"] in accuracy]
 
 
 def _cost_point(run, model: str, source: str):
@@ -417,13 +428,18 @@ def _cost_point(run, model: str, source: str):
             float(a.mean()), half)
 
 
-def _cost_trace(point: tuple, style: tuple, on_front: bool) -> dict:
+def _cost_trace(point: tuple, style: tuple, on_front: bool, exported: bool = False) -> dict:
+    """One model's point; an export (``exported``) as a diamond at its own latency, with the
+    accuracy of the model it was exported from."""
     m, lat, low, high, acc, half = point
     (name, colour), front = style, " (Pareto front)" if on_front else ""
+    if exported:
+        name = f"{name} ({m.rsplit(' (', 1)[1]}"
     return {"type": "scatter", "mode": "markers+text", "x": [round(lat, 3)],
             "y": [round(acc, 4)], "text": [text(name)], "textposition": "top center",
             "name": text(name), "marker": {"size": 13 if on_front else 9,
-                                           "symbol": "star" if on_front else "circle",
+                                           "symbol": "star" if on_front else
+                                           "diamond" if exported else "circle",
                                            "color": colour},
             # the 95% interval, within what accuracy can take (0..1)
             "error_y": {"type": "data", "symmetric": False,

@@ -19,7 +19,6 @@ import numpy as np
 
 from zoo.errors import ZooError
 from zoo.judge.facts import load_run
-from zoo import options
 from zoo.grid.modelio import load_model
 from zoo.plugins import get_registry
 from zoo.show.report import template_env
@@ -89,7 +88,7 @@ class Predictor:
             self.skipped.append(f"{run.name} / {model}: no kept model (run with "
                                 "--keep-models folds or final)")
             return None
-        spec = registry.models.get(_base(run, model))
+        spec = registry.models.get(run.base(model))
         custom = spec.custom_objects() if spec and spec.custom_objects else None
         for path in paths:
             try:
@@ -182,11 +181,6 @@ def _listed(key: str, store, run=None) -> dict:
             "classes": dataset.get("classes", []), "input_shape": dataset.get("input_shape"),
             "models": list(info.get("models", [])), "examples": "", "loaded": False}
 
-
-def _base(run, model: str) -> str:
-    """The name a model's plugin registered it under: 'vit' for the variant 'vit:depth=1'
-    (runs made before zoo recorded it: read from the variant's name)."""
-    return run.info.get("specs", {}).get(model, {}).get("base") or options.parse(model)[0]
 
 
 def page(predictor: Predictor) -> bytes:
