@@ -40,11 +40,14 @@ setup(
         # the suite tests the Ray executor too (tests/test_ray.py)
         "test": ["pytest>=8", "hypothesis>=6.80", "statsmodels>=0.14", "ray>=2.9", "ruff>=0.5",
                  "radon>=6", "pyyaml>=6",
-                 "keras-hub>=0.32", "onnx>=1.15", "onnxruntime>=1.17", "tf2onnx>=1.16"],
+                 "keras-hub>=0.32", "onnx>=1.15", "onnxruntime>=1.17", "tf2onnx>=1.16",
+                 "mlflow-skinny>=3"],
         "lint": ["ruff>=0.5", "radon>=6"],
         # zoo export model --format onnx (Keras writes ONNX through tf2onnx; ONNX Runtime
         # checks it and times it)
         "export": ["onnx>=1.15", "onnxruntime>=1.17", "tf2onnx>=1.16"],
+        # zoo export mlflow, zoo run --mlflow (the client and file stores; no server)
+        "mlflow": ["mlflow-skinny>=3"],
     },
     entry_points={
         "console_scripts": ["zoo = zoo.cli:main"],

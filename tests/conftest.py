@@ -14,6 +14,9 @@ os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
 # here (kagglehub's test endpoint, http://localhost:7777), Hugging Face's hub is offline
 os.environ["KAGGLE_API_ENVIRONMENT"] = "TEST"
 os.environ["HF_HUB_OFFLINE"] = "1"
+# MLflow 3 sends usage telemetry to its own servers unless told not to
+os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
+os.environ["DO_NOT_TRACK"] = "true"
 
 import zoo  # noqa: E402
 from zoo import plugins  # noqa: E402

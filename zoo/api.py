@@ -27,7 +27,7 @@ from zoo.judge import card, comparisons, history
 from zoo.judge.facts import load_run
 from zoo.metrics import METRICS
 from zoo.plugins import get_registry
-from zoo.show import listing, report as show
+from zoo.show import listing, report as show, tracker
 from zoo.store import (RunStore, atomic_write_bytes, data_dir_from, find_run, last_run_path,
                        read_last_run, safe_name, write_json)
 from zoo.tune import search, space
@@ -97,7 +97,8 @@ def run(models=(), *, datasets=None, images=None, all: bool = False,
         cpus_per_task=None, gpus_per_task=None, tune=(), trials=None, tune_metric=None,
         tune_scope=None, prune=None, image_size=None, color=None, cache_dir=None,
         skip_bad_images=None, quiet: bool = False, verbose: bool = False,
-        render: bool = True, echo=print, warn=None, **settings) -> Run:
+        render: bool = True, echo=print, warn=None, mlflow=None,
+        experiment: str = "zoo", **settings) -> Run:
     """Train ``models`` (names, with options: ``"vit:patch_size=4"``; ``all=True``: every
     registered one) on ``datasets`` (names; default every available one) and ``images``
     (folders of your images) under one protocol, write the facts to ``results`` and the
@@ -109,7 +110,9 @@ def run(models=(), *, datasets=None, images=None, all: bool = False,
     ``quiet`` says nothing but errors; ``render=False`` writes the facts and no report (the
     returned Run then holds only ``result``: a benchmark times training alone). Rerunning
     with the same settings resumes. A bad setting raises zoo.ConfigError before anything
-    trains; Ctrl-C raises KeyboardInterrupt once the finished cells are saved."""
+    trains; Ctrl-C raises KeyboardInterrupt once the finished cells are saved. ``mlflow``: a
+    tracking URI each fold is logged to as it finishes (``experiment``), the whole run
+    exported there at the end (:func:`export_mlflow`)."""
     warn = warn or _stderr
     toml = proto.load_config(config)
     protocol = proto.resolve(toml=toml, preset=preset, **_sizes(settings))
@@ -134,17 +137,15 @@ def run(models=(), *, datasets=None, images=None, all: bool = False,
             echo(f"tuning: {tuning.describe()}")
     skipped = chosen.skipped + [{"what": "plugin", "name": p, "reason": e}
                                 for p, e in registry.errors]
+    live = tracker.LiveTracker(mlflow, experiment) if mlflow is not None else None
     result = engine.run(chosen.models, chosen.datasets, protocol, results, data_dir=data_dir,
                         keep=keep_models, executor=runner, skipped=skipped,
                         verbose=2 if verbose else 0,
                         progress=progress.for_terminal(echo, quiet, verbose), tuning=tuning,
-                        tuner=search.Tuner)
-    if not result.runs and result.failed:
-        warn(f"error: every cell that trained failed ({result.failed}); "
-             f"{last_run_path(results)} and the report still show the earlier results, if any")
-    elif not result.runs:
-        warn(f"nothing was trained; {last_run_path(results)} and the report still show the "
-             "earlier results, if any")
+                        tuner=search.Tuner, on_fold=live and live.fold)
+    for entry in result.runs if live is not None else []:   # the whole run, at the end
+        export_mlflow(results, run=entry["run_id"], tracking_uri=mlflow, experiment=experiment)
+    _said_nothing(result, results, warn)
     if not result.runs or not render:
         return Run(result=result, results_dir=Path(results))
     done = report(results, out, warn=warn)
@@ -190,6 +191,28 @@ def diff(a: str, b: str, results="results") -> dict:
     stores = [find_run(results, x, what) for x, what in ((a, "RUN_A"), (b, "RUN_B"))]
     loaded = [load_run(s, s.read_test_labels()) for s in stores]
     return history.diff(*loaded)
+
+
+def _said_nothing(result, results, warn) -> None:
+    """Say when a run left nothing new to show (and that the earlier results stay)."""
+    if not result.runs and result.failed:
+        warn(f"error: every cell that trained failed ({result.failed}); "
+             f"{last_run_path(results)} and the report still show the earlier results, if any")
+    elif not result.runs:
+        warn(f"nothing was trained; {last_run_path(results)} and the report still show the "
+             "earlier results, if any")
+
+
+def export_mlflow(results="results", *, run=None, tracking_uri="file:./mlruns",
+                  experiment: str = "zoo") -> dict:
+    """Log runs to MLflow (zoo.show.tracker): ``run`` (an id), else every run of the last
+    `zoo run`; a parent MLflow run per model and dataset, a child per fold. Exporting again
+    replaces the earlier export. Returns {zoo run id: [MLflow parent run ids]}."""
+    stores = [find_run(results, run)] if run is not None else \
+        [RunStore(results, e["dataset"], e["run_id"]) for e in read_last_run(results)["runs"]]
+    registry = get_registry()
+    return {s.run_id: tracker.export_run(load_run(s, s.read_test_labels(), registry.metrics),
+                                         tracking_uri, experiment) for s in stores}
 
 
 def export_model(model: str, *, run=None, dataset=None, format: str = "keras",

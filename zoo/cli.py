@@ -159,10 +159,13 @@ def _sizes(flag):
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
 @click.option("--verbose", "-v", is_flag=True,
               help="Keras' own line for every epoch (instead of the live view).")
+@click.option("--mlflow", "mlflow_uri", default=None, metavar="URI",
+              help="Log every fold to MLflow as it finishes (a file: folder or a server's "
+                   "URL), and the whole run at the end, as `zoo export mlflow` does.")
 def run(models, all_, dataset_names, data_dir, image_folders, image_size, color, cache_dir,
         skip_bad_images, preset, config, devices, keep, executor, address, cpus_per_task,
         gpus_per_task, results_dir, out_dir, quiet, verbose, tune, trials, tune_metric,
-        tune_scope, prune, **settings):
+        tune_scope, prune, mlflow_uri, **settings):
     """Train MODELS (or --all) under one shared protocol, then write the report."""
     # lazy: the command starts fast and imports only what a subcommand needs
     from zoo import api
@@ -177,7 +180,7 @@ def run(models, all_, dataset_names, data_dir, image_folders, image_size, color,
                 tune=tune, trials=trials, tune_metric=tune_metric, tune_scope=tune_scope,
                 prune=prune, image_size=image_size, color=color, cache_dir=cache_dir,
                 skip_bad_images=skip_bad_images, quiet=quiet, verbose=verbose,
-                echo=click.echo, warn=_warn, **settings)
+                echo=click.echo, warn=_warn, mlflow=mlflow_uri, **settings)
     except KeyboardInterrupt:
         _interrupted(results_dir)
     if not quiet:
@@ -340,6 +343,29 @@ def export_model(model, run_id, dataset, fmt, out_dir, results_dir, data_dir):
     click.echo(f"one image: {done['latency_ms']:.2f} ms ({fmt}), {done['keras_latency_ms']:.2f} "
                f"ms (Keras) on this machine")
     click.echo(f"model card: {done['card']}")
+
+
+@export.command(name="mlflow")
+@click.option("--run", "run_id", default=None, metavar="ID",
+              help="The run (an id from `zoo runs`); default: every run of the last `zoo run`.")
+@click.option("--tracking-uri", default="file:./mlruns", show_default=True,
+              help="Where MLflow keeps runs: a file: folder (no server) or a server's URL.")
+@click.option("--experiment", default="zoo", show_default=True, help="The MLflow experiment.")
+@click.option("--results", "results_dir", type=click.Path(file_okay=False), default="results",
+              show_default=True, help="Where `zoo run` saved facts.")
+def export_mlflow(run_id, tracking_uri, experiment, results_dir):
+    """Log runs to MLflow: a parent run per model and dataset (protocol, recipe and tuned
+    settings as params, every metric's mean and 95% interval, the comparisons' adjusted p
+    and verdict as tags, the report and kept models as artifacts), a child run per fold with
+    its metrics per epoch. Exporting again replaces the earlier export."""
+    # lazy: the command starts fast and imports only what a subcommand needs
+    from zoo import api
+
+    done = api.export_mlflow(results_dir, run=run_id, tracking_uri=tracking_uri,
+                             experiment=experiment)
+    for run, parents in done.items():
+        click.echo(f"run {run}: {len(parents)} model{'s' * (len(parents) != 1)} logged to "
+                   f"{tracking_uri} (experiment {experiment})")
 
 
 def main():

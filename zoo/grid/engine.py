@@ -41,7 +41,8 @@ class RunResult:
 
 def run(models: list, datasets: list, protocol, results_dir, data_dir=None, echo=print,
         quiet: bool = False, verbose: int = 0, keep: str = "folds", executor=None,
-        skipped=(), check=None, progress=None, tuning=None, tuner=None) -> RunResult:
+        skipped=(), check=None, progress=None, tuning=None, tuner=None,
+        on_fold=None) -> RunResult:
     """Train every model in ``models`` on every dataset in ``datasets`` (specs) under
     ``protocol``; facts go to ``results_dir``. ``executor`` decides where the cells run
     (default: zoo.grid.executors.LocalExecutor, in this process); ``skipped`` is what the caller
@@ -63,11 +64,15 @@ def run(models: list, datasets: list, protocol, results_dir, data_dir=None, echo
 
     ``last_run.json``, which `zoo report` and `zoo serve` read, moves to this run's datasets
     only once they have results to show: a run that trains nothing, or is stopped before its
-    first cell, leaves the earlier results in view."""
+    first cell, leaves the earlier results in view.
+
+    ``on_fold(store, model, fold, facts, arrays, n_classes)`` is called as each fold's facts
+    are written (`zoo run --mlflow` logs them live)."""
     if keep not in plan.KEEP:
         raise ConfigError(f"--keep-models: expected one of {', '.join(plan.KEEP)}, got {keep!r}")
     progress = progress or Progress(0, echo, quiet)
     state = _Run(models, Path(results_dir), progress, list(skipped), tuning)
+    state.on_fold = on_fold
     try:
         with contextlib.ExitStack() as locks:   # one `zoo run` per run folder at a time
             state.open(datasets, protocol, data_dir, locks)
@@ -138,6 +143,7 @@ class _Run:
         self.opened = {}
         self.dropped = set()      # (dataset, model) whose model failed on that dataset
         self.shown = set()        # datasets with results to show
+        self.on_fold = None       # called as each fold's facts are written (engine.run)
 
     # -- before the cells ------------------------------------------------------------------
     def open(self, datasets, protocol, data_dir, locks=None) -> None:
@@ -298,6 +304,9 @@ class _Run:
             self.progress.finished(cell, outcome.seconds, facts.status, facts.reason)
             return
         store.write_fold(cell.model, cell.fold, facts, outcome.arrays, cell.size)
+        if self.on_fold is not None and cell.size == 1.0:
+            self.on_fold(store, cell.model, cell.fold, facts.to_dict(), outcome.arrays,
+                         self.opened[cell.dataset].prepared.dataset.num_classes)
         self.result.trained += 1
         if facts.ok:   # a dataset whose every cell failed never hides earlier results
             self.shown.add(cell.dataset)
