@@ -173,3 +173,21 @@ def test_a_format_that_cannot_take_a_layer_says_so_in_one_line(tmp_path):
     assert not target.exists()
     done = export.export(chosen, "litert", tmp_path / "gelu.tflite", images)
     assert done["top1_agreement"] == 1.0
+
+
+def test_the_card_of_a_keras_hub_preset_names_its_base_model(tmp_path):
+    from zoo.grid.fakes import make_facts
+    from zoo.judge import card
+
+    (entry,) = make_facts(tmp_path, models={"hub": 0.9, "cnn": 0.7}, folds=3, samples=300)
+    store = RunStore(tmp_path, entry["dataset"], entry["run_id"])
+    info = store.read_run()
+    info["specs"]["hub"]["options"] = {"preset": "resnet_18_imagenet"}
+    store.write_run(info)
+    run = load_run(store, store.read_test_labels())
+    facts = {"format": "onnx", "source": "fold 1's model", "images": 100,
+             "top1_agreement": 1.0, "max_abs_diff": 1e-8, "latency_ms": 1.0,
+             "keras_latency_ms": 2.0}
+    meta = yaml.safe_load(card.card(run, "hub", facts).split("---\n")[1])
+    assert meta["base_model"] == "resnet_18_imagenet"
+    assert "base_model" not in yaml.safe_load(card.card(run, "cnn", facts).split("---\n")[1])
