@@ -185,3 +185,14 @@ def test_diff_of_other_splits_or_other_data_compares_summaries_and_says_why(tmp_
     assert not d["data"]["same"] and "different data" in d["why_not"]
     out = CliRunner().invoke(cli, ["diff", a.run_id, "nope", "--results", str(r)])
     assert out.exit_code != 0 and "RUN_B: no run 'nope'" in out.output
+
+
+def test_a_symbolic_link_among_the_runs_is_never_followed(three, tmp_path):
+    r, ok, cut, failed = three
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "run.json").write_text(json.dumps({"dataset": {"name": "alpha"}}))
+    (r / "alpha" / "aaaa1111").symlink_to(elsewhere, target_is_directory=True)
+    (r / "beta").symlink_to(ok.path.parent, target_is_directory=True)
+    assert sorted(s.run_id for s in find_runs(r)) == sorted(
+        s.run_id for s in (ok, cut, failed))

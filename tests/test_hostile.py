@@ -106,5 +106,8 @@ def test_a_hand_edited_last_run_is_refused_in_one_line(tmp_path, content, said):
     assert said in r.output and "last_run.json" in r.output
     with pytest.raises(ZooError, match="last_run.json"):
         read_last_run(tmp_path / "r")
+    # `zoo serve` finds runs by their folders inside --results, never through last_run.json:
+    # here it finds the made-up run, which kept no model
     r = CliRunner().invoke(cli, ["serve", "--results", str(tmp_path / "r"), "--port", "0"])
-    assert r.exit_code == 1 and said in r.output and "Traceback" not in r.output
+    assert r.exit_code == 1 and "Traceback" not in r.output
+    assert f"no kept models in {tmp_path / 'r'}" in r.output and "elsewhere" not in r.output

@@ -464,13 +464,15 @@ def read_last_run(root) -> dict:
 def find_runs(root) -> list:
     """Every run under ``root`` (a folder RESULTS/<dataset>/<run id> with a run.json), newest
     first by when it started; a run.json that cannot be read still lists its run (its
-    reader says what is wrong). Folders that are not plain names are never followed."""
+    reader says what is wrong). Folders that are not plain names, and symbolic links, are
+    never followed."""
     root = Path(root)
     found = []
     for meta in sorted(root.glob("*/*/run.json")):
         folder, run_id = meta.parent.parent.name, meta.parent.name
-        if not (_inside(folder) and _inside(run_id)) or meta.is_symlink():
-            continue
+        if not (_inside(folder) and _inside(run_id)) or any(
+                p.is_symlink() for p in (meta, meta.parent, meta.parent.parent)):
+            continue   # never followed out of ``root``
         try:
             info = read_json(meta)
             started = str(info.get("started_at", "")) if isinstance(info, dict) else ""
