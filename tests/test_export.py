@@ -191,3 +191,14 @@ def test_the_card_of_a_keras_hub_preset_names_its_base_model(tmp_path):
     meta = yaml.safe_load(card.card(run, "hub", facts).split("---\n")[1])
     assert meta["base_model"] == "resnet_18_imagenet"
     assert "base_model" not in yaml.safe_load(card.card(run, "cnn", facts).split("---\n")[1])
+
+
+def test_a_format_the_backend_cannot_write_names_the_backend_that_can(kept, tmp_path,
+                                                                       monkeypatch):
+    import keras
+
+    monkeypatch.setattr(keras.backend, "backend", lambda: "jax")
+    with pytest.raises(zoo.ZooError, match="--format saved_model: the jax backend cannot "
+                                           "write it; tensorflow can"):
+        zoo.api.export_model("dense", format="saved_model", out=tmp_path / "o", results=kept)
+    assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())

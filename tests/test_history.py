@@ -155,7 +155,10 @@ def test_diff_says_what_changed_and_pairs_the_same_splits_by_fold(tmp_path):
     assert d["settings"] == {"epochs": (4, 6)} and d["models"]["only_b"] == ["mlp"]
     assert d["data"]["same"] and d["same_splits"] and d["why_not"] == ""
     cnn = next(s for s in d["scores"] if (s["model"], s["source"]) == ("cnn", "cv"))
+    assert cnn["metric"] == "accuracy"   # the primary metric first, then every other one
     run_a, run_b = (load_run(s, s.read_test_labels()) for s in (a, b))
+    assert {s["metric"] for s in d["scores"] if s["model"] == "cnn"} == set(
+        cmp.compared_metrics(run_a))   # the core ones and a plugin's (ece)
     mean = lambda run: np.mean([f.scores["accuracy"] for f in run.ok_folds("cnn")])  # noqa: E731
     assert cnn["a"] == pytest.approx(mean(run_a)) and cnn["b"] == pytest.approx(mean(run_b))
     # paired by fold: the report's corrected t-test on B − A, over the same 4 folds
@@ -171,6 +174,8 @@ def test_diff_says_what_changed_and_pairs_the_same_splits_by_fold(tmp_path):
     text = CliRunner().invoke(cli, ["diff", a.run_id, b.run_id, "--results", str(r)]).output
     assert "settings: epochs: 4 -> 6" in text and "models only in A: —; only in B: mlp" in text
     assert "paired by fold (the same splits), B − A:" in text
+    assert f"cnn on the held-out folds: accuracy {cnn['a']:.4f} -> {cnn['b']:.4f}" in text
+    assert "; F1 (macro) " in text
 
 
 def test_diff_of_other_splits_or_other_data_compares_summaries_and_says_why(tmp_path):

@@ -105,17 +105,21 @@ def lines(items: list) -> list:
 # -- what changed between two runs ----------------------------------------------------------
 def diff(run_a, run_b) -> dict:
     """What changed from run A to run B (two loaded runs): settings, models and their
-    plugins, package versions, the data; every shared model's scores on the primary metric;
-    and, when both used the same data and splits, each shared model compared fold by fold
-    with the report's statistics (Holm over the shared models)."""
+    plugins, package versions, the data; every shared model's mean scores (the primary
+    metric first, then every other metric compared); and, when both used the same data and
+    splits, each shared model compared fold by fold on the primary metric with the report's
+    statistics (Holm over the shared models)."""
     main = cmp.primary(run_a)
     shared = [m for m in run_a.models if m in run_b.models]
+    metrics = [main] + [m for m in cmp.compared_metrics(run_a) if m != main]
     out = {"a": run_a.store.run_id, "b": run_b.store.run_id, "metric": main,
            "label": words.said(cmp.meta(run_a, main)[0]), **_what_changed(run_a, run_b),
-           "scores": [{"model": m, "source": source, "a": ma, "b": mb, "change": mb - ma}
-                      for m in shared for source in ("cv", "test")
-                      for ma, mb in [(_mean(run_a, m, main, source),
-                                      _mean(run_b, m, main, source))]
+           "scores": [{"model": m, "source": source, "metric": metric,
+                       "label": words.said(cmp.meta(run_a, metric)[0]), "a": ma, "b": mb,
+                       "change": mb - ma}
+                      for m in shared for source in ("cv", "test") for metric in metrics
+                      for ma, mb in [(_mean(run_a, m, metric, source),
+                                      _mean(run_b, m, metric, source))]
                       if ma is not None and mb is not None],
            "paired": [], "why_not": ""}
     if out["same_splits"] and shared:
@@ -186,6 +190,14 @@ def _paired(run_a, run_b, shared, metric) -> list:
     return rows
 
 
+def _grouped(scores: list) -> dict:
+    """(model, source) -> its score rows, in order."""
+    out = {}
+    for s in scores:
+        out.setdefault((s["model"], s["source"]), []).append(s)
+    return out
+
+
 def diff_lines(d: dict) -> list:
     """`zoo diff`: what changed, then how the scores moved."""
     out = [f"A = {d['a']} ({d['data']['dataset_a']}), B = {d['b']} ({d['data']['dataset_b']})"]
@@ -198,9 +210,10 @@ def diff_lines(d: dict) -> list:
                    f"{', '.join(d['models']['only_b']) or '—'}")
     out.append("data: the same (fingerprint " + str(d["data"]["a"]) + ")" if d["data"]["same"]
                else f"data: different ({d['data']['a']} -> {d['data']['b']})")
-    for s in d["scores"]:
-        out.append(f"{s['model']}: mean {d['label']} on {cmp.SOURCES[s['source']]} "
-                   f"{s['a']:.4f} -> {s['b']:.4f} ({words.size(s['change'], d['metric'])})")
+    for (model, source), scores in _grouped(d["scores"]).items():
+        out.append(f"{model} on {cmp.SOURCES[source]}: " + "; ".join(
+            f"{s['label']} {s['a']:.4f} -> {s['b']:.4f} ({words.size(s['change'], s['metric'])})"
+            for s in scores))
     if d["paired"]:
         out.append("paired by fold (the same splits), B − A:")
         out += [f"  {c.a.rsplit(' (', 1)[0]} on {cmp.SOURCES[c.source]}: {c.verdict}"
