@@ -2,6 +2,7 @@
 SavedModel, checked against the Keras model by its own runtime, with a model card beside it
 and its latency in the report."""
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -9,7 +10,7 @@ import yaml
 from click.testing import CliRunner
 
 import zoo
-from conftest import TinyModelPlugin, TinyPlugin
+from conftest import TinyModelPlugin, TinyPlugin, registered
 from zoo.cli import cli
 from zoo.grid import export
 from zoo.judge.facts import load_run
@@ -31,9 +32,19 @@ def tiny(register_plugin):
     register_plugin(TinyModelPlugin(), "dense")
 
 
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One small run with kept fold models, trained once for the module."""
+    results = tmp_path_factory.mktemp("export") / "results"
+    with registered(TinyPlugin(), "tiny"), registered(TinyModelPlugin(), "dense"):
+        train(results)
+    return results
+
+
 @pytest.fixture
-def kept(tiny, tmp_path):
-    train(tmp_path / "results")
+def kept(tiny, tmp_path, trained):
+    """A copy of that run for one test (its exports are written into the run's folder)."""
+    shutil.copytree(trained, tmp_path / "results")
     return tmp_path / "results"
 
 
