@@ -522,3 +522,35 @@ def test_a_repeated_run_is_judged_with_the_corrected_repeated_k_fold_t_test(tmp_
     assert "Bouckaert and Frank&#39;s corrected repeated k-fold t-test" in html or \
         "Bouckaert and Frank's corrected repeated k-fold t-test" in html
     assert "Compared on the" not in d["conclusion"]   # all 6 folds shared: nothing left out
+
+
+def test_a_primary_metric_the_test_split_does_not_compare_moves_the_claims_to_the_folds(
+        tmp_path):
+    make_facts(tmp_path, models={"cnn": 0.95, "vit": 0.6}, folds=3, samples=300,
+               test_samples=150, metric="mcc")
+    d = report.build_context(tmp_path)["datasets"][0]
+    said = d["verdict"]
+    assert said.lead == "cv" and said.primary == "MCC"
+    assert [c.metric for c in said.comparisons["cv"] if c.primary] == ["mcc"]
+    assert not any(c.primary for c in said.comparisons["test"])   # accuracy, F1: secondary
+    assert "The claims are made on MCC, the primary metric, which is compared on the " \
+        "held-out folds only (the official test split is compared on accuracy and F1)." \
+        in said.conclusion
+    assert said.headline.startswith("cnn is better than vit on alpha: ")
+    assert " points of MCC on the held-out folds, p = " in said.headline
+    assert said.headline.endswith("(a claim about models trained on data of this size from "
+                                  "this distribution).")
+
+
+def test_a_lower_is_better_plugin_metric_can_be_the_primary_one(tmp_path):
+    # ece (zoo_plugins.metrics): lower is better; the better model is the one with less
+    make_facts(tmp_path, models={"cnn": 0.95, "vit": 0.5}, folds=5, samples=500,
+               metric="ece")
+    said = report.build_context(tmp_path)["datasets"][0]["verdict"]
+    main = [c for c in said.comparisons["cv"] if c.primary]
+    assert [c.metric for c in main] == ["ece"] and not main[0].higher
+    assert said.primary == "ECE (calibration)" and said.rankings["cv"] is None
+    assert main[0].significant and main[0].mean_a < main[0].mean_b and main[0].better == "cnn"
+    assert said.headline.startswith(f"cnn is better than vit on alpha: "
+                                    f"{abs(main[0].mean_diff) * 100:.2f} points less ECE "
+                                    "(calibration) on the held-out folds, p < 0.001")

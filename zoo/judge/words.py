@@ -79,8 +79,10 @@ def headline(v, run) -> str:
         return (f"No model is shown better than another on {run.name}: no difference in "
                 f"{label} on {where} is significant.")
     lines = [f"{c.better} is better than {c.worse} on {run.name}: "
-             f"{size(abs(c.mean_diff), c.metric)} of {label} on {where}, "
-             f"{stats.format_p(c.p_holm)}" for c in sorted(won, key=lambda c: c.p_holm)]
+             + (f"{size(abs(c.mean_diff), c.metric)} of {label}" if c.higher else
+                f"{size(abs(c.mean_diff), c.metric).lstrip('+')} less {label}")
+             + f" on {where}, {stats.format_p(c.p_holm)}"
+             for c in sorted(won, key=lambda c: c.p_holm)]
     scope = ("models trained on data of this size from this distribution" if v.lead == "cv"
              else "models trained on these training data")
     return "; ".join(lines) + f" (a claim about {scope})."
