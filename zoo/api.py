@@ -231,10 +231,9 @@ def export_model(model: str, *, run=None, dataset=None, format: str = "keras",
     loaded = load_run(store, store.read_test_labels(), registry.metrics)
     chosen = export.choose(loaded, model, comparisons.primary(loaded))
     images, source = _parity_images(loaded, chosen, registry, data_dir)
-    spec = registry.models.get(loaded.base(model))
     target = export.target_path(Path(out), loaded, model, format)
     facts = export.export(chosen, format, target, images,
-                          spec.custom_objects() if spec and spec.custom_objects else None)
+                          registry.custom_objects(loaded.base(model)))
     facts["images_from"] = source
     card_path = Path(str(target) + ".md")
     atomic_write_bytes(card_path, card.card(loaded, model, facts).encode())
@@ -248,11 +247,10 @@ def _export_run(results, run, dataset):
     ``dataset`` (or its only one)."""
     if run is not None:
         return find_run(results, run)
-    entries = read_last_run(results)["runs"]
-    if dataset is not None:
-        entries = [e for e in entries if e["dataset"] == dataset]
+    everything = read_last_run(results)["runs"]
+    entries = [e for e in everything if dataset is None or e["dataset"] == dataset]
     if len(entries) != 1:
-        names = ", ".join(e["dataset"] for e in read_last_run(results)["runs"])
+        names = ", ".join(e["dataset"] for e in everything)
         raise ConfigError("--dataset: " + (f"the last `zoo run` has no run of {dataset!r}"
                                            if dataset is not None else
                                            "the last `zoo run` made several runs")

@@ -88,6 +88,12 @@ class Registry:
     def errors(self) -> list:
         return [(p.name, e) for p in self.plugins.values() for e in p.errors]
 
+    def custom_objects(self, model: str):
+        """The custom objects a kept model of the registered model ``model`` (its base
+        name) needs to load, or None."""
+        spec = self.models.get(model)
+        return spec.custom_objects() if spec and spec.custom_objects else None
+
 
 def _info(registry: Registry, name: str) -> PluginInfo:
     if name not in registry.plugins:

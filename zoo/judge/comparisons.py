@@ -26,6 +26,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import stats as sps
 
 from zoo.judge import stats
 from zoo.metrics import BOUNDS, METRICS
@@ -272,7 +273,7 @@ def _on_held_out_folds(run, fa, fb, metric) -> dict | None:
         return None
     n_train, n_test = fold_sizes(run, list(fa) + list(fb))
     r = stats.corrected_ttest(xa, xb, n_train, n_test, bounds=meta(run, metric)[2])
-    k, times = repeats(run)
+    times = repeats(run)[1]
     out = {"mean_diff": r["mean_diff"], "ci_low": r["ci_low"], "ci_high": r["ci_high"],
            "p": r["p"], "undecidable": r["undecidable"], "se": r["se"], "df": r["df"],
            "nonzero": r["nonzero"],
@@ -314,10 +315,11 @@ def se_at(spread: dict, folds: int) -> tuple:
     split: the fold-model part shrinks with the folds, the image part does not."""
     if spread["kind"] == "cv":
         return math.sqrt((1 / folds + spread["rho"]) * spread["var"]), folds - 1
-    f, i = spread["fold_var"] / folds, spread["images"]
-    floor = max(f, spread.get("fold_noise", 0.0) / folds)   # as stats.t_test counts it
-    den = floor ** 2 / (folds - 1) + i ** 2 / max(1, spread["n"] - 1)
-    return math.sqrt(f + i), (floor + i) ** 2 / den if den > 0 else float(spread["n"] - 1)
+    var, df = stats.satterthwaite({"folds": spread["fold_var"] / folds,
+                                   "images": spread["images"],
+                                   "noise": spread.get("fold_noise", 0.0) / folds},
+                                  folds, spread["n"])
+    return math.sqrt(var), df
 
 
 def repeats_needed(c: Comparison):
@@ -392,7 +394,7 @@ def adjust(rows: list, role: str = "primary") -> list:
         if r.significant:
             r.better = r.a if (r.mean_diff > 0) == r.higher else r.b
         r.level = stats.ALPHA / max(1, tested)
-        r.detectable = stats.detectable(r.se, r.df, alpha=r.level) if r.se == r.se else r.se
+        r.detectable = stats.detectable(r.se, r.df, alpha=r.level)
         r.repeats_needed = repeats_needed(r)
     return rows
 
@@ -451,6 +453,17 @@ def groups(ranking: Ranking, rows: list) -> list:
     position = {i: n for n, i in enumerate(order)}
     return sorted((sorted(c, key=position.get) for c in cliques if len(c) > 1),
                   key=lambda c: [position[i] for i in c])
+
+
+def mean_interval(values) -> tuple:
+    """(mean, half the 95% t interval) of the finite values over folds; (None, None) when
+    there are none, a half-width of 0 with one."""
+    values = np.array([v for v in values if v is not None and math.isfinite(v)], dtype=float)
+    if not len(values):
+        return None, None
+    half = float(sps.t.ppf(0.975, len(values) - 1) * values.std(ddof=1)
+                 / math.sqrt(len(values))) if len(values) > 1 else 0.0
+    return float(values.mean()), half
 
 
 def mean_std(values) -> tuple:

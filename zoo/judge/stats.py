@@ -254,12 +254,7 @@ def t_test(mean: float, parts: dict, k: int, n: int, alpha: float = ALPHA,
     """The t test and interval of a mean whose variance is ``parts["folds"]`` (k - 1 df) plus
     ``parts["images"]`` (n - 1 df), with Satterthwaite's df (the fold part counted there as
     at least ``parts["noise"]``, the image-by-fold noise it holds)."""
-    var = parts["folds"] + parts["images"]
-    folds = max(parts["folds"], parts.get("noise", 0.0))
-    denominator = (folds ** 2 / (k - 1) if k > 1 else 0.0) + \
-        parts["images"] ** 2 / max(1, n - 1)
-    df = (folds + parts["images"]) ** 2 / denominator if denominator > 0 else \
-        float(max(1, n - 1))
+    var, df = satterthwaite(parts, k, n)
     se = math.sqrt(var)
     undecidable = False
     if se <= 1e-15 * max(1.0, abs(mean)):
@@ -274,6 +269,18 @@ def t_test(mean: float, parts: dict, k: int, n: int, alpha: float = ALPHA,
     low, high = clip_interval(low, high, bounds)
     return {"mean_diff": mean, "ci_low": low, "ci_high": high, "t": t, "p": p, "df": df,
             "se": se, "k": k, "undecidable": undecidable}
+
+
+def satterthwaite(parts: dict, k: int, n: int) -> tuple:
+    """(variance, df) of a mean whose variance is ``parts["folds"]`` (k - 1 df) plus
+    ``parts["images"]`` (n - 1 df); in the df the fold part counts as at least
+    ``parts["noise"]``, the image-by-fold noise it holds (see TestSplitBootstrap.compare)."""
+    folds = max(parts["folds"], parts.get("noise", 0.0))
+    denominator = (folds ** 2 / (k - 1) if k > 1 else 0.0) + \
+        parts["images"] ** 2 / max(1, n - 1)
+    df = (folds + parts["images"]) ** 2 / denominator if denominator > 0 else \
+        float(max(1, n - 1))
+    return parts["folds"] + parts["images"], df
 
 
 def _macro_f1(tp, support, predicted) -> np.ndarray:

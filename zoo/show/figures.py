@@ -12,7 +12,6 @@ import numpy as np
 
 from zoo.judge import comparisons, stats
 from zoo import metrics
-from scipy import stats as sps
 
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2",
            "#17becf", "#7f7f7f", "#bcbd22"]
@@ -422,10 +421,8 @@ def _cost_point(run, model: str, source: str):
     if not pairs:
         return None
     a, lat = np.array(pairs).T
-    half = float(sps.t.ppf(0.975, len(a) - 1) * a.std(ddof=1) / np.sqrt(len(a))) \
-        if len(a) > 1 else 0.0
     return (model, float(np.median(lat)), float(lat.min()), float(lat.max()),
-            float(a.mean()), half)
+            *comparisons.mean_interval(a))
 
 
 def _cost_trace(point: tuple, style: tuple, on_front: bool, exported: bool = False) -> dict:

@@ -79,6 +79,16 @@ class Predictor:
             if examples is not None and loaded:
                 self.examples[key] = examples
 
+    def _ready(self, dataset: str) -> None:
+        """The run listed under ``dataset`` with its models loaded: KeyError for a key that is
+        not listed, ValueError when none of its kept models loads."""
+        if dataset not in self.datasets:
+            raise KeyError(dataset)
+        self._ensure(dataset)
+        if dataset not in self.datasets:
+            raise ValueError(f"{dataset}: none of its kept models loads "
+                             f"({'; '.join(self.skipped)})")
+
     def _load(self, run, model: str, registry):
         """(keras model, path) of the first of the model's kept models that loads safely;
         a damaged one is named and gives way to the next (a damaged fold-01.keras once hid
@@ -88,8 +98,7 @@ class Predictor:
             self.skipped.append(f"{run.name} / {model}: no kept model (run with "
                                 "--keep-models folds or final)")
             return None
-        spec = registry.models.get(run.base(model))
-        custom = spec.custom_objects() if spec and spec.custom_objects else None
+        custom = registry.custom_objects(run.base(model))
         for path in paths:
             try:
                 return load_model(path, custom_objects=custom), path
@@ -104,11 +113,7 @@ class Predictor:
         """One of the run's kept images that no served model trained on, or that says which
         one did (a random one when ``index`` is None): its true class, every model's top 5,
         and whether each model got it right."""
-        if dataset not in self.datasets:
-            raise KeyError(dataset)
-        self._ensure(dataset)
-        if dataset not in self.datasets:
-            raise ValueError(f"{dataset}: none of its kept models loads ({'; '.join(self.skipped)})")
+        self._ready(dataset)
         if dataset not in self.examples:
             raise ValueError(f"{dataset}: this run kept no example images (made before zoo "
                              "kept them); run it again to have some")
@@ -132,11 +137,7 @@ class Predictor:
         (gray), or height*width*channels values (row by row, the channels of a pixel
         together) for a colour dataset; ``scale`` 255: values in [0, 255]. A value outside
         the range is refused, never clipped (0-255 pixels sent as 0-1 turned white)."""
-        if dataset not in self.datasets:
-            raise KeyError(dataset)
-        self._ensure(dataset)
-        if dataset not in self.datasets:
-            raise ValueError(f"{dataset}: none of its kept models loads ({'; '.join(self.skipped)})")
+        self._ready(dataset)
         x = image_from(pixels, self.datasets[dataset]["input_shape"], scale)
         return self._predict(dataset, x, top)
 

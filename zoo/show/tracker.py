@@ -16,8 +16,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-from scipy import stats as sps
 
 from zoo import metrics as zmetrics
 from zoo.errors import ConfigError, ZooError
@@ -163,13 +161,9 @@ def _summary_metrics(run, model: str) -> list:
     folds = run.ok_folds(model)
     for prefix, key in (("", "scores"), ("test_", "test_scores")):
         for metric in zmetrics.table(run.metrics):
-            values = np.array([v for v in (getattr(f, key).get(metric) for f in folds)
-                               if v is not None and math.isfinite(v)])
-            if not len(values):
+            mean, half = cmp.mean_interval(getattr(f, key).get(metric) for f in folds)
+            if mean is None:
                 continue
-            mean = float(values.mean())
-            half = float(sps.t.ppf(0.975, len(values) - 1) * values.std(ddof=1)
-                         / math.sqrt(len(values))) if len(values) > 1 else 0.0
             out += [Metric(f"{prefix}{metric}_mean", mean, now, 0),
                     Metric(f"{prefix}{metric}_ci_low", mean - half, now, 0),
                     Metric(f"{prefix}{metric}_ci_high", mean + half, now, 0)]
