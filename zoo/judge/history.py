@@ -32,7 +32,6 @@ class RunEntry:
     status: str                  # finished, interrupted, failed, or unreadable: why
     cells: str = ""              # 'cells with results of expected'
     headline: str = ""           # the conclusion's plain line ('' when nothing compared)
-    kept: bool = False           # some model was kept (`zoo serve --run` can serve it)
     page: str = ""               # its report page, relative to the index ('' when none)
     store: object = field(default=None, repr=False)
 
@@ -66,26 +65,30 @@ def status(run) -> tuple:
 def entries(root, headlines: bool = True) -> list:
     """Every run under ``root``, newest first; ``headlines``: judge each one for its
     conclusion's plain line (a second or so a run with an official test split)."""
-    out = []
+    return [e for e, _ in walk(root, headlines)]
+
+
+def walk(root, headlines: bool = True):
+    """(RunEntry, the loaded run or None when unreadable) of every run under ``root``, newest
+    first, one at a time: a caller that needs the run too (the report's pages) loads it
+    once, and never holds every run's predictions at once."""
     for store in find_runs(root):
         try:
             run = load_run(store, store.read_test_labels())
         except (ZooError, OSError, ValueError, KeyError, TypeError) as exc:
-            out.append(RunEntry(store.run_id, store.dataset, "", "", [], "",
-                                f"unreadable: {exc}", store=store))
+            yield RunEntry(store.run_id, store.dataset, "", "", [], "",
+                           f"unreadable: {exc}", store=store), None
             continue
         state, cells = status(run)
         headline = ""
         if headlines and len(run.models) > 1:
             said = verdict.conclude(run)
             headline = said.headline or said.conclusion.split(". ")[0]
-        out.append(RunEntry(
+        yield RunEntry(
             store.run_id, run.name, str(run.info.get("started_at", "")),
             str(run.info.get("finished_at", "")), list(run.info.get("models", [])),
             protocol_words(run.info["protocol"]), state, cells, headline,
-            kept=any(store.kept_models(m, range(fold_count(run.info["protocol"])))
-                     for m in run.info.get("models", [])), store=store))
-    return out
+            store=store), run
 
 
 def lines(items: list) -> list:

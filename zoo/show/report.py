@@ -314,24 +314,25 @@ def render_run(results_dir, out_dir, run_id: str) -> Path:
     store = find_run(results_dir, run_id)
     out = _folder(Path(out_dir))
     _write_plotlyjs(out)
-    return _page(store, out, None)[1]
+    return _page(store, out, None, load_run(store, store.read_test_labels()))[1]
 
 
 def run_pages(results_dir, out: Path, shown: dict) -> list:
     """The index of every run (zoo.judge.history.RunEntry, newest first), each page rendered
     when its facts are newer than it; ``shown``: run folder -> (the DatasetView the main
     page already made of it, the main page's context): reused, not judged again."""
-    items = history.entries(results_dir, headlines=False)
-    for e in items:
-        if e.status.startswith("unreadable"):
-            continue
-        summary, _ = _page(e.store, out, shown.get(e.store.path))
-        e.headline, e.page = summary["headline"], f"runs/{e.run_id}/index.html"
+    items = []
+    for e, run in history.walk(results_dir, headlines=False):
+        items.append(e)
+        if run is not None:   # an unreadable run is listed, with no page
+            summary, _ = _page(e.store, out, shown.get(e.store.path), run)
+            e.headline, e.page = summary["headline"], f"runs/{e.run_id}/index.html"
     return items
 
 
-def _page(store, out: Path, shown) -> tuple:
-    """(summary, path) of one run's page: rendered unless an up-to-date one exists."""
+def _page(store, out: Path, shown, run) -> tuple:
+    """(summary, path) of one run's page (``run``: the run, loaded): rendered unless an
+    up-to-date one exists."""
     folder = out / "runs" / store.run_id
     stamp = _stamp(store.path)
     try:
@@ -342,7 +343,7 @@ def _page(store, out: Path, shown) -> tuple:
     except (OSError, ValueError):
         pass
     if shown is None:
-        context = build_context(store.root, [load_run(store, store.read_test_labels())])
+        context = build_context(store.root, [run])
     else:
         view, main = shown
         context = {**main, "datasets": [view],
