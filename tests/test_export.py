@@ -213,3 +213,22 @@ def test_a_format_the_backend_cannot_write_names_the_backend_that_can(kept, tmp_
                                            "write it; tensorflow can"):
         zoo.api.export_model("dense", format="saved_model", out=tmp_path / "o", results=kept)
     assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
+
+
+def test_a_fold_without_a_score_is_never_the_best_one(tmp_path):
+    """Lower is better for ece: a fold that has no ece once ranked first (its missing score
+    counted as -inf, turned to +inf)."""
+    from types import SimpleNamespace
+
+    store = SimpleNamespace(run_id="r1", model_path=lambda model, fold=None: (
+        tmp_path / ("final.keras" if fold is None else f"fold-{fold + 1:02d}.keras")))
+    for k in range(3):
+        store.model_path("m", k).write_bytes(b"kept")
+    folds = [SimpleNamespace(fold=k, scores=s) for k, s in
+             enumerate([{}, {"ece": 0.08}, {"ece": 0.03}])]
+    run = SimpleNamespace(store=store, name="d", info={"models": ["m"]},
+                          metrics={"ece": SimpleNamespace(higher_is_better=False)},
+                          ok_folds=lambda model: folds)
+    assert export.choose(run, "m", "ece").fold == 2
+    run.metrics = {"ece": SimpleNamespace(higher_is_better=True)}
+    assert export.choose(run, "m", "ece").fold == 1

@@ -61,7 +61,12 @@ def choose(run, model: str, metric: str) -> Chosen:
     if not kept:
         raise ZooError(f"run {store.run_id} ({run.name}) kept no model of {model}: run it with "
                        "--keep-models final (or folds)")
-    best = max(kept, key=lambda f: f.scores.get(metric, -np.inf) * (1 if higher else -1))
+    def rank(fold):   # a fold without a finite score never wins, whichever way is better
+        score = fold.scores.get(metric)
+        scored = isinstance(score, (int, float)) and np.isfinite(score)
+        return (scored, (score if higher else -score) if scored else 0.0)
+
+    best = max(kept, key=rank)
     return Chosen(model, store.model_path(model, best.fold), best.fold,
                   f"fold {best.fold + 1}'s model (the best held-out {metric} of the "
                   f"{len(kept)} kept folds: {best.scores.get(metric, float('nan')):.4f})")

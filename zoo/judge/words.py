@@ -4,7 +4,8 @@ from zoo.judge.comparisons and zoo.judge.verdict; nothing is computed here but t
 from __future__ import annotations
 
 from zoo.judge import stats
-from zoo.judge.comparisons import CEILING, MAX_REPEATS, SOURCES, meta, primary
+from zoo.judge.comparisons import (CEILING, MAX_REPEATS, SOURCES, TEST_COMPARED, meta,
+                                   primary)
 from zoo.schema import fold_count
 
 
@@ -167,7 +168,8 @@ def conclusion(v, run) -> str:
 def _primary(v, run) -> str:
     """Where the claims are made when the primary metric moves them off the test split."""
     main = primary(run)
-    if v.lead == "cv" and run.info["dataset"].get("test_samples") and main != "accuracy":
+    if v.lead == "cv" and run.info["dataset"].get("test_samples") and \
+            main not in TEST_COMPARED:
         return (f"The claims are made on {said(meta(run, main)[0])}, the primary metric, which is "
                 "compared on the held-out folds only (the official test split is compared "
                 "on accuracy and F1).")
