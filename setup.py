@@ -35,13 +35,16 @@ setup(
     extras_require={
         "gpu": ["tensorflow[and-cuda]>=2.16,<2.22"],
         "ray": ["ray>=2.9"],
+        # other Keras backends (--backend jax|torch); zoo then needs no TensorFlow import
+        "jax": ["jax>=0.4.30"],
+        "torch": ["torch>=2.1"],
         # KerasHub backbones (zoo_plugins.hub); it brings tensorflow-text
         "hub": ["keras-hub>=0.32"],
         # the suite tests the Ray executor too (tests/test_ray.py)
         "test": ["pytest>=8", "hypothesis>=6.80", "statsmodels>=0.14", "ray>=2.9", "ruff>=0.5",
                  "radon>=6", "pyyaml>=6",
                  "keras-hub>=0.32", "onnx>=1.15", "onnxruntime>=1.17", "tf2onnx>=1.16",
-                 "mlflow-skinny>=3"],
+                 "mlflow-skinny>=3", "jax>=0.4.30", "torch>=2.1"],
         "lint": ["ruff>=0.5", "radon>=6"],
         # zoo export model --format onnx (Keras writes ONNX through tf2onnx; ONNX Runtime
         # checks it and times it)

@@ -11,7 +11,8 @@ from zoo.grid.augment import augmenter
 from zoo.plugins import get_registry
 from zoo.grid.protocol import Protocol, make_splits
 from zoo.grid.recipe import learning_rate_at, loss_for, optimizer_for
-from zoo.grid.train import FoldRunner, _tf_dataset
+from zoo.grid.batches import batches
+from zoo.grid.train import FoldRunner
 
 
 def test_warm_up_then_cosine_decay():
@@ -66,16 +67,20 @@ def test_augmentation_is_seeded_new_each_epoch_and_for_training_batches_only():
     y = np.zeros(32, dtype="int64")
 
     def epochs(seed, n=2):
-        ds = _tf_dataset(x, y, 16, seed=seed, augment=augmenter((28, 28, 1), 1.0, seed))
-        return [np.concatenate([b.numpy() for b, _ in ds]) for _ in range(n)]
+        ds = batches(x, y, None, 16, augment=augmenter((28, 28, 1), 1.0, seed), seed=seed)
+        out = []
+        for _ in range(n):
+            out.append(np.concatenate([ds[i][0] for i in range(len(ds))]))
+            ds.on_epoch_end()
+        return out
 
     first, second = epochs(5)
     assert not np.allclose(first, second)                   # new transformations each epoch
     np.testing.assert_array_equal(first, epochs(5, 1)[0])   # the same for the same fold seed
     assert not np.allclose(first, epochs(6, 1)[0])
     assert augmenter((28, 28, 1), 0.0, 1) is None
-    plain = _tf_dataset(x, y, 16)                            # held-out / test batches
-    np.testing.assert_array_equal(np.concatenate([b.numpy() for b, _ in plain]), x)
+    plain = batches(x, y, None, 16)                          # held-out / test batches
+    np.testing.assert_array_equal(np.concatenate([plain[i][0] for i in range(len(plain))]), x)
 
 
 @pytest.mark.parametrize("name", ["cnn", "vit"])

@@ -17,6 +17,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from zoo import backend as keras_backend
 from zoo.errors import ConfigError, ZooError
 from zoo.grid import engine, executors, plan, progress, protocol as proto
 from zoo.grid.engine import RunResult
@@ -98,7 +99,7 @@ def run(models=(), *, datasets=None, images=None, all: bool = False,
         tune_scope=None, prune=None, image_size=None, color=None, cache_dir=None,
         skip_bad_images=None, quiet: bool = False, verbose: bool = False,
         render: bool = True, echo=print, warn=None, mlflow=None,
-        experiment: str = "zoo", **settings) -> Run:
+        experiment: str = "zoo", backend=None, **settings) -> Run:
     """Train ``models`` (names, with options: ``"vit:patch_size=4"``; ``all=True``: every
     registered one) on ``datasets`` (names; default every available one) and ``images``
     (folders of your images) under one protocol, write the facts to ``results`` and the
@@ -112,10 +113,14 @@ def run(models=(), *, datasets=None, images=None, all: bool = False,
     with the same settings resumes. A bad setting raises zoo.ConfigError before anything
     trains; Ctrl-C raises KeyboardInterrupt once the finished cells are saved. ``mlflow``: a
     tracking URI each fold is logged to as it finishes (``experiment``), the whole run
-    exported there at the end (:func:`export_mlflow`)."""
+    exported there at the end (:func:`export_mlflow`). ``backend``: the Keras backend
+    (tensorflow, jax, torch; default zoo.toml's ``backend``, else $KERAS_BACKEND, else
+    tensorflow), set before Keras starts in this process and in every Ray worker."""
     warn = warn or _stderr
     toml = proto.load_config(config)
+    settings["backend"] = keras_backend.requested(backend, toml)
     protocol = proto.resolve(toml=toml, preset=preset, **_sizes(settings))
+    keras_backend.use(protocol.backend)
     runner = executors.from_settings(toml, devices, executor=executor, address=address,
                                      cpus_per_task=cpus_per_task, gpus_per_task=gpus_per_task)
     registry = get_registry()

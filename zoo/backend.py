@@ -4,10 +4,13 @@ dataset plugins that decode with TensorFlow) and the run's own TensorFlow import
 from __future__ import annotations
 
 import contextlib
+import importlib.metadata
 import os
 import re
 import tempfile
 import sys
+
+from zoo.errors import ConfigError
 
 #: set by :func:`import_tf` when TensorFlow's start-up said that CUDA is unusable here
 NO_GPU = {"seen": False}
@@ -84,3 +87,91 @@ def _pass_on(text: str) -> None:
     kept = [line for line in text.splitlines() if line.strip() and not _NOISE.match(line)]
     if kept:
         sys.stderr.write("\n".join(kept) + "\n")
+
+
+# -- which Keras backend -------------------------------------------------------------------
+
+#: the Keras backends zoo runs on, with the distribution each needs
+BACKENDS = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
+#: how to install a backend that is missing
+EXTRAS = {"tensorflow": "pip install keras-zoo", "jax": "pip install 'keras-zoo[jax]'",
+          "torch": "pip install 'keras-zoo[torch]'"}
+
+
+def installed() -> dict:
+    """{backend: its framework's version, or '' when it is not installed}, read from the
+    installed distributions (nothing is imported)."""
+    out = {}
+    for name, dist in BACKENDS.items():
+        try:
+            out[name] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            out[name] = ""
+    return out
+
+
+def requested(flag=None, toml=None) -> str:
+    """The backend asked for: ``--backend`` over zoo.toml's ``backend`` over
+    ``$KERAS_BACKEND``, else tensorflow. ConfigError for a name Keras has no backend of."""
+    for value, where in ((flag, "--backend"), ((toml or {}).get("backend"), "zoo.toml backend"),
+                         (os.environ.get("KERAS_BACKEND") or None, "KERAS_BACKEND")):
+        if value is None:
+            continue
+        if not isinstance(value, str) or value.strip().lower() not in BACKENDS:
+            raise ConfigError(f"{where}: expected one of {', '.join(BACKENDS)}, got {value!r}")
+        return value.strip().lower()
+    return "tensorflow"
+
+
+def use(name: str) -> str:
+    """Make ``name`` the Keras backend of this process, before Keras is imported (Keras reads
+    ``KERAS_BACKEND`` once, when it starts). ConfigError when the backend is not installed or
+    Keras already runs on another one here."""
+    if not installed().get(name):
+        raise ConfigError(f"--backend {name}: {name} is not installed here; "
+                          f"{EXTRAS[name]} installs it")
+    keras = sys.modules.get("keras")
+    started = getattr(getattr(keras, "backend", None), "backend", None)
+    if started is not None and started() != name:
+        raise ConfigError(f"--backend {name}: Keras already runs on {started()} in this "
+                          f"process; start it with KERAS_BACKEND={name} (a process runs one "
+                          "Keras backend)")
+    os.environ["KERAS_BACKEND"] = name
+    return name
+
+
+def current() -> str:
+    """The Keras backend of this process: Keras' own once it has started, else the one
+    ``KERAS_BACKEND`` will start (tensorflow when unset)."""
+    keras = sys.modules.get("keras")
+    started = getattr(getattr(keras, "backend", None), "backend", None)
+    if started is not None:
+        return started()
+    return (os.environ.get("KERAS_BACKEND") or "tensorflow").strip().lower()
+
+
+def start_keras():
+    """Import Keras on this process's backend; TensorFlow, when it is the backend, first and
+    quietly (a bare ``import keras`` would start it with its noise)."""
+    if current() == "tensorflow":
+        import_tf()
+    import keras  # lazy: Keras starts its backend (4 s); only training and kept models need it
+
+    if keras.backend.backend() != "tensorflow" and "tensorflow" not in sys.modules:
+        _keras_without_tensorflow()
+    return keras
+
+
+def _keras_without_tensorflow() -> None:
+    """On JAX or PyTorch, keep Keras from importing TensorFlow (7-14 s, and its start-up
+    noise) only to ask whether an object it saves is a TensorFlow shape or dtype: with
+    TensorFlow not imported, none can be. Keras' lazy module is private API; if it changes,
+    TensorFlow is merely imported as before. Code that really uses TensorFlow (a plugin's
+    text layers) still imports it on first use."""
+    try:
+        from keras.src.utils import module_utils  # lazy: Keras is started by the caller
+
+        if module_utils.tensorflow.module is None:
+            module_utils.tensorflow._available = False
+    except (ImportError, AttributeError):
+        pass

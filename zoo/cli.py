@@ -136,8 +136,12 @@ def _sizes(flag):
 @tune_options
 @click.option("--config", type=click.Path(dir_okay=False), default=None,
               help="A zoo.toml with protocol settings (default: ./zoo.toml if present).")
+@click.option("--backend", type=click.Choice(["tensorflow", "jax", "torch"]), default=None,
+              help="The Keras backend to train on (default: zoo.toml's backend, else "
+                   "$KERAS_BACKEND, else tensorflow). `zoo list` says which are installed.")
 @click.option("--devices", default=None,
-              help="'auto' (all GPUs if several, else default), 'cpu', or 'gpu:0,gpu:1'.")
+              help="'auto' (all GPUs if several, else default), 'cpu', or 'gpu:0,gpu:1'; "
+                   "on JAX also 'cpu:0,cpu:1' for host devices.")
 @click.option("--keep-models", "keep", type=click.Choice(["folds", "final", "none"]),
               default="folds", show_default=True,
               help="Keep every fold's trained model (.keras), or train and keep one final "
@@ -163,7 +167,7 @@ def _sizes(flag):
               help="Log every fold to MLflow as it finishes (a file: folder or a server's "
                    "URL), and the whole run at the end, as `zoo export mlflow` does.")
 def run(models, all_, dataset_names, data_dir, image_folders, image_size, color, cache_dir,
-        skip_bad_images, preset, config, devices, keep, executor, address, cpus_per_task,
+        skip_bad_images, preset, config, backend, devices, keep, executor, address, cpus_per_task,
         gpus_per_task, results_dir, out_dir, quiet, verbose, tune, trials, tune_metric,
         tune_scope, prune, mlflow_uri, **settings):
     """Train MODELS (or --all) under one shared protocol, then write the report."""
@@ -175,7 +179,8 @@ def run(models, all_, dataset_names, data_dir, image_folders, image_size, color,
             done = api.run(
                 models, datasets=dataset_names, images=image_folders, all=all_,
                 data_dir=data_dir, config=config, preset=preset, results=results_dir,
-                out=out_dir, keep_models=keep, devices=devices, executor=executor,
+                out=out_dir, keep_models=keep, backend=backend, devices=devices,
+                executor=executor,
                 address=address, cpus_per_task=cpus_per_task, gpus_per_task=gpus_per_task,
                 tune=tune, trials=trials, tune_metric=tune_metric, tune_scope=tune_scope,
                 prune=prune, image_size=image_size, color=color, cache_dir=cache_dir,

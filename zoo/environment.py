@@ -6,6 +6,7 @@ import functools
 import importlib.metadata
 import platform
 import zoo
+from zoo.backend import BACKENDS, current
 
 
 def _version(distribution: str) -> str:
@@ -15,8 +16,15 @@ def _version(distribution: str) -> str:
         return ""
 
 
-@functools.cache
 def environment() -> dict:
+    """The software and machine, with the Keras backend this process runs (or will start)
+    and its framework's version."""
+    backend = current()
+    return {**_software(), "backend": backend, "backend_version": _version(BACKENDS[backend])}
+
+
+@functools.cache
+def _software() -> dict:
     return {"zoo": zoo.__version__, "tensorflow": _version("tensorflow"),
             "keras": _version("keras"), "numpy": _version("numpy"),
             "scikit-learn": _version("scikit-learn"),

@@ -10,7 +10,7 @@ import warnings
 
 import numpy as np
 
-from zoo.backend import import_tf
+from zoo.backend import start_keras
 from zoo.errors import ConfigError, PluginError
 
 
@@ -50,7 +50,9 @@ def _outputs(model, input_shape):
     rng = np.random.default_rng(0)
     x = np.concatenate([np.zeros((1, *input_shape)), np.ones((1, *input_shape)),
                         rng.random((2, *input_shape))]).astype("float32")
-    return np.asarray(model(x, training=False), dtype="float64")
+    from keras import ops  # lazy: Keras starts its backend (4 s); only training needs it
+
+    return ops.convert_to_numpy(model(x, training=False)).astype("float64")
 
 
 def probability_problem(prob) -> str:
@@ -73,8 +75,7 @@ def check_models(specs, shapes, warn=None) -> dict:
     mistake), or a ConfigError (the model cannot take that shape or option value, as a
     patch size that does not tile the image: the user's choice, not a bug). Variants of one
     model that build the same architecture are told to ``warn`` (see :func:`same_builds`)."""
-    import_tf()   # first: a bare `import keras` would start TensorFlow with its noise
-    import keras  # lazy: Keras starts its backend (4 s); only training and kept models need it
+    keras = start_keras()   # on TensorFlow: quietly (a bare `import keras` is noisy)
 
     errors, built, notes = {}, {}, []
     for spec in specs:

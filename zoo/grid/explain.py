@@ -10,10 +10,10 @@ SUPPORTED = ("grad-cam", "attention")
 
 
 def _resize(maps: np.ndarray, height: int, width: int) -> np.ndarray:
-    import tensorflow as tf  # lazy: TensorFlow starts in seconds; only training needs it
+    from keras import ops  # lazy: Keras starts its backend (4 s); only training needs it
 
-    out = tf.image.resize(maps[..., None].astype(np.float32), (height, width),
-                          method="bilinear").numpy()[..., 0]
+    out = ops.convert_to_numpy(ops.image.resize(
+        maps[..., None].astype(np.float32), (height, width), interpolation="bilinear"))[..., 0]
     lo = out.min(axis=(1, 2), keepdims=True)
     hi = out.max(axis=(1, 2), keepdims=True)
     return np.where(hi > lo, (out - lo) / np.where(hi > lo, hi - lo, 1), 0.0)
@@ -57,19 +57,72 @@ def grad_cam(model, x: np.ndarray, classes=None) -> np.ndarray:
     """Grad-CAM (Selvaraju et al.) on :func:`feature_map`, for ``classes`` (default: the
     predicted class of each image)."""
     import keras  # lazy: Keras starts its backend (4 s); only training and kept models need it
-    import tensorflow as tf  # lazy: TensorFlow starts in seconds; only training needs it
 
-    sub = keras.Model(model.inputs, [_output_in(feature_map(model)), model.output])
-    x = tf.convert_to_tensor(x, dtype=tf.float32)
-    with tf.GradientTape() as tape:
-        features, probs = sub([x], training=False)
-        if classes is None:
-            classes = tf.argmax(probs, axis=1)
-        score = tf.gather(probs, classes, axis=1, batch_dims=1)
-    grads = tape.gradient(score, features)
-    weights = tf.reduce_mean(grads, axis=(1, 2), keepdims=True)
-    cam = tf.nn.relu(tf.reduce_sum(weights * features, axis=-1)).numpy()
+    layer = feature_map(model)
+    x = np.asarray(x, dtype=np.float32)
+    features, grads = GRADIENTS[keras.backend.backend()](model, _output_in(layer), x, classes)
+    weights = grads.mean(axis=(1, 2), keepdims=True)
+    cam = np.maximum((weights * features).sum(axis=-1), 0)
     return _resize(cam, x.shape[1], x.shape[2])
+
+
+def _chosen(probs, classes):
+    return np.argmax(probs, axis=1) if classes is None else np.asarray(classes)
+
+
+def _tf_gradient(model, feature, x, classes):
+    """(features, d score / d features) on TensorFlow: a gradient tape."""
+    import keras  # lazy: Keras starts its backend (4 s); only training and kept models need it
+    import tensorflow as tf  # lazy: only the TensorFlow backend needs it
+
+    sub = keras.Model(model.inputs, [feature, model.output])
+    with tf.GradientTape() as tape:
+        features, probs = sub([tf.convert_to_tensor(x)], training=False)
+        chosen = _chosen(probs.numpy(), classes)
+        score = tf.gather(probs, chosen, axis=1, batch_dims=1)
+    return features.numpy(), tape.gradient(score, features).numpy()
+
+
+def _split(model, feature):
+    """The model cut at ``feature``: (inputs -> features, features -> probabilities)."""
+    import keras  # lazy: Keras starts its backend (4 s); only training and kept models need it
+
+    return keras.Model(model.inputs, feature), keras.Model(feature, model.output)
+
+
+def _jax_gradient(model, feature, x, classes):
+    """(features, d score / d features) on JAX: jax.grad through the model's head."""
+    import jax  # lazy: only the JAX backend needs it
+    import jax.numpy as jnp  # lazy: only the JAX backend needs it
+
+    body, head = _split(model, feature)
+    features = body([x], training=False)
+    chosen = _chosen(np.asarray(head(features, training=False)), classes)
+
+    def score(f):
+        probs = head(f, training=False)
+        return jnp.take_along_axis(probs, jnp.asarray(chosen)[:, None], axis=1).sum()
+
+    return np.asarray(features), np.asarray(jax.grad(score)(features))
+
+
+def _torch_gradient(model, feature, x, classes):
+    """(features, d score / d features) on PyTorch: autograd through the model's head."""
+    import torch  # lazy: only the torch backend needs it
+
+    body, head = _split(model, feature)
+    with torch.no_grad():
+        features = body([x], training=False).detach()
+    features.requires_grad_(True)
+    probs = head(features, training=False)
+    chosen = torch.as_tensor(_chosen(probs.detach().cpu().numpy(), classes),
+                             device=probs.device)
+    probs.gather(1, chosen[:, None]).sum().backward()
+    return features.detach().cpu().numpy(), features.grad.detach().cpu().numpy()
+
+
+#: the one gradient Grad-CAM needs, per Keras backend
+GRADIENTS = {"tensorflow": _tf_gradient, "jax": _jax_gradient, "torch": _torch_gradient}
 
 
 def attention_rollout(model, x: np.ndarray) -> np.ndarray:

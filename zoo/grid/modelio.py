@@ -9,7 +9,7 @@ import os
 import tempfile
 
 from zoo.errors import WriteError
-from zoo.backend import import_tf
+from zoo.backend import start_keras
 
 
 def model_bytes(model) -> bytes:
@@ -31,8 +31,7 @@ def model_bytes(model) -> bytes:
 
 def load_model(path, custom_objects=None):
     """Load a kept model with ``safe_mode=True``: no arbitrary code (lambdas) is run."""
-    import_tf()  # TensorFlow starts quietly, before Keras imports it
-    import keras  # lazy: Keras starts its backend (4 s); only training and kept models need it
+    keras = start_keras()   # on TensorFlow: quietly, before Keras imports it
 
     return keras.saving.load_model(path, custom_objects=custom_objects, safe_mode=True,
                                    compile=False)

@@ -120,6 +120,13 @@ class Protocol:
              "e.g. 0.1,0.25,0.5 (nested, stratified, the same for every model; 1.0 is always "
              "trained). Adding sizes to a finished run trains only them.")
 
+    #: the Keras backend the models train on (numbers differ between backends in the last
+    #: digits, so a run on another backend is another run); chosen before Keras starts
+    backend: str = setting(
+        "tensorflow", "choice", "one of tensorflow, jax, torch",
+        choices=("tensorflow", "jax", "torch"), flag=False,
+        help="The Keras backend (default: $KERAS_BACKEND, else tensorflow).")
+
     #: repeats of the k-fold split, each with new seeded splits: more fold scores for the
     #: corrected repeated k-fold t-test (Bouckaert and Frank), at R times the training
     repeats: int = setting(
@@ -194,7 +201,8 @@ class Protocol:
 
 
 #: recipe settings added after the first runs (see Protocol.run_id)
-_ADDED = ("augment", "schedule", "warmup", "weight_decay", "label_smoothing", "repeats")
+_ADDED = ("augment", "schedule", "warmup", "weight_decay", "label_smoothing", "repeats",
+          "backend")
 
 
 def parse_sizes(value, option: str = "train_sizes") -> tuple:

@@ -15,9 +15,10 @@ import numpy as np
 
 from zoo.grid import interrupt
 from zoo.grid.augment import TRANSFORMS, augmenter
-from zoo.grid.checks import build_checked
 from zoo.backend import import_tf
-from zoo.grid.distribute import choose_strategy, describe, where_line
+from zoo.grid.batches import batches
+from zoo.grid.checks import build_checked
+from zoo.grid.distribute import as_placement, choose_strategy, describe, where_line
 from zoo.grid.explain import explain
 from zoo.grid.protocol import fold_seed, held_out, training, trial_split
 from zoo.grid.recipe import loss_for, optimizer_for, schedule_callback
@@ -26,25 +27,6 @@ from zoo.schema import Facts, FinalFacts, FoldFacts, TrialFacts
 from zoo.grid.modelio import model_bytes
 import gc
 import os
-
-
-def _tf_dataset(x, y, batch, seed=None, drop_remainder=False, augment=None):
-    """Batches of (x, y), shuffled with ``seed`` (each epoch anew) when given; ``augment``, a
-    Keras layer of random transformations, applied to each training batch."""
-    tf = import_tf()
-    ds = tf.data.Dataset.from_tensor_slices((x, y))
-    if seed is not None:
-        ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch, drop_remainder=drop_remainder)
-    if x.dtype == np.uint8:   # 8-bit pixels: scaled to [0, 1] a batch at a time
-        ds = ds.map(lambda images, labels: (tf.cast(images, tf.float32) / 255, labels),
-                    num_parallel_calls=tf.data.AUTOTUNE)
-    if augment is not None:
-        # one batch after the other: the random layers draw from a seeded state that each
-        # call advances, so parallel calls would hand the draws to batches in any order
-        # (prefetch still overlaps the augmentation with training)
-        ds = ds.map(lambda images, labels: (augment(images, training=True), labels))
-    return ds.prefetch(tf.data.AUTOTUNE)
 
 
 def nested_subset(positions: np.ndarray, y: np.ndarray, size: float, seed: int) -> np.ndarray:
@@ -78,18 +60,17 @@ def inner_split(y: np.ndarray, fraction: float, seed: int):
 
 
 class RunnerFactory:
-    """Makes the fold runners of one process: one tf.distribute strategy for ``devices``
-    (zoo.grid.distribute), Keras' progress lines at ``verbose``, ``on_epoch`` told of every
-    epoch's end. zoo.grid.cells.RunnerCache calls it with a model spec and a prepared
-    dataset. Executors take the class itself (``runners=``) and make one where cells run."""
+    """Makes the fold runners of one process: one placement for ``devices`` on the process's
+    Keras backend (zoo.grid.distribute), Keras' progress lines at ``verbose``, ``on_epoch``
+    told of every epoch's end. zoo.grid.cells.RunnerCache calls it with a model spec and a
+    prepared dataset. Executors take the class itself (``runners=``) and make one where
+    cells run."""
 
     def __init__(self, devices=None, verbose: int = 0, on_epoch=None):
         self.strategy = choose_strategy(devices)
         self.verbose, self.on_epoch = verbose, on_epoch
-        tf = import_tf()
-        #: TensorFlow's intra-op threads, which its reductions depend on (0: every core)
-        self.threads = tf.config.threading.get_intra_op_parallelism_threads() or \
-            (os.cpu_count() or 1)
+        #: the backend's intra-op threads, which its reductions depend on (0: every core)
+        self.threads = _threads(self.strategy.backend) or (os.cpu_count() or 1)
 
     def __call__(self, spec, prepared) -> "FoldRunner":
         return FoldRunner(spec, prepared.dataset, prepared.protocol, self.strategy,
@@ -119,10 +100,9 @@ class FoldRunner:
 
     def __init__(self, spec, dataset, protocol, strategy=None, verbose: int = 0,
                  transforms=TRANSFORMS, on_epoch=None):
-        tf = import_tf()
         self.spec, self.dataset, self.protocol = spec, dataset, protocol
         self.transforms, self.on_epoch = tuple(transforms), on_epoch
-        self.strategy = strategy or tf.distribute.get_strategy()
+        self.strategy = as_placement(strategy) if strategy is not None else choose_strategy(None)
         self.verbose = verbose
         self.model = None
         self._predict_traced = False
@@ -182,11 +162,11 @@ class FoldRunner:
         Several replicas: the ragged last batch is dropped so that every replica gets an even
         share (synchronized BatchNorm aborts on an uneven batch under MirroredStrategy)."""
         p, ds = self.protocol, self.dataset
-        x, y = (ds.x, ds.y) if idx is None else (ds.x[idx], ds.y[idx])
+        y = ds.y if idx is None else ds.y[idx]
         batch = p.batch_size * self.replicas
         drop = self.replicas > 1 and len(y) >= batch
-        data = _tf_dataset(x, y, batch, seed=seed, drop_remainder=drop,
-                           augment=augmenter(ds.input_shape, p.augment, seed, self.transforms))
+        data = batches(ds.x, ds.y, idx, batch, seed=seed, drop_remainder=drop,
+                       augment=augmenter(ds.input_shape, p.augment, seed, self.transforms))
         steps = len(y) // batch if drop else math.ceil(len(y) / batch)
         return data, schedule_callback(p, steps)
 
@@ -229,7 +209,7 @@ class FoldRunner:
 
     def _batches(self, idx):
         ds = self.dataset
-        return _tf_dataset(ds.x[idx], ds.y[idx], self.protocol.batch_size * self.replicas)
+        return batches(ds.x, ds.y, idx, self.protocol.batch_size * self.replicas)
 
     # -- one fold ------------------------------------------------------------------------
     def run(self, fold: int, fold_of: np.ndarray, size: float = 1.0, key=None) -> Trained:
@@ -288,7 +268,7 @@ class FoldRunner:
         ds, model = self.dataset, self.model
         held_data = self._batches(held_idx)
         if not self._predict_traced:  # time predictions, not the tracing of the first call
-            model.predict(held_data.take(1), verbose=0)
+            model.predict(self._batches(held_idx[:held_data.batch_size]), verbose=0)
             self._predict_traced = True
         start = time.perf_counter()
         y_prob = model.predict(held_data, verbose=0)
@@ -297,7 +277,7 @@ class FoldRunner:
                   "y_true": ds.y[held_idx].astype(np.int16),
                   "y_prob": np.asarray(y_prob, dtype=np.float32)}
         if ds.has_test:
-            test = _tf_dataset(ds.x_test, ds.y_test, self.protocol.batch_size * self.replicas)
+            test = batches(ds.x_test, ds.y_test, None, self.protocol.batch_size * self.replicas)
             arrays["test_prob"] = np.asarray(model.predict(test, verbose=0), dtype=np.float32)
         return arrays, seconds
 
@@ -472,29 +452,54 @@ def _Rungs(data, y, metric, rungs):
     return Rungs()
 
 
-def _reset_peak_memory(strategy):
+def _threads(backend: str) -> int:
+    """The backend's intra-op threads (0: not capped, every core)."""
+    if backend == "tensorflow":
+        return import_tf().config.threading.get_intra_op_parallelism_threads()
+    if backend == "torch":
+        import torch  # lazy: only the torch backend needs it
+
+        return torch.get_num_threads()
+    return 0
+
+
+def _reset_peak_memory(placement):
     """The GPU whose peak memory a fold's training is measured on (its counter reset), or
-    None: TensorFlow reports no such figure for the CPU."""
-    tf = import_tf()
-    devices = [d for d in describe(strategy)["devices"] if "gpu" in d.lower()]
+    None: no backend reports such a figure for the CPU."""
+    devices = [d for d in placement.devices if "gpu" in d.lower()]
     if not devices:
         return None
-    name = "GPU:" + devices[0].rsplit(":", 1)[-1]
+    index = int(devices[0].rsplit(":", 1)[-1])
     try:
-        tf.config.experimental.reset_memory_stats(name)
-        return name
+        if placement.backend == "tensorflow":
+            import_tf().config.experimental.reset_memory_stats(f"GPU:{index}")
+        elif placement.backend == "torch":
+            import torch  # lazy: only the torch backend needs it
+
+            torch.cuda.reset_peak_memory_stats(index)
+        return placement.backend, index
     except (ValueError, RuntimeError, AttributeError):
         return None
 
 
 def _peak_memory(gpu):
-    """Peak bytes on ``gpu`` since the reset (None on the CPU)."""
+    """Peak bytes on ``gpu`` since the reset (None on the CPU). JAX keeps no resettable
+    counter: its figure is the peak since the process started."""
     if gpu is None:
         return None
-    tf = import_tf()
+    backend, index = gpu
     try:
-        return int(tf.config.experimental.get_memory_info(gpu)["peak"])
-    except (ValueError, RuntimeError, AttributeError):
+        if backend == "tensorflow":
+            return int(import_tf().config.experimental.get_memory_info(f"GPU:{index}")["peak"])
+        if backend == "torch":
+            import torch  # lazy: only the torch backend needs it
+
+            return int(torch.cuda.max_memory_allocated(index))
+        import jax  # lazy: only the JAX backend needs it
+
+        stats = [d for d in jax.devices() if d.platform == "gpu"][index].memory_stats() or {}
+        return int(stats["peak_bytes_in_use"]) if "peak_bytes_in_use" in stats else None
+    except (ValueError, RuntimeError, AttributeError, IndexError, KeyError):
         return None
 
 

@@ -9,6 +9,8 @@ import re
 import unicodedata
 
 from zoo import options
+from zoo.backend import EXTRAS, installed, requested
+from zoo.errors import ZooError
 from zoo.grid import augment
 
 _ESCAPE = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|.)")
@@ -26,7 +28,21 @@ def lines(registry, data_dir, model_defaults=None, available=None) -> list:
     ``available``: dataset name -> (ok, where or how to get it)."""
     return (["Plugins:"] + _plugins(registry) + ["Models:"]
             + _models(registry, model_defaults or {}) + ["Metrics:"] + _metrics(registry)
-            + [f"Datasets (data folder: {data_dir}):"] + _datasets(registry, available or {}))
+            + [f"Datasets (data folder: {data_dir}):"] + _datasets(registry, available or {})
+            + ["Backends (--backend):"] + _backends())
+
+
+def _backends() -> list:
+    """Each Keras backend: installed (its version; the default one marked) or how to get it."""
+    try:
+        default = requested()
+    except ZooError:   # a $KERAS_BACKEND Keras has no backend of: no default to mark
+        default = None
+    out = []
+    for name, version in installed().items():
+        said = f"{version} installed" if version else f"not installed: {EXTRAS[name]}"
+        out.append(f"  {name:<11} {said}{' (default)' if name == default else ''}")
+    return out
 
 
 def aligned(rows: list) -> list:

@@ -13,7 +13,7 @@ import os
 import socket
 
 from zoo.grid import interrupt
-from zoo.backend import start_up_quietly
+from zoo.backend import current, start_up_quietly
 from zoo.grid.cells import Cell, Outcome, RunnerCache, run_cell
 from zoo.errors import ConfigError, PluginError
 from zoo.grid.executors.base import Executor, import_ray
@@ -56,6 +56,9 @@ class RayExecutor(Executor):
         self.slots = self._slots(self.resources)
         # the data goes to the object store once per dataset, not once per task
         self.refs = {name: ray.put(p) for name, p in prepared.items()}
+        # every worker starts Keras on the run's backend (one per run: it is a protocol
+        # setting, and a process runs one backend)
+        self.backend = next((p.protocol.backend for p in prepared.values()), current())
         self.actor_class = ray.remote(num_cpus=self.cpus, num_gpus=self.gpus, max_restarts=0,
                                       max_concurrency=1)(FoldWorker)
         # start the workers now: they import TensorFlow while the driver checks the models
@@ -112,7 +115,7 @@ class RayExecutor(Executor):
     # -- cells ---------------------------------------------------------------------------
     def _new_worker(self) -> dict:
         actor = self.actor_class.remote(self.cpus, self.gpus, self.devices, self.verbose,
-                                        self.keep, self.runners)
+                                        self.keep, self.runners, self.backend)
         return {"actor": actor, "key": None, "where": ""}
 
     def _free_worker(self, cell: Cell) -> dict:
@@ -244,12 +247,17 @@ def _where(ray, actor) -> str:
 
 
 class FoldWorker:
-    """A Ray actor that runs cells with zoo.grid.cells.run_cell. TensorFlow's thread pools are
-    capped at the CPUs the actor was given; GPUs get memory growth so that fractional GPUs
+    """A Ray actor that runs cells with zoo.grid.cells.run_cell, on the run's Keras backend
+    (set before Keras starts here). The backend's thread pools are capped at the CPUs the
+    actor was given; GPUs get memory growth so that fractional GPUs
     can share one card. Plugins are resolved by name on the worker, so a worker that lacks
     one says so."""
 
-    def __init__(self, cpus, gpus, devices, verbose, keep, runners=None):
+    def __init__(self, cpus, gpus, devices, verbose, keep, runners=None, backend=None):
+        # lazy: a Ray worker starts bare and loads zoo inside the actor
+        from zoo.backend import use
+
+        use(backend or "tensorflow")   # before Keras starts in this worker
         if runners is None:
             # lazy: a Ray worker starts bare and loads zoo inside the actor
             from zoo.grid.distribute import limit_threads
