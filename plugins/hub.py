@@ -39,7 +39,8 @@ def available():
 
 def _keras_hub():
     try:
-        zoo.import_tensorflow()
+        if os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow":
+            zoo.import_tensorflow()   # quietly, before KerasHub imports it
         import keras_hub
     except ImportError:
         raise zoo.ConfigError(f"hub: needs KerasHub: {INSTALL}") from None

@@ -66,7 +66,7 @@ MIRRORED = textwrap.dedent("""
                     "held": int((fold_of == fold).sum()),
                     "finite": bool(np.isfinite(arrays["y_prob"]).all())})
     bn = [l for l in runner.model.layers if "bn" in l.name][0]
-    out.append({"synchronized": bool(bn.synchronized), "strategy": type(strategy).__name__})
+    out.append({"synchronized": bool(bn.synchronized), "strategy": type(strategy.strategy).__name__})
     print("RESULT " + json.dumps(out))
 """)
 

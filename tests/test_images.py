@@ -341,13 +341,72 @@ def test_a_corrupt_tiff_alone_is_named_too(tmp_path):
     assert len(load(root, skip_bad_images=True).y) == 12
 
 
-def test_the_memory_the_arrays_need_is_checked_before_decoding(tmp_path, monkeypatch):
-    root = make_folder(tmp_path / "p", classes=("a", "b"))
-    monkeypatch.setattr(sizes, "memory_limit", lambda: 10_000)
-    with pytest.raises(zoo.DataError, match=r"12 images of 32x24 would take 0\.0 GB, more "
-                                            r"than a quarter of this machine's memory .*pass a "
-                                            r"smaller --image-size \(at most about 11\)"):
-        load(root)
+def test_images_over_the_memory_limit_are_streamed_from_a_memory_mapped_cache(
+        tmp_path, monkeypatch):
+    """Over --memory-limit the folder is decoded a chunk at a time into .npy files and handed
+    over memory-mapped: the same pixels as in memory, never all of them in memory at once."""
+    from zoo_plugins.images import stream
+
+    root = make_folder(tmp_path / "p" / "train", classes=("a", "b"), per_class=7)
+    make_folder(tmp_path / "p" / "test", classes=("a", "b"), per_class=3, seed=1)
+    root = tmp_path / "p"
+    whole = load(root)
+    assert not isinstance(whole.x, np.memmap) and whole.streamed == ""
+    monkeypatch.setattr(stream, "CHUNK", 4)          # several chunks, one ragged
+    chunks = []
+    real = images.stream.decode
+    monkeypatch.setattr(stream, "decode", lambda paths, size: chunks.append(len(paths))
+                        or real(paths, size))
+    ds = load(root, memory_limit=10_000)
+    assert chunks == [4, 4, 4, 2, 4, 2]              # 14 training images, then 6 test images
+    assert isinstance(ds.x, np.memmap) and isinstance(ds.x_test, np.memmap)
+    assert ds.streamed.endswith("x_train.npy") and not ds.x.flags.writeable
+    for a, b in ((ds.x, whole.x), (ds.y, whole.y), (ds.x_test, whole.x_test),
+                 (ds.y_test, whole.y_test)):
+        np.testing.assert_array_equal(np.asarray(a), b)
+    assert any("streamed from disk" in n and "--memory-limit" in n for n in ds.notes)
+    assert ds.fingerprint() == whole.fingerprint()   # the same data: the same runs
+    chunks.clear()
+    again = load(root, memory_limit="10kB")          # read back, not decoded again
+    assert chunks == [] and np.array_equal(np.asarray(again.x), whole.x)
+
+
+def test_a_streamed_gray_folder_keeps_one_channel_and_skips_bad_images(tmp_path, monkeypatch):
+    from zoo_plugins.images import stream
+
+    root = make_folder(tmp_path / "g", classes=("a", "b"), gray=True)
+    (root / "a" / "junk.png").write_bytes(b"not a png")
+    monkeypatch.setattr(stream, "CHUNK", 5)
+    with pytest.raises(zoo.DataError, match=r"junk\.png: not a readable image"):
+        load(root, memory_limit=1000)
+    ds = load(root, memory_limit=1000, skip_bad_images=True)
+    whole = load(root, skip_bad_images=True)
+    assert ds.x.shape == whole.x.shape == (12, 24, 32, 1)
+    np.testing.assert_array_equal(np.asarray(ds.x), whole.x)
+    np.testing.assert_array_equal(ds.y, whole.y)
+    assert any("1 unreadable image(s) were left out" in n for n in ds.notes)
+
+
+@pytest.mark.parametrize("given, expected", [
+    ("8GB", 8_000_000_000), ("512 MiB", 512 * 2 ** 20), ("1.5g", 1_500_000_000),
+    (123456, 123456), ("2048", 2048)])
+def test_memory_limits_read_as_people_write_them(given, expected):
+    assert sizes.parse_memory(given) == expected
+
+
+@pytest.mark.parametrize("given", ["lots", "8 parsecs", "-1GB", 0])
+def test_a_memory_limit_that_is_not_a_size_is_named(given):
+    with pytest.raises(zoo.ConfigError, match="--memory-limit: expected a size"):
+        sizes.parse_memory(given)
+
+
+def test_the_default_memory_limit_honours_a_cgroup_limit(monkeypatch):
+    real = sizes.Path.read_text
+    monkeypatch.setattr(sizes.Path, "read_text", lambda self, *a, **k: "1073741824\n"
+                        if str(self).endswith(("memory.max", "limit_in_bytes"))
+                        else real(self, *a, **k))
+    assert sizes.available_memory() == 2 ** 30
+    assert sizes.memory_limit() == 2 ** 30 * sizes.MEMORY_SHARE
 
 
 def test_decoded_images_are_cached_and_any_change_decodes_again(tmp_path, monkeypatch):
@@ -432,6 +491,25 @@ def test_zoo_run_images_end_to_end_with_escaped_class_names(tmp_path):
     assert "ünïcode" in html and "two words" in html
 
 
+@pytest.mark.slow
+def test_zoo_run_streams_a_folder_over_the_memory_limit_and_says_so(tmp_path):
+    root = make_folder(tmp_path / "big", classes=("a", "b"), per_class=8)
+    args = ["run", "cnn:dense=8", "--images", str(root), "--folds", "2", "--epochs", "1",
+            "--cache-dir", str(tmp_path / "cache"), "--results", str(tmp_path / "r"),
+            "--out", str(tmp_path / "o"), "--keep-models", "none"]
+    r = CliRunner().invoke(cli, args + ["--memory-limit", "20kB"])
+    assert r.exit_code == 0, r.output
+    line = next(x for x in r.output.splitlines() if x.startswith("big: 16 images"))
+    assert "streamed from disk (" in line and "x_train.npy, memory-mapped)" in line
+    html = (tmp_path / "o" / "index.html").read_text()
+    assert "streamed from disk, a batch at a time, from the memory-mapped cache" in html
+    (facts,) = list((tmp_path / "r" / "big").glob("*/*/fold-01.json"))
+    assert '"status": "ok"' in facts.read_text()
+    # within the limit the same folder is in memory, and the same data is the same run
+    r = CliRunner().invoke(cli, args)
+    assert r.exit_code == 0 and "resumed 2" in r.output and "streamed" not in r.output
+
+
 @pytest.mark.ray
 @pytest.mark.slow
 def test_near_copies_in_a_folder_are_grouped_and_its_folds_run_on_ray(tmp_path):
@@ -449,12 +527,16 @@ def test_near_copies_in_a_folder_are_grouped_and_its_folds_run_on_ray(tmp_path):
                 a = np.clip(base + rng.integers(-3, 4, base.shape), 0, 255).astype(np.uint8)
                 Image.fromarray(a).save(root / name / f"{photo}_{copy}.png")
     results = tmp_path / "r"
+    # over the memory limit: the leakage check and the grouping read the memory-mapped cache,
+    # and the Ray workers open the cache file instead of receiving the pixels
     r = CliRunner().invoke(cli, ["run", "cnn:dense=8", "--images", str(root), "--folds", "2",
                                  "--epochs", "1", "--executor", "ray", "--cpus-per-task", "1",
                                  "--cache-dir", str(tmp_path / "cache"), "--results",
-                                 str(results), "--out", str(tmp_path / "o")])
+                                 str(results), "--out", str(tmp_path / "o"),
+                                 "--memory-limit", "10kB"])
     assert r.exit_code == 0, r.output
     assert "split chosen automatically: grouped" in r.output
+    assert "streamed from disk" in r.output
     run = read_json(results / "last_run.json")["runs"][0]
     store = RunStore(results, "copies", run["run_id"])
     info = store.read_run()

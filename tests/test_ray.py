@@ -182,3 +182,29 @@ def test_without_ray_installed_the_executor_says_how_to_install_it(tmp_path):
     code_line, *rest = done.stdout.splitlines()
     assert code_line == "2", done.stdout + done.stderr
     assert "--executor ray needs Ray: pip install 'keras-zoo[ray]'" in "\n".join(rest)
+
+
+def test_a_memory_mapped_dataset_goes_to_workers_as_its_file(tmp_path):
+    """What the Ray executor registers for np.memmap: a whole memory-mapped .npy file goes as
+    (path, offset, shape, dtype) and opens memory-mapped on the worker; a slice of one goes
+    as its values; a file the worker cannot see is named with what a cluster needs."""
+    import pickle
+
+    from zoo.errors import PluginError
+    from zoo.grid.executors.ray import mapped_reference, open_mapped
+
+    x = np.arange(2 * 3 * 4 * 1, dtype=np.uint8).reshape(2, 3, 4, 1)
+    np.save(tmp_path / "x.npy", x)
+    mapped = np.load(tmp_path / "x.npy", mmap_mode="r")
+    ref = mapped_reference(mapped)
+    assert ref[0] == "file" and ref[1] == str(tmp_path / "x.npy") and len(pickle.dumps(ref)) < 300
+    again = open_mapped(pickle.loads(pickle.dumps(ref)))
+    assert isinstance(again, np.memmap) and not again.flags.writeable
+    np.testing.assert_array_equal(again, x)
+    part = mapped_reference(mapped[1:])
+    assert part[0] == "values"
+    np.testing.assert_array_equal(open_mapped(part), x[1:])
+    (tmp_path / "x.npy").unlink()
+    with pytest.raises(PluginError, match=r"x\.npy: this Ray worker cannot open the memory-mapped "
+                                          r"image cache .*shared filesystem"):
+        open_mapped(ref)

@@ -97,7 +97,7 @@ def run(models=(), *, datasets=None, images=None, all: bool = False,
         keep_models: str = "folds", devices=None, executor=None, address=None,
         cpus_per_task=None, gpus_per_task=None, tune=(), trials=None, tune_metric=None,
         tune_scope=None, prune=None, image_size=None, color=None, cache_dir=None,
-        skip_bad_images=None, quiet: bool = False, verbose: bool = False,
+        skip_bad_images=None, memory_limit=None, quiet: bool = False, verbose: bool = False,
         render: bool = True, echo=print, warn=None, mlflow=None,
         experiment: str = "zoo", backend=None, **settings) -> Run:
     """Train ``models`` (names, with options: ``"vit:patch_size=4"``; ``all=True``: every
@@ -129,7 +129,8 @@ def run(models=(), *, datasets=None, images=None, all: bool = False,
     _check_metric(protocol.metric, registry)
     data_dir = data_dir_from(data_dir)
     folders, image_options = _images(toml, images, image_size=image_size, color=color,
-                                     cache_dir=cache_dir, skip_bad_images=skip_bad_images)
+                                     cache_dir=cache_dir, skip_bad_images=skip_bad_images,
+                                     memory_limit=memory_limit)
     chosen = plan.select(registry, _names(models, "models"), _names(datasets, "datasets"),
                          data_dir, toml.get("models"), all, folders, image_options)
     tuning = space.parse(_names(tune, "tune"), chosen.models, protocol, trials, tune_metric,
@@ -279,7 +280,8 @@ def _parity_images(run, chosen, registry, data_dir) -> tuple:
             where = "test-split images" if dataset.has_test else "training images"
         else:
             fold = next(f for f in run.ok_folds(chosen.model) if f.fold == chosen.fold)
-            x = dataset.x[np.asarray(fold.arrays["held_out_index"])]
+            held = np.asarray(fold.arrays["held_out_index"])[:export.PARITY_IMAGES]
+            x = dataset.x[np.sort(held)]   # only these images are read
             where = f"held-out images of fold {chosen.fold + 1}"
         return x[:export.PARITY_IMAGES], f"{min(len(x), export.PARITY_IMAGES):,} {where}"
     except Exception as exc:   # any dataset that cannot be read again: the kept examples

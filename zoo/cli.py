@@ -129,6 +129,10 @@ def _sizes(flag):
 @click.option("--skip-bad-images", is_flag=True, default=None,
               help="--images: leave unreadable images out (counted and named in the "
                    "report) instead of stopping.")
+@click.option("--memory-limit", default=None, metavar="SIZE",
+              help="--images: memory the decoded images may take, like 8GB (default: a "
+                   "quarter of the memory available); over it they are decoded into the "
+                   "cache in chunks and streamed from disk, memory-mapped.")
 @click.option("--preset", type=click.Choice(["quick", "paper"]), default=None,
               help="quick: 3 folds x 5 epochs, lr 1e-3 (default). "
                    "paper: 10 folds x 50 epochs, Adam lr 1e-4, as in the original study.")
@@ -167,9 +171,9 @@ def _sizes(flag):
               help="Log every fold to MLflow as it finishes (a file: folder or a server's "
                    "URL), and the whole run at the end, as `zoo export mlflow` does.")
 def run(models, all_, dataset_names, data_dir, image_folders, image_size, color, cache_dir,
-        skip_bad_images, preset, config, backend, devices, keep, executor, address, cpus_per_task,
-        gpus_per_task, results_dir, out_dir, quiet, verbose, tune, trials, tune_metric,
-        tune_scope, prune, mlflow_uri, **settings):
+        skip_bad_images, memory_limit, preset, config, backend, devices, keep, executor,
+        address, cpus_per_task, gpus_per_task, results_dir, out_dir, quiet, verbose, tune,
+        trials, tune_metric, tune_scope, prune, mlflow_uri, **settings):
     """Train MODELS (or --all) under one shared protocol, then write the report."""
     # lazy: the command starts fast and imports only what a subcommand needs
     from zoo import api
@@ -184,7 +188,8 @@ def run(models, all_, dataset_names, data_dir, image_folders, image_size, color,
                 address=address, cpus_per_task=cpus_per_task, gpus_per_task=gpus_per_task,
                 tune=tune, trials=trials, tune_metric=tune_metric, tune_scope=tune_scope,
                 prune=prune, image_size=image_size, color=color, cache_dir=cache_dir,
-                skip_bad_images=skip_bad_images, quiet=quiet, verbose=verbose,
+                skip_bad_images=skip_bad_images, memory_limit=memory_limit, quiet=quiet,
+                verbose=verbose,
                 echo=click.echo, warn=_warn, mlflow=mlflow_uri, **settings)
     except KeyboardInterrupt:
         _interrupted(results_dir)

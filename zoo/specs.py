@@ -159,6 +159,10 @@ def _part_problem(xs, ys, part: str, num_classes: int):
     return None
 
 
+#: rows hashed at once by Dataset.fingerprint
+_ROWS = 4096
+
+
 @dataclass
 class Dataset:
     """Images and labels, ready to train on.
@@ -212,12 +216,23 @@ class Dataset:
         for a in (self.x, self.y, self.x_test, self.y_test):
             if a is not None:
                 h.update(str(a.shape).encode())
-                h.update(np.ascontiguousarray(a).tobytes())
+                # a block of rows at a time (the same digest as the whole array's bytes): a
+                # memory-mapped array is read through, never copied whole
+                for start in range(0, len(a), _ROWS):
+                    h.update(np.ascontiguousarray(a[start:start + _ROWS]))
         h.update("\x00".join(map(str, self.class_names)).encode())
         return h.hexdigest()[:16]
 
+    @property
+    def streamed(self) -> str:
+        """The file the training images are memory-mapped from ('' when in memory): zoo
+        then reads them a batch at a time."""
+        return str(getattr(self.x, "filename", "") or "") if isinstance(self.x, np.memmap) \
+            else ""
+
     def summary(self) -> dict:
         return {
+            "streamed": self.streamed,
             "name": self.name,
             "samples": int(len(self.x)),
             "test_samples": int(len(self.x_test)) if self.has_test else 0,

@@ -32,12 +32,16 @@ import zoo
 from .cache import cache_key, read_cache, write_cache
 from .decoding import all_gray, bad_files, decode, in_words
 from .folder import HOW, check_classes, layout, scan
-from .sizes import check_memory, median_size, parse_size
+from .sizes import in_memory, median_size, memory_limit as limit_of, parse_size
+from .stream import read_stream, write_stream
 
 def load(data_dir=None, path=None, image_size=None, color=None, cache_dir=None,
-         skip_bad_images=False) -> zoo.Dataset:
+         skip_bad_images=False, memory_limit=None) -> zoo.Dataset:
     """The images under ``path`` as a zoo.Dataset named after the folder (see the module
-    docstring); ``color``: None (gray when every image is), "gray" or "rgb"."""
+    docstring); ``color``: None (gray when every image is), "gray" or "rgb";
+    ``memory_limit``: bytes or a size like "8GB" the decoded pixels may take in memory
+    (default: a quarter of the memory available to the process); over it they are streamed
+    from a memory-mapped cache on disk (:mod:`.stream`)."""
     if path is None:
         raise zoo.DataError(data_dir, HOW)
     if color not in (None, "gray", "rgb"):
@@ -59,15 +63,70 @@ def load(data_dir=None, path=None, image_size=None, color=None, cache_dir=None,
     settings = {"size": size, "color": color, "skip_bad": bool(skip_bad_images)}
     cache = Path(cache_dir).expanduser() if cache_dir else Path.home() / ".zoo" / "cache"
     heads = []
-    cached = cache / f"images-{cache_key(everything + broken, settings, heads)}.npz"
+    key = cache_key(everything + broken, settings, heads)
+    limit = limit_of(memory_limit)
+    if not in_memory(len(everything), size, 3, limit):
+        return _streamed(root, train, test, files, test_files, classes, size, color,
+                         skip_bad_images, cache / f"images-{key}", other, broken, limit)
+    cached = cache / f"images-{key}.npz"
     arrays = read_cache(cached, size, len(everything) + len(broken), len(classes))
     if arrays is None:
-        check_memory(len(everything), size, 3, root)
         arrays = _decode_all(root, files, test_files, classes, size, color, skip_bad_images,
                              heads[:len(everything)])
         arrays["skipped"] = np.array(broken + arrays["skipped"].tolist(), dtype=str)
         write_cache(cached, arrays)
     return _dataset(root, train, test, arrays, other, str(cached))
+
+
+def _streamed(root, train, test, files, test_files, classes, size, color, skip_bad, folder,
+              other, broken, limit) -> zoo.Dataset:
+    """A dataset over the memory limit: decoded chunk by chunk into the on-disk cache (once)
+    and handed over memory-mapped, read-only."""
+    count = len(files) + len(test_files)
+    arrays = read_stream(folder, size, count + len(broken), len(classes))
+    if arrays is None:
+        try:
+            arrays = write_stream(folder, root, files, test_files, classes, size, color,
+                                  skip_bad)
+        except OSError as exc:
+            raise zoo.DataError(folder, f"cannot write the decoded-image cache "
+                                f"({exc.strerror or exc}); free some disk space or pass "
+                                "--cache-dir on a larger disk") from None
+        arrays["skipped"] = np.array(broken + arrays["skipped"].tolist(), dtype=str)
+        np.save(folder / "skipped.npy", arrays["skipped"])
+    x, y, test_flags = arrays["x_train"], arrays["y"], arrays["test"]
+    decoded = count * size[0] * size[1] * x.shape[3]
+    notes = _notes([str(s) for s in arrays["skipped"]], other)
+    notes.append(f"streamed from disk: the decoded images take {decoded / 1e9:.2f} GB, over "
+                 f"the memory limit of {limit / 1e9:.2f} GB (--memory-limit); they are read "
+                 f"a batch at a time from the memory-mapped cache {folder}")
+    _check_classes_left(train, classes, y[~test_flags])
+    h, w, c = x.shape[1:]
+    return zoo.Dataset(
+        name=root.resolve().name, x=x, y=y[~test_flags], class_names=[str(n) for n in classes],
+        x_test=arrays.get("x_test") if test_flags.any() else None,
+        y_test=y[test_flags] if test_flags.any() else None,
+        source=f"{train}" + (f" + {test}" if test is not None else "")
+        + f" ({w}x{h} {'grayscale' if c == 1 else 'RGB'}; streamed from the memory-mapped "
+          f"cache {folder})", notes=notes)
+
+
+def _notes(skipped: list, other: int) -> list:
+    notes = []
+    if skipped:
+        notes.append(f"{len(skipped)} unreadable image(s) were left out "
+                     f"(--skip-bad-images): " + ", ".join(skipped[:20])
+                     + (" ..." if len(skipped) > 20 else ""))
+    if other:
+        notes.append(f"{other} file(s) that are not images were ignored.")
+    return notes
+
+
+def _check_classes_left(train, classes, y) -> None:
+    missing = sorted(set(range(len(classes))) - set(np.unique(y).tolist()))
+    if missing:
+        raise zoo.DataError(train, "no readable images left in class(es) "
+                            + ", ".join(str(classes[i]) for i in missing))
 
 
 def _without_broken_links(files, test_files, skip_bad: bool) -> tuple:
@@ -116,18 +175,8 @@ def _decode_all(root, files, test_files, classes, size, color, skip_bad, heads=N
 def _dataset(root, train, test, arrays, other, cached) -> zoo.Dataset:
     x, y, is_test = arrays["x"], arrays["y"], arrays["test"]
     classes = [str(c) for c in arrays["classes"]]
-    skipped = [str(s) for s in arrays["skipped"]]
-    notes = []
-    if skipped:
-        notes.append(f"{len(skipped)} unreadable image(s) were left out "
-                     f"(--skip-bad-images): " + ", ".join(skipped[:20])
-                     + (" ..." if len(skipped) > 20 else ""))
-    if other:
-        notes.append(f"{other} file(s) that are not images were ignored.")
-    missing = sorted(set(range(len(classes))) - set(np.unique(y[~is_test]).tolist()))
-    if missing:
-        raise zoo.DataError(train, "no readable images left in class(es) "
-                            + ", ".join(classes[i] for i in missing))
+    notes = _notes([str(s) for s in arrays["skipped"]], other)
+    _check_classes_left(train, classes, y[~is_test])
     h, w, c = x.shape[1:]
     split = is_test.any()   # without a test split, no copy of the images is made
     return zoo.Dataset(   # 8-bit pixels: zoo scales them a batch at a time

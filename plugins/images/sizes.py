@@ -1,7 +1,9 @@
-"""The size images are brought to, and whether their decoded pixels fit in memory."""
+"""The size images are brought to, and whether their decoded pixels fit in memory (else they
+are streamed from a memory-mapped cache on disk)."""
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +12,8 @@ import zoo
 
 #: the default size: the images' median, at most this many pixels a side
 MAX_SIDE = 128
-#: the decoded arrays may take at most this share of the machine's memory
+#: the decoded arrays may take at most this share of the memory available to the process
+#: (the default of --memory-limit)
 MEMORY_SHARE = 0.25
 
 
@@ -58,23 +61,57 @@ def exif_orientation(img) -> int:
         return 1
 
 
-def memory_limit() -> int:
-    """Bytes the decoded images may take: :data:`MEMORY_SHARE` of the machine's memory."""
+def parse_memory(value):
+    """'8GB', '512MB', '1.5G', '2GiB' or a number of bytes -> bytes; None stays None.
+    ConfigError otherwise."""
+    if value is None:
+        return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        number, unit = float(value), ""
+    else:
+        match = _MEMORY.fullmatch(str(value).strip().lower().replace(" ", ""))
+        if match is None:
+            raise zoo.ConfigError(f"--memory-limit: expected a size like 8GB, 512MB or a "
+                                  f"number of bytes, got {value!r}")
+        number, unit = float(match.group(1)), match.group(2)
+    scale = {"": 1, "k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12, "ki": 2 ** 10, "mi": 2 ** 20,
+             "gi": 2 ** 30, "ti": 2 ** 40}[unit.rstrip("b")]
+    size = int(number * scale)
+    if size <= 0:
+        raise zoo.ConfigError(f"--memory-limit: expected a size above 0, like 8GB, got "
+                              f"{value!r}")
+    return size
+
+
+_MEMORY = re.compile(r"(\d+(?:\.\d+)?)((?:[kmgt]i?)?b?)")
+
+
+def available_memory() -> int:
+    """Bytes of memory this process may use: the machine's, or its cgroup's limit when that
+    is lower (a container, a batch job's allocation)."""
     try:
         total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError):
         total = 8 * 1024 ** 3
-    return int(total * MEMORY_SHARE)
+    for path in ("/sys/fs/cgroup/memory.max",                     # cgroup v2
+                 "/sys/fs/cgroup/memory/memory.limit_in_bytes"):   # cgroup v1
+        try:
+            text = Path(path).read_text().strip()
+        except OSError:
+            continue
+        if text.isdigit() and 0 < int(text) < total:
+            total = int(text)
+    return total
 
 
-def check_memory(count: int, size: tuple, channels: int, root: Path) -> None:
-    """Before decoding: the decoded images (uint8, plus a second copy while the test split
-    and the cache are made: 2 bytes a value) must fit in :data:`MEMORY_SHARE` of the
-    machine's memory."""
-    need = count * size[0] * size[1] * channels * 2
-    if need > memory_limit():
-        side = int((memory_limit() / (count * channels * 2)) ** 0.5)
-        raise zoo.DataError(root, f"{count:,} images of {size[1]}x{size[0]} would take "
-                            f"{need / 1024 ** 3:.1f} GB, more than a quarter of this "
-                            f"machine's memory ({memory_limit() / 1024 ** 3:.1f} GB); pass a "
-                            f"smaller --image-size (at most about {side})")
+def memory_limit(given=None) -> int:
+    """Bytes the decoded images may take in memory: ``given`` (--memory-limit), else
+    :data:`MEMORY_SHARE` of the memory available to the process."""
+    return parse_memory(given) or int(available_memory() * MEMORY_SHARE)
+
+
+def in_memory(count: int, size: tuple, channels: int, limit: int) -> bool:
+    """Whether the decoded images fit in memory: uint8, plus a second copy while the test
+    split and the cache are made (2 bytes a value), within ``limit`` bytes. Otherwise they
+    are streamed from the memory-mapped cache."""
+    return count * size[0] * size[1] * channels * 2 <= limit

@@ -113,8 +113,9 @@ def _dataset_line(opened) -> str:
     ds = opened.prepared.dataset
     h, w, c = ds.input_shape
     test = f", {len(ds.y_test):,} official test images" if ds.has_test else ""
+    streamed = f"; streamed from disk ({ds.streamed}, memory-mapped)" if ds.streamed else ""
     return (f"{opened.name}: {len(ds.y):,} images of {w}x{h}x{c}, {ds.num_classes} classes"
-            f"{test}; {opened.protocol.recipe(opened.prepared.transforms)}")
+            f"{test}{streamed}; {opened.protocol.recipe(opened.prepared.transforms)}")
 
 
 def _tuned_values(broken: dict, tuned: dict) -> dict:

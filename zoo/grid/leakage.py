@@ -41,9 +41,16 @@ COPY_SHARE_LIMIT = 0.10
 SIDE = 32
 
 
+#: images flattened at once (a memory-mapped dataset is read this many at a time)
+ROWS = 2048
+
+
 def _flat(x) -> np.ndarray:
     """Images as rows of pixels; larger than :data:`SIDE` a side, averaged over blocks first
-    (a near-copy stays a near-copy, and 128x128 photos cost what 32x32 ones do)."""
+    (a near-copy stays a near-copy, and 128x128 photos cost what 32x32 ones do). Large sets
+    are read :data:`ROWS` images at a time: only the small rows are kept."""
+    if len(x) > ROWS:
+        return np.concatenate([_flat(x[i:i + ROWS]) for i in range(0, len(x), ROWS)])
     x = np.asarray(x)
     x = np.multiply(x, np.float32(1 / 255), dtype=np.float32) if x.dtype == np.uint8 else \
         np.asarray(x, dtype=np.float32)
@@ -57,7 +64,11 @@ def _flat(x) -> np.ndarray:
 def nearest(query, reference, chunk: int = CHUNK):
     """(distance, index) of each query row's nearest reference row, computed in blocks of
     ``chunk`` x len(reference) float32 (never the whole matrix at once)."""
-    q, r = _flat(query), _flat(reference)
+    return _nearest_rows(_flat(query), _flat(reference), chunk)
+
+
+def _nearest_rows(q, r, chunk: int = CHUNK):
+    """:func:`nearest` on rows already flattened by :func:`_flat`."""
     r_sq = np.einsum("ij,ij->i", r, r)
     dist = np.empty(len(q), dtype=np.float64)
     index = np.empty(len(q), dtype=np.int64)
@@ -71,10 +82,11 @@ def nearest(query, reference, chunk: int = CHUNK):
     return dist, index
 
 
-def near_copy_threshold(x, y, seed: int = 0, pairs: int = 4000) -> float:
-    """A quarter of the median distance between two random images of the same class."""
+def near_copy_threshold(x, y, seed: int = 0, pairs: int = 4000, flat=None) -> float:
+    """A quarter of the median distance between two random images of the same class
+    (``flat``: the images through :func:`_flat` already)."""
     rng = np.random.default_rng(seed)
-    flat = _flat(x)
+    flat = _flat(x) if flat is None else flat
     a = rng.integers(0, len(y), pairs)
     same = [rng.choice(np.flatnonzero(y == y[i])) for i in a]
     d = np.linalg.norm(flat[a] - flat[same], axis=1)
@@ -86,14 +98,15 @@ def check(x, y, fold_of, x_test=None, y_test=None, seed: int = 0,
           queries: int = QUERIES) -> dict:
     """The leakage check's numbers and verdict for one dataset under one split."""
     rng = np.random.default_rng(seed)
-    threshold = near_copy_threshold(x, y, seed)
+    flat = _flat(x)   # once, a block at a time: a memory-mapped set is never copied whole
+    threshold = near_copy_threshold(x, y, seed, flat=flat)
     take = rng.choice(len(y), min(queries, len(y)), replace=False)
     fold_dist = np.empty(len(take))
     fold_hits = np.empty(len(take), dtype=bool)
     for k in np.unique(fold_of[take]):
         mine = take[fold_of[take] == k]
         train = np.flatnonzero(fold_of != k)
-        d, i = nearest(x[mine], x[train])
+        d, i = _nearest_rows(flat[mine], flat[train])
         where = np.flatnonzero(fold_of[take] == k)
         fold_dist[where] = d
         fold_hits[where] = y[train][i] == y[mine]
@@ -104,8 +117,10 @@ def check(x, y, fold_of, x_test=None, y_test=None, seed: int = 0,
                  "near_copies": float((fold_dist < threshold).mean())},
     }
     if x_test is not None:
-        t = rng.choice(len(y_test), min(queries, len(y_test)), replace=False)
-        d, i = nearest(x_test[t], x)
+        # sorted: a memory-mapped test split is read in file order (the statistics are of
+        # the same sample either way)
+        t = np.sort(rng.choice(len(y_test), min(queries, len(y_test)), replace=False))
+        d, i = _nearest_rows(_flat(x_test[t]), flat)
         out["test"] = {"median_distance": float(np.median(d)),
                        "one_nn_accuracy": float((y[i] == y_test[t]).mean()),
                        "near_copies": float((d < threshold).mean())}
@@ -128,9 +143,9 @@ def groups(x, y, threshold: float | None = None, seed: int = 0) -> np.ndarray:
     """Group ids joining near-copies: connected components of the graph that links two
     images closer than ``threshold`` (default: :func:`near_copy_threshold`)."""
 
-    if threshold is None:
-        threshold = near_copy_threshold(x, y, seed)
     flat = _flat(x)
+    if threshold is None:
+        threshold = near_copy_threshold(x, y, seed, flat=flat)
     sq = np.einsum("ij,ij->i", flat, flat)
     rows, cols = [], []
     for start in range(0, len(flat), CHUNK):

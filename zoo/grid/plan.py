@@ -254,11 +254,12 @@ def _keep_examples(store, dataset, fold_of, seed: int) -> None:
     rng = np.random.default_rng(seed)
     if dataset.has_test:
         x, y, source, fold = dataset.x_test, dataset.y_test, "the official test split", None
-    else:
+    else:   # positions into the whole set: only the sampled images are read
         held = held_out(fold_of, 0)
-        x, y, source, fold = dataset.x[held], dataset.y[held], "held-out fold 1", 0
+        x, y, source, fold = dataset.x, dataset.y[held], "held-out fold 1", 0
     take = np.sort(rng.choice(len(y), min(EXAMPLES, len(y)), replace=False))
-    store.write_examples(to_uint8(x[take]), np.asarray(y)[take].astype(np.int16), source, fold)
+    at = take if dataset.has_test else held[take]
+    store.write_examples(to_uint8(x[at]), np.asarray(y)[take].astype(np.int16), source, fold)
 
 
 def identity(models) -> str:

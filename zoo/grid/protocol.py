@@ -246,7 +246,7 @@ FIELDS = {f.name: f.type for f in dataclasses.fields(Protocol)}
 #: where the cells run: settings that never change a result, so not part of the protocol
 EXECUTION_KEYS = {"executor", "address", "cpus_per_task", "gpus_per_task"}
 #: a folder of images as a dataset (zoo_plugins.images): the folders and how to read them
-IMAGE_KEYS = {"images", "image_size", "color", "cache_dir", "skip_bad_images"}
+IMAGE_KEYS = {"images", "image_size", "color", "cache_dir", "skip_bad_images", "memory_limit"}
 #: [models.NAME] tables: default options of a model (zoo.options)
 TOML_KEYS = set(FIELDS) | {"preset", "models", "tune"} | EXECUTION_KEYS | IMAGE_KEYS
 

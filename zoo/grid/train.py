@@ -166,9 +166,19 @@ class FoldRunner:
         batch = p.batch_size * self.replicas
         drop = self.replicas > 1 and len(y) >= batch
         data = batches(ds.x, ds.y, idx, batch, seed=seed, drop_remainder=drop,
-                       augment=augmenter(ds.input_shape, p.augment, seed, self.transforms))
+                       augment=self._augmenter())
         steps = len(y) // batch if drop else math.ceil(len(y) / batch)
         return data, schedule_callback(p, steps)
+
+    def _augmenter(self):
+        """The random layers, made once per runner: each batch's draws are seeded by the
+        fold's seed, the epoch and the batch (zoo.grid.batches), not by the layers' own seed
+        state, so one set serves every fold (a set per fold kept its seed variables alive)."""
+        if not hasattr(self, "_augment"):
+            p = self.protocol
+            self._augment = augmenter(self.dataset.input_shape, p.augment, p.seed,
+                                      self.transforms)
+        return self._augment
 
     def _report(self, key) -> list:
         """A callback that tells ``on_epoch`` of every epoch's end: the running cell's key

@@ -9,8 +9,11 @@ outcome (facts, arrays, the kept model as bytes) back.
 from __future__ import annotations
 
 import math
+import mmap
 import os
 import socket
+
+import numpy as np
 
 from zoo.grid import interrupt
 from zoo.backend import current, start_up_quietly
@@ -54,7 +57,11 @@ class RayExecutor(Executor):
         self.specs, self.keep, self.verbose, self.say = specs, keep, verbose, say
         self.resources = ray.cluster_resources()
         self.slots = self._slots(self.resources)
-        # the data goes to the object store once per dataset, not once per task
+        # the data goes to the object store once per dataset, not once per task; a dataset
+        # streamed from a memory-mapped cache goes as the cache file's name, which each
+        # worker opens itself (on a cluster: a path every node sees, a shared filesystem)
+        ray.util.register_serializer(np.memmap, serializer=mapped_reference,
+                                     deserializer=open_mapped)
         self.refs = {name: ray.put(p) for name, p in prepared.items()}
         # every worker starts Keras on the run's backend (one per run: it is a protocol
         # setting, and a process runs one backend)
@@ -285,3 +292,27 @@ class FoldWorker:
                 "runtime_env)"))
         spec = opts.variant(spec, options, name=cell.model)
         return run_cell(cell, spec, prepared, self.cache, self.keep, where)
+
+
+def mapped_reference(array) -> tuple:
+    """A memory-mapped array as what opens it again: (file, byte offset, shape, dtype). An
+    array that is a slice of its file's array (not the whole of it) goes as its values."""
+    whole = isinstance(array.base, mmap.mmap) and array.filename
+    if not whole:
+        return ("values", np.asarray(array))
+    return ("file", str(array.filename), int(array.offset), tuple(array.shape),
+            array.dtype.str)
+
+
+def open_mapped(reference):
+    """The array :func:`mapped_reference` describes, memory-mapped read-only where this
+    worker runs; a file it cannot see is a clear error."""
+    if reference[0] == "values":
+        return reference[1]
+    _, path, offset, shape, dtype = reference
+    try:
+        return np.memmap(path, dtype=np.dtype(dtype), mode="r", offset=offset, shape=shape)
+    except OSError as exc:
+        raise PluginError(f"{path}: this Ray worker cannot open the memory-mapped image cache "
+                          f"({exc.strerror or exc}); on a cluster put --cache-dir on a shared "
+                          "filesystem mounted at the same path on every node") from None
