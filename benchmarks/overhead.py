@@ -2,12 +2,12 @@
 
     python benchmarks/overhead.py            # Sign MNIST if $ZOO_TEST_DATA is set, else digits
 
-1. One epoch of the CNN through zoo's FoldRunner (tf.data pipeline, strategy scope, model
+1. One epoch of the CNN through zoo's FoldRunner (its PyDataset pipeline, strategy scope, model
    reset, held-out monitoring) vs a plain ``model.fit`` of the same model on the same arrays
    with the same validation data, in one process, no augmentation in either (the plain fit
    has none). Both are warmed up (traced) first; each is then timed REPEATS times,
    alternating, and the best time of each is compared. Target: ratio <= 1.05. The same
-   fold with zoo's default augmentation (strength 1, in the tf.data pipeline) is timed
+   fold with zoo's default augmentation (strength 1, in the input pipeline) is timed
    too: the price of augmenting, not overhead.
 2. One tuning trial cell (zoo.grid.cells.run_cell: the inner split, settings applied, training
    on the inner-training part, scoring the inner-validation part, its facts) vs a plain
@@ -74,9 +74,9 @@ def fold_overhead():
     zoo_times, zoo_walls, plain_times = [], [], []
     for _ in range(REPEATS):
         t0 = time.perf_counter()
-        facts, _, _ = runner.run(0, fold_of)
+        facts = runner.run(0, fold_of).facts
         zoo_walls.append(time.perf_counter() - t0)
-        zoo_times.append(facts["fit_seconds"])
+        zoo_times.append(facts.fit_seconds)
         plain_times.append(plain_fit())
     print(f"data: {ds.name}, {len(train)} training images, {len(held)} held out; CNN "
           f"{plain.count_params():,} parameters; one epoch, batch 128")
@@ -89,7 +89,7 @@ def fold_overhead():
     print(f"ratio fit zoo / plain: {min(zoo_times) / min(plain_times):.3f}  (target <= 1.05)")
     augmented = FoldRunner(spec, ds, replace(protocol, augment=1.0))
     augmented.run(0, fold_of)
-    aug_times = [augmented.run(0, fold_of)[0]["fit_seconds"] for _ in range(REPEATS)]
+    aug_times = [augmented.run(0, fold_of).facts.fit_seconds for _ in range(REPEATS)]
     print(f"zoo FoldRunner fit with augmentation 1 (the default): best {min(aug_times):.2f} s, "
           f"{min(aug_times) / min(zoo_times):.2f}x the unaugmented fit")
     print(f"ratio whole fold / plain fit: {min(zoo_walls) / min(plain_times):.3f}")
@@ -129,8 +129,8 @@ def trial_overhead(epochs: int = 1):
 
     def trial_cell():
         out = cells.run_cell(cell, spec, prepared, trainers)
-        assert out.facts["status"] == "ok", out.facts
-        return out.seconds, out.facts["fit_seconds"]
+        assert out.facts.status == "ok", out.facts
+        return out.seconds, out.facts.fit_seconds
 
     trial_cell()
     plain_fit()

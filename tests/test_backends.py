@@ -179,7 +179,7 @@ def _run_facts(results: Path):
 
 
 #: one recipe for the cross-backend runs: long enough for the CNN to learn the digits
-AGREE = ["cnn", "-d", "digits", "--folds", "3", "--epochs", "4", "--keep-models", "none"]
+AGREE = ["cnn", "-d", "digits", "--folds", "3", "--epochs", "4"]
 
 
 @pytest.fixture(scope="module")
@@ -315,3 +315,32 @@ def test_the_gpu_benchmark_runs_quick_on_a_cpu_without_tensorflow(tmp_path):
     for r in rows:
         assert r["backend"] == "jax" and r["images"] == 400      # 4 of 5 folds of 500
         assert 0 < r["zoo"] < 60 and 0 < r["plain"] < 60
+
+
+SERVE = textwrap.dedent("""
+    import json, sys
+    from zoo.show.serve import Predictor
+    p = Predictor(sys.argv[1])
+    example = p.example("digits", 0)
+    answer = p.predict("digits", example["pixels"])
+    print(json.dumps({"example": [m["top"][0][0] for m in example["models"]],
+                      "uploaded": [m["top"][0][0] for m in answer],
+                      "classes": p.datasets["digits"]["classes"]}))
+""")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["jax", "torch"])
+def test_zoo_serve_answers_with_models_kept_on_another_backend(runs_per_backend, name,
+                                                               tmp_path):
+    """Kept models (.keras) load and answer on the backend they were trained on, without
+    TensorFlow: a kept example and the same pixels sent as an upload get the same answers."""
+    done, where = runs_per_backend[name]
+    assert done.returncode == 0, done.stderr[-3000:]
+    env = {**_without_tensorflow(tmp_path), "KERAS_BACKEND": name}
+    out = subprocess.run([sys.executable, "-c", SERVE, str(where / "results")], env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    said = json.loads(out.stdout.strip().splitlines()[-1])
+    assert said["example"] and said["uploaded"] == said["example"]
+    assert set(said["example"]) <= set(said["classes"])
