@@ -49,30 +49,6 @@ def data(quick: bool, images=None):
     return x, y, len(classes), name
 
 
-def peak_memory():
-    """Peak bytes on the first GPU since the process started (None on a CPU)."""
-    import keras  # started by main
-
-    backend = keras.backend.backend()
-    try:
-        if backend == "jax":
-            import jax
-
-            gpus = [d for d in jax.devices() if d.platform == "gpu"]
-            stats = gpus[0].memory_stats() if gpus else None
-            return stats.get("peak_bytes_in_use") if stats else None
-        if backend == "torch":
-            import torch
-
-            return torch.cuda.max_memory_allocated(0) if torch.cuda.is_available() else None
-        import tensorflow as tf
-
-        return tf.config.experimental.get_memory_info("GPU:0")["peak"] \
-            if tf.config.list_physical_devices("GPU") else None
-    except Exception:
-        return None
-
-
 def plain_fit(spec, x, y, held, classes, protocol, seed, jit_compile):
     """Seconds per epoch of plain model.fit on float arrays (the baseline), watching the
     held-out fold ``held`` (x, y) each epoch as a zoo fold does, the first epoch (which
@@ -135,13 +111,13 @@ def main():
         runner = factory(spec, type("Prepared", (), {"dataset": ds, "protocol": protocol,
                                                      "transforms": ()})())
         stamps.clear()
-        runner.run(0, fold_of, key=("bench", model))
+        trained = runner.run(0, fold_of, key=("bench", model))
         per_epoch = (stamps[-1] - stamps[0]) / (len(stamps) - 1)
         part, held = training(fold_of, 0), held_out(fold_of, 0)
         plain = plain_fit(spec, x[part], y[part], (x[held], y[held]), classes, protocol,
                           seed=1, jit_compile=runner.model.jit_compile)
         train = len(part)
-        memory = peak_memory()
+        memory = trained.facts.peak_memory_bytes   # zoo's own figure (None on a CPU)
         said = f"{memory / 2 ** 20:,.0f} MiB" if memory else "- (CPU)"
         print(f"{model:6} {train / per_epoch:9,.0f} {per_epoch:8.2f} {plain:14.2f} "
               f"{per_epoch / plain:6.2f} {said:>12}", flush=True)

@@ -130,10 +130,9 @@ def use(name: str) -> str:
     if not installed().get(name):
         raise ConfigError(f"--backend {name}: {name} is not installed here; "
                           f"{EXTRAS[name]} installs it")
-    keras = sys.modules.get("keras")
-    started = getattr(getattr(keras, "backend", None), "backend", None)
-    if started is not None and started() != name:
-        raise ConfigError(f"--backend {name}: Keras already runs on {started()} in this "
+    started = _started()
+    if started is not None and started != name:
+        raise ConfigError(f"--backend {name}: Keras already runs on {started} in this "
                           f"process; start it with KERAS_BACKEND={name} (a process runs one "
                           "Keras backend)")
     os.environ["KERAS_BACKEND"] = name
@@ -143,11 +142,13 @@ def use(name: str) -> str:
 def current() -> str:
     """The Keras backend of this process: Keras' own once it has started, else the one
     ``KERAS_BACKEND`` will start (tensorflow when unset)."""
-    keras = sys.modules.get("keras")
-    started = getattr(getattr(keras, "backend", None), "backend", None)
-    if started is not None:
-        return started()
-    return (os.environ.get("KERAS_BACKEND") or "tensorflow").strip().lower()
+    return _started() or (os.environ.get("KERAS_BACKEND") or "tensorflow").strip().lower()
+
+
+def _started():
+    """The backend Keras runs on in this process, or None before Keras is imported."""
+    backend = getattr(getattr(sys.modules.get("keras"), "backend", None), "backend", None)
+    return backend() if backend is not None else None
 
 
 def start_keras():

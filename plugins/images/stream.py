@@ -66,9 +66,9 @@ def write_stream(folder: Path, root: Path, files: list, test_files: list, classe
                                                           size, skip_bad)
                 skipped += bad
                 gray = gray and was_gray
-        if color == "gray" or (color is None and gray):
-            for part in parts:
-                _keep_one_channel(tmp / f"x_{part}.npy")
+        channels = 1 if color == "gray" or (color is None and gray) else 3
+        for part, labels in parts.items():   # one rewrite at most: cut and gray at once
+            _rewrite(tmp / f"x_{part}.npy", len(labels), channels)
         y = np.concatenate([parts[p] for p in ("train", "test") if p in parts])
         test = np.concatenate([np.full(len(parts[p]), p == "test")
                                for p in ("train", "test") if p in parts])
@@ -84,7 +84,8 @@ def write_stream(folder: Path, root: Path, files: list, test_files: list, classe
 
 
 def _decode_part(path: Path, root: Path, listed: list, size: tuple, skip_bad: bool):
-    """One split's images decoded into ``path``: (their labels, skipped files, all gray)."""
+    """One split's images decoded into ``path``, RGB: (their labels, skipped files, all gray).
+    With files skipped, the file's last rows are left unused (:func:`_rewrite` cuts them)."""
     from numpy.lib.format import open_memmap
 
     out = open_memmap(path, mode="w+", dtype=np.uint8, shape=(len(listed), *size, 3))
@@ -99,8 +100,6 @@ def _decode_part(path: Path, root: Path, listed: list, size: tuple, skip_bad: bo
         gray = gray and all_gray(x)
     out.flush()
     del out
-    if at < len(listed):    # files were left out: the file is cut to the images kept
-        _shrink(path, at)
     return np.array(labels, dtype=np.int64), skipped, gray
 
 
@@ -123,30 +122,21 @@ def _decode_chunk(root: Path, chunk: list, size: tuple, skip_bad: bool) -> tuple
                 np.empty((0, *size, 3), np.uint8)), kept
 
 
-def _shrink(path: Path, rows: int) -> None:
-    """Keep the first ``rows`` images of a memory-mapped .npy file, chunk by chunk."""
+def _rewrite(path: Path, rows: int, channels: int) -> None:
+    """Keep the first ``rows`` images of a memory-mapped .npy file and their first
+    ``channels`` (gray images decoded as RGB keep one), chunk by chunk; nothing is written
+    when the file holds just that."""
     from numpy.lib.format import open_memmap
 
     src = np.load(path, mmap_mode="r")
+    if src.shape[0] == rows and src.shape[3] == channels:
+        return
     smaller = path.with_suffix(".part")
-    dst = open_memmap(smaller, mode="w+", dtype=src.dtype, shape=(rows, *src.shape[1:]))
+    dst = open_memmap(smaller, mode="w+", dtype=src.dtype,
+                      shape=(rows, *src.shape[1:3], channels))
     for start in range(0, rows, CHUNK):
         end = min(rows, start + CHUNK)
-        dst[start:end] = src[start:end]
-    dst.flush()
-    del dst, src
-    os.replace(smaller, path)
-
-
-def _keep_one_channel(path: Path) -> None:
-    """Gray images stored as RGB: rewritten with one channel, chunk by chunk."""
-    from numpy.lib.format import open_memmap
-
-    src = np.load(path, mmap_mode="r")
-    smaller = path.with_suffix(".part")
-    dst = open_memmap(smaller, mode="w+", dtype=np.uint8, shape=(*src.shape[:3], 1))
-    for start in range(0, len(src), CHUNK):
-        dst[start:start + CHUNK] = src[start:start + CHUNK, ..., :1]
+        dst[start:end] = src[start:end, ..., :channels]
     dst.flush()
     del dst, src
     os.replace(smaller, path)
