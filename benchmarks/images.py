@@ -16,8 +16,9 @@ by area averaging): a figure to know, without a goal. Then zoo's cold load with
 tf.data.AUTOTUNE in place of its fixed number of images decoded at once (IN_FLIGHT), the
 reason for that number. Last, a folder like a camera's: 300 JPEGs of 1600x1200, a third of
 them stored on their side with an EXIF orientation, read at 128x96, by zoo with and without
-JPEG_SCALING (libjpeg's decoding at 1/8 of the size) and by Keras (which stretches them
-and does not turn them).
+JPEG_SCALING (libjpeg's decoding at 1/8 of the size), by zoo with Pillow's decoder (the one
+the JAX and PyTorch backends use: the same pixels, tested) and by Keras (which stretches them
+and does not turn them). Pillow's decoder is timed on the 10,000 JPEGs too.
 """
 import argparse
 import os
@@ -107,29 +108,38 @@ def main():
         cached = min(zoo_load(root, cache) for _ in range(3))
         keras_s, cold_s = min(passes), min(cold)
         resized = [min(t) for t in turns(root, cache, 48)]
-        from zoo_plugins.images import decoding
+        from zoo_plugins.images import decoding, formats, tfdecode
 
-        in_flight, autotune, fixed = decoding.IN_FLIGHT, [], []
+        in_flight, autotune, fixed = tfdecode.IN_FLIGHT, [], []
         for _ in range(ROUNDS // 2):   # the same cold load, both ways in turn
             for f in cache.glob("*"):
                 f.unlink()
-            decoding.IN_FLIGHT = zoo.import_tensorflow().data.AUTOTUNE
+            tfdecode.IN_FLIGHT = zoo.import_tensorflow().data.AUTOTUNE
             autotune.append(zoo_load(root, cache))
-            decoding.IN_FLIGHT = in_flight
+            tfdecode.IN_FLIGHT = in_flight
             for f in cache.glob("*"):
                 f.unlink()
             fixed.append(zoo_load(root, cache))
-        photos = Path(tmp) / "camera"
-        write_photos(photos)
-        camera = {"keras": [], "zoo": [], "unscaled": []}
+        pillow = {side: [] for side in (64, 48)}   # the decoder of the JAX/PyTorch backends
         for _ in range(ROUNDS // 2):
-            camera["keras"].append(keras_pass(photos, (96, 128)))
-            for key, scaling in (("zoo", True), ("unscaled", False)):
+            for side, times in pillow.items():
                 for f in cache.glob("*"):
                     f.unlink()
-                decoding.JPEG_SCALING = scaling
+                decoding.DECODER = "pillow"
+                times.append(zoo_load(root, cache, side))
+                decoding.DECODER = None
+        photos = Path(tmp) / "camera"
+        write_photos(photos)
+        camera = {"keras": [], "zoo": [], "unscaled": [], "pillow": []}
+        for _ in range(ROUNDS // 2):
+            camera["keras"].append(keras_pass(photos, (96, 128)))
+            for key, scaling, decoder in (("zoo", True, None), ("unscaled", False, None),
+                                          ("pillow", True, "pillow")):
+                for f in cache.glob("*"):
+                    f.unlink()
+                formats.JPEG_SCALING, decoding.DECODER = scaling, decoder
                 camera[key].append(zoo_load(photos, cache, (96, 128)))
-            decoding.JPEG_SCALING = True
+            formats.JPEG_SCALING, decoding.DECODER = True, None
         camera = {key: min(times) for key, times in camera.items()}
     print(f"keras.utils.image_dataset_from_directory, one pass: {keras_s:.2f} s  (all: "
           + ", ".join(f"{t:.2f}" for t in passes) + ")")
@@ -142,8 +152,12 @@ def main():
           f"(ratio {resized[1] / resized[0]:.2f}; no goal)")
     print(f"zoo, cold, with tf.data.AUTOTUNE instead of {in_flight} images at once: "
           f"{min(autotune):.2f} s against {min(fixed):.2f} s")
+    print(f"Pillow's decoder (JAX, PyTorch; the same pixels), cold: {min(pillow[64]):.2f} s "
+          f"(ratio {min(pillow[64]) / keras_s:.2f} to Keras' pass), resizing to 48x48 "
+          f"{min(pillow[48]):.2f} s (ratio {min(pillow[48]) / resized[0]:.2f})")
     print(f"300 camera JPEGs of 1600x1200 (a third turned by EXIF) at 128x96: zoo cold "
           f"{camera['zoo']:.2f} s, without JPEG_SCALING {camera['unscaled']:.2f} s, "
+          f"with Pillow's decoder {camera['pillow']:.2f} s, "
           f"Keras' pass {camera['keras']:.2f} s (stretched, not turned)")
 
 

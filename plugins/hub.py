@@ -39,7 +39,7 @@ def available():
 
 def _keras_hub():
     try:
-        if os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow":
+        if zoo.keras_backend() == "tensorflow":
             zoo.import_tensorflow()   # quietly, before KerasHub imports it
         import keras_hub
     except ImportError:

@@ -244,15 +244,32 @@ JAX_TWO_DEVICES = ["run", "cnn", "-d", "digits", "--folds", "2", "--epochs", "1"
 
 @pytest.mark.slow
 def test_jax_trains_data_parallel_over_two_host_devices(tmp_path):
+    """Also a folder of images (--images), decoded by Pillow without TensorFlow."""
+    from PIL import Image
+
     env = _without_tensorflow(tmp_path)
     env["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
-    done = _zoo(JAX_TWO_DEVICES, tmp_path, env)
+    rng = np.random.default_rng(0)
+    for c, name in enumerate(("cat", "dog")):
+        (tmp_path / "pets" / name).mkdir(parents=True)
+        for i in range(6):
+            pixels = rng.integers(0, 80, (30, 40, 3), dtype=np.uint8)
+            pixels[:, :, c] += 150
+            Image.fromarray(pixels).save(tmp_path / "pets" / name / f"{i}.jpg")
+    done = _zoo([*JAX_TWO_DEVICES, "--images", str(tmp_path / "pets"), "--image-size", "20x16",
+                 "--cache-dir", str(tmp_path / "cache")], tmp_path, env)
     assert done.returncode == 0, done.stderr[-3000:]
     _, folds = _run_facts(tmp_path / "results")
     assert [f["devices"]["strategy"] for f in folds] == ["DataParallel"] * 2
     assert [f["devices"]["replicas"] for f in folds] == [2, 2]
     assert all(f["global_batch_size"] == 2 * f["batch_size"] for f in folds)
     assert all(f["status"] == "ok" for f in folds)
+    run_dir = next(p for p in (tmp_path / "results" / "pets").iterdir() if p.is_dir())
+    pets = [json.loads(f.read_text()) for f in sorted(run_dir.glob("cnn/fold-*.json"))]
+    assert [f["status"] for f in pets] == ["ok", "ok"]
+    # the folder, decoded by Pillow: 12 RGB images of 16x20
+    with np.load(next((tmp_path / "cache").glob("images-*.npz"))) as a:
+        assert a["x"].shape == (12, 16, 20, 3) and a["x"].dtype == np.uint8
 
 
 def test_torch_refuses_several_devices_with_a_way_out(tmp_path):

@@ -11,7 +11,7 @@ from PIL import Image
 import zoo
 from zoo.cli import cli
 from zoo_plugins import images
-from zoo_plugins.images import decoding, sizes
+from zoo_plugins.images import decoding, formats, resize, sizes, tfdecode
 
 COLOURS = {"red": (200, 30, 30), "green": (30, 200, 30), "blue": (30, 30, 200)}
 
@@ -34,6 +34,13 @@ def make_folder(root, classes=("red", "green", "blue"), per_class=6, size=(24, 3
 
 def load(root, **options):
     return images.load(None, path=str(root), cache_dir=str(root.parent / "cache"), **options)
+
+
+@pytest.fixture(params=["tensorflow", "pillow"])
+def decoder(request, monkeypatch):
+    """The test once with each decoder (TensorFlow's pipeline, Pillow's threads)."""
+    monkeypatch.setattr(decoding, "DECODER", request.param)
+    return request.param
 
 
 def test_a_folder_of_class_folders_is_a_dataset(tmp_path):
@@ -103,7 +110,7 @@ def _relayout(path, layout):
 
 
 @pytest.mark.parametrize("layout", ["jfif", "exif first", "long jfif"])
-def test_exif_orientation_is_applied(tmp_path, layout):
+def test_exif_orientation_is_applied(tmp_path, layout, decoder):
     """A portrait photo stored sideways (EXIF orientation 6: turn 90 degrees clockwise),
     with its EXIF block where cameras and editors put it."""
     root = tmp_path / "turned"
@@ -132,13 +139,12 @@ def _turned_jpeg(path, orientation, stored):
 
 
 def _as_pillow_turns(path, size):
-    """What Pillow makes of ``path`` upright, fitted by the same _fit."""
+    """What Pillow makes of ``path`` upright, fitted by the same fit."""
     from PIL import ImageOps
 
-    tf = zoo.import_tensorflow()
     with Image.open(path) as img:
         upright = np.asarray(ImageOps.exif_transpose(img).convert("RGB"))
-    return decoding._fit(tf, tf.constant(upright), size).numpy()
+    return resize.fit(upright, size)
 
 
 #: how Pillow's ImageOps.exif_transpose turns each EXIF orientation
@@ -148,9 +154,9 @@ PILLOW_TURNS = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_18
                 8: Image.Transpose.ROTATE_90}
 
 
-def test_every_exif_orientation_turns_as_pillow_turns_it(tmp_path):
-    """Orientations 1 to 8 (mirrored, half turns, quarter turns, swapped axes), turned in
-    TensorFlow's pipeline: the pixels Pillow's turn of the same decoded pixels gives."""
+def test_every_exif_orientation_turns_as_pillow_turns_it(tmp_path, decoder):
+    """Orientations 1 to 8 (mirrored, half turns, quarter turns, swapped axes), turned by
+    either decoder: the pixels Pillow's turn of the same decoded pixels gives."""
     rng = np.random.default_rng(2)
     stored = rng.integers(0, 256, (12, 20, 3), dtype=np.uint8)
     stored[:4, :6] = 255                 # a white corner: where it goes shows the turn
@@ -158,10 +164,10 @@ def test_every_exif_orientation_turns_as_pillow_turns_it(tmp_path):
     for o in range(1, 9):
         files.append(str(tmp_path / f"{o}.jpg"))
         _turned_jpeg(files[-1], o, stored)
-    tf = zoo.import_tensorflow()
-    decoded = tf.io.decode_jpeg(tf.io.read_file(files[0]), channels=3).numpy()   # unturned
+    with Image.open(files[0]) as img:   # unturned
+        decoded = np.asarray(img.convert("RGB"))
     for size in ((20, 12), (12, 20)):    # (height, width): upright for 5-8, then for 1-4
-        x = images.decode(files, size)
+        x = decoding.decode(files, size)
         for o in range(1, 9):
             if (o >= 5) == (size == (20, 12)):   # the upright shape: nothing to crop
                 turned = Image.fromarray(decoded)
@@ -169,7 +175,8 @@ def test_every_exif_orientation_turns_as_pillow_turns_it(tmp_path):
                 assert np.array_equal(x[o - 1], np.asarray(turned)), o
 
 
-def test_large_jpegs_are_decoded_scaled_down_close_to_a_whole_decode(tmp_path, monkeypatch):
+def test_large_jpegs_are_decoded_scaled_down_close_to_a_whole_decode(tmp_path, monkeypatch,
+                                                                     decoder):
     """JPEGs of SCALED_FROM_BYTES or more, ten times the size asked for, are decoded at 1/8
     of their size (one of them stored on its side and turned), beside a small PNG that is
     not: close to decoding them whole, and not the same pixels (so scaled they were)."""
@@ -181,12 +188,14 @@ def test_large_jpegs_are_decoded_scaled_down_close_to_a_whole_decode(tmp_path, m
     _turned_jpeg(tmp_path / "turned.jpg", 6, np.ascontiguousarray(np.rot90(stored)))
     Image.fromarray(stored[::10, ::10]).save(tmp_path / "small.png")
     files = [str(tmp_path / name) for name in ("wide.jpg", "turned.jpg", "small.png")]
-    monkeypatch.setattr(decoding, "SCALED_FROM_BYTES", 1024)
-    assert decoding.large_jpegs(files).tolist() == [True, True, False]
-    scaled = images.decode(files, (20, 40))
-    monkeypatch.setattr(decoding, "JPEG_SCALING", False)
-    assert not decoding.large_jpegs(files).any()
-    whole = images.decode(files, (20, 40))
+    monkeypatch.setattr(formats, "SCALED_FROM_BYTES", 1024)
+    # by name, as stored: the turned one (400 high) covers 40 wide at 1/4; upright, at 1/8
+    assert formats.ratios(files, (20, 40)).tolist() == [8, 4, 1]
+    assert formats.ratios(files, (20, 40), turns=[1, 6, 1]).tolist() == [8, 8, 1]
+    scaled = decoding.decode(files, (20, 40))
+    monkeypatch.setattr(formats, "JPEG_SCALING", False)
+    assert formats.ratios(files, (20, 40), turns=[1, 6, 1]).tolist() == [1, 1, 1]
+    whole = decoding.decode(files, (20, 40))
     assert scaled.shape == whole.shape == (3, 20, 40, 3)
     for i in (0, 1):
         assert np.abs(scaled[i].astype(int) - whole[i].astype(int)).mean() < 3
@@ -198,7 +207,6 @@ def test_large_jpegs_are_decoded_scaled_down_close_to_a_whole_decode(tmp_path, m
 def test_which_heads_may_have_an_exif_block():
     """The batch check on each file's first bytes: a "yes" or "may" sends the file to Pillow
     for its orientation; a "no" must be sure."""
-    tf = zoo.import_tensorflow()
     jfif = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(9)          # APP0 of 16 bytes
     heads = {
         "exif first": b"\xff\xd8\xff\xe1\x00\x40Exif\x00\x00" + bytes(40),
@@ -210,8 +218,8 @@ def test_which_heads_may_have_an_exif_block():
         "short": b"\xff\xd8\xff",
         "empty": b"",
     }
-    got = decoding._may_have_exif(tf, tf.constant([h[:decoding.HEAD] for h in heads.values()]))
-    assert dict(zip(heads, got.numpy().tolist(), strict=True)) == {
+    got = [formats.may_have_exif(h) for h in heads.values()]
+    assert dict(zip(heads, got, strict=True)) == {
         "exif first": True, "exif after jfif": True, "no exif after jfif": False,
         "jfif running past the head": True, "tables first": False, "png": False,
         "short": False, "empty": False}
@@ -224,14 +232,14 @@ def test_images_of_the_size_already_skip_the_fitting_and_others_still_fit(tmp_pa
     root = make_folder(tmp_path / "p", classes=("a", "b"), size=(20, 30), fmt="jpg")
     files = sorted(str(p) for p in root.rglob("*.jpg"))
     tf = zoo.import_tensorflow()
-    assert decoding.sized(files, (20, 30)) and not decoding.sized(files, (30, 20))
-    fast, _ = decoding._pipeline(tf, files, (20, 30), fit=False)
-    fitted, _ = decoding._pipeline(tf, files, (20, 30), fit=True)
+    assert tfdecode.sized(files, (20, 30)) and not tfdecode.sized(files, (30, 20))
+    fast, _ = tfdecode._pipeline(tf, files, (20, 30), fit=False)
+    fitted, _ = tfdecode._pipeline(tf, files, (20, 30), fit=True)
     assert np.array_equal(fast, fitted)
     Image.fromarray(np.full((40, 60, 3), 90, dtype=np.uint8)).save(root / "a" / "big.jpg")
     files = sorted(str(p) for p in root.rglob("*.jpg"))
-    monkeypatch.setattr(decoding, "sized", lambda *a, **k: True)   # the sample missed it
-    x, _ = decoding._decode_tf(files, (20, 30))
+    monkeypatch.setattr(tfdecode, "sized", lambda *a, **k: True)   # the sample missed it
+    x, _ = tfdecode._decode_tf(files, (20, 30))
     assert x.shape == (13, 20, 30, 3) and abs(int(x[files.index(str(root / "a" / "big.jpg"))]
                                                   .mean()) - 90) <= 2
     assert np.array_equal(np.delete(x, files.index(str(root / "a" / "big.jpg")), axis=0),
@@ -248,12 +256,12 @@ def test_pillow_and_tensorflow_fit_an_image_alike(tmp_path, side):
     a[:, 12:24] = (255, 0, 0)
     Image.fromarray(a).save(tmp_path / "p.png")
     Image.fromarray(a).save(tmp_path / "p.tif")
-    x = images.decode([str(tmp_path / "p.png"), str(tmp_path / "p.tif")], (side, side))
+    x = decoding.decode([str(tmp_path / "p.png"), str(tmp_path / "p.tif")], (side, side))
     assert x.shape == (2, side, side, 3)
     assert np.array_equal(x[0], x[1])
 
 
-def test_16_bit_palette_and_alpha_images_are_converted_not_refused(tmp_path):
+def test_16_bit_palette_and_alpha_images_are_converted_not_refused(tmp_path, decoder):
     root = tmp_path / "kinds"
     for name in ("a", "b"):
         (root / name).mkdir(parents=True)
@@ -299,7 +307,7 @@ def test_a_symlink_loop_is_named(tmp_path):
         load(root)
 
 
-def test_a_corrupt_image_is_named_or_skipped_and_counted(tmp_path):
+def test_a_corrupt_image_is_named_or_skipped_and_counted(tmp_path, decoder):
     root = make_folder(tmp_path / "p", classes=("a", "b"))
     good = (root / "a" / "0.png").read_bytes()
     (root / "a" / "broken.png").write_bytes(good[: len(good) // 2])   # truncated
@@ -316,7 +324,7 @@ def test_a_corrupt_image_is_named_or_skipped_and_counted(tmp_path):
     assert all(name in ds.notes[0] for name in ("broken.png", "junk.jpg", "junk.tif"))
 
 
-def test_what_is_wrong_with_a_file_is_said_in_words_not_op_names(tmp_path):
+def test_what_is_wrong_with_a_file_is_said_in_words_not_op_names(tmp_path, decoder):
     """A decode error once read `{{function_node __wrapped__DecodeImage...}} jpeg::Uncompress
     failed. In`: TensorFlow's op names, cut mid-word."""
     root = make_folder(tmp_path / "p", classes=("a", "b"))
@@ -328,11 +336,11 @@ def test_what_is_wrong_with_a_file_is_said_in_words_not_op_names(tmp_path):
     assert said[str(root / "b" / "junk.jpg")] == (
         "it is not an image of a kind zoo reads (PNG, JPEG, BMP, GIF, WebP, TIFF)")
     assert not any("function_node" in w or "[Op:" in w for w in said.values())
-    cut = decoding.in_words(ValueError("{{function_node x}} " + "word " * 40))
+    cut = formats.in_words(ValueError("{{function_node x}} " + "word " * 40))
     assert cut.endswith(" ...") and "function_node" not in cut and "wor ..." not in cut
 
 
-def test_a_corrupt_tiff_alone_is_named_too(tmp_path):
+def test_a_corrupt_tiff_alone_is_named_too(tmp_path, decoder):
     """TIFFs are Pillow's to decode: its errors are named as TensorFlow's are."""
     root = make_folder(tmp_path / "p", classes=("a", "b"))
     (root / "a" / "junk.tif").write_bytes(b"II*\x00 not a TIFF")
@@ -354,9 +362,9 @@ def test_images_over_the_memory_limit_are_streamed_from_a_memory_mapped_cache(
     assert not isinstance(whole.x, np.memmap) and whole.streamed == ""
     monkeypatch.setattr(stream, "CHUNK", 4)          # several chunks, one ragged
     chunks = []
-    real = images.stream.decode
-    monkeypatch.setattr(stream, "decode", lambda paths, size: chunks.append(len(paths))
-                        or real(paths, size))
+    real = decoding.decode
+    monkeypatch.setattr(decoding, "decode", lambda paths, size, heads=None:
+                        chunks.append(len(paths)) or real(paths, size, heads))
     ds = load(root, memory_limit=10_000)
     assert chunks == [4, 4, 4, 2, 4, 2]              # 14 training images, then 6 test images
     assert isinstance(ds.x, np.memmap) and isinstance(ds.x_test, np.memmap)
@@ -413,8 +421,8 @@ def test_decoded_images_are_cached_and_any_change_decodes_again(tmp_path, monkey
     root = make_folder(tmp_path / "p", classes=("a", "b"))
     first = load(root)
     decoded = []
-    real = images.decode
-    monkeypatch.setattr(images, "decode", lambda *a: decoded.append(1) or real(*a))
+    real = decoding.decode
+    monkeypatch.setattr(decoding, "decode", lambda *a: decoded.append(1) or real(*a))
     again = load(root)
     assert decoded == [] and np.array_equal(first.x, again.x)    # from the cache
     assert first.x.dtype == again.x.dtype == np.uint8
@@ -453,8 +461,8 @@ def test_a_cache_that_does_not_fit_the_settings_is_decoded_afresh(tmp_path, monk
     (cached,) = (tmp_path / "cache").glob("images-*.npz")
     good = dict(np.load(cached))
     decoded = []
-    real = images.decode
-    monkeypatch.setattr(images, "decode", lambda *a: decoded.append(1) or real(*a))
+    real = decoding.decode
+    monkeypatch.setattr(decoding, "decode", lambda *a: decoded.append(1) or real(*a))
     for bad in ({"x": good["x"][:5]}, {"x": np.zeros((len(good["x"]), 9, 9, 3), np.uint8)},
                 {"y": good["y"] + 7}, {"x": good["x"].astype(np.float32)}):
         for writer in list(images.cache._WRITERS.values()):   # the last rewrite is done
@@ -466,15 +474,15 @@ def test_a_cache_that_does_not_fit_the_settings_is_decoded_afresh(tmp_path, monk
     assert decoded == [1, 1, 1, 1]
 
 
-def test_16_bit_images_give_the_same_pixels_whatever_the_file_type(tmp_path):
-    """The same 16-bit pixels once gave mean 30 as a PNG (value / 257) and 131 as a TIFF
-    (stretched by the image's maximum)."""
-    pixels = (np.arange(24 * 32).reshape(24, 32) * 10).astype(np.uint16)   # up to 7,670
+def test_16_bit_images_give_the_same_pixels_whatever_the_file_type(tmp_path, decoder):
+    """The same 16-bit pixels once gave mean 30 as a PNG and 131 as a TIFF (stretched by the
+    image's maximum); both keep the high byte, as TensorFlow's PNG decoder does."""
+    pixels = (np.arange(24 * 32).reshape(24, 32) * 85 + 7).astype(np.uint16)   # to 65,362
     Image.fromarray(pixels).save(tmp_path / "p.png")
     Image.fromarray(pixels).save(tmp_path / "p.tif")
-    x = images.decode([str(tmp_path / "p.png"), str(tmp_path / "p.tif")], (24, 32))
-    assert np.abs(x[0].astype(int) - x[1].astype(int)).max() <= 1
-    assert abs(x[0].mean() - (pixels / 257).mean()) < 1
+    x = decoding.decode([str(tmp_path / "p.png"), str(tmp_path / "p.tif")], (24, 32))
+    assert np.array_equal(x[0], x[1])
+    assert np.array_equal(x[0][..., 0], pixels >> 8)
 
 
 @pytest.mark.slow
@@ -638,7 +646,7 @@ def test_a_decompression_bomb_is_refused_before_it_is_decoded(tmp_path):
     assert len(load(root, skip_bad_images=True).y) == 12   # left out, counted, named
 
 
-def test_the_pixel_limit_is_read_from_every_header_before_decoding(tmp_path, monkeypatch):
+def test_the_pixel_limit_is_read_from_every_header_before_decoding(tmp_path, monkeypatch, decoder):
     """PNG, GIF and BMP headers state the size, read for all files at once; a large JPEG's
     is checked where it is parsed (the limit is lowered here so that small files exceed
     it)."""
@@ -648,14 +656,13 @@ def test_the_pixel_limit_is_read_from_every_header_before_decoding(tmp_path, mon
     for ext, side in (("png", 20), ("gif", 21), ("bmp", 22), ("jpg", 23), ("webp", 24)):
         paths.append(tmp_path / f"x.{ext}")
         Image.fromarray(np.zeros((side, side + 1, 3), np.uint8)).save(paths[-1])
-    assert decoding.stated_pixels(paths).tolist() == [20 * 21, 21 * 22, 22 * 23, 0, 0]
-    monkeypatch.setattr(decoding, "MAX_PIXELS", 100)
-    with pytest.raises(ValueError, match=decoding.TOO_LARGE):
+    assert formats.stated_pixels(paths).tolist() == [20 * 21, 21 * 22, 22 * 23, 0, 0]
+    monkeypatch.setattr(formats, "MAX_PIXELS", 100)
+    with pytest.raises(ValueError, match=formats.TOO_LARGE):
         decoding.decode([str(paths[0])], (8, 8))
-    monkeypatch.setattr(decoding, "SCALED_FROM_BYTES", 0)   # every JPEG's header is parsed
-    tf = zoo.import_tensorflow()
-    with pytest.raises(tf.errors.InvalidArgumentError, match=decoding.TOO_LARGE):
-        decoding._decode_scaled(tf, tf.io.read_file(str(paths[3])), (4, 4))
+    monkeypatch.setattr(formats, "SCALED_FROM_BYTES", 0)   # every JPEG's header is read
+    with pytest.raises(ValueError, match=formats.TOO_LARGE):
+        decoding.decode([str(paths[3])], (4, 4))
 
 
 def test_a_broken_link_is_named_and_skip_bad_images_applies_to_it(tmp_path):
@@ -671,3 +678,99 @@ def test_a_broken_link_is_named_and_skip_bad_images_applies_to_it(tmp_path):
     assert len(ds.y) == 12 and "gone.png" in ds.notes[0]
     again = load(root, skip_bad_images=True)          # from the cache, the note kept
     assert "gone.png" in again.notes[0] and np.array_equal(ds.x, again.x)
+
+
+def test_the_numpy_fit_is_tensorflows_to_the_pixel():
+    """resize.fit (Pillow's decoder fits with it) against the TensorFlow pipeline's _fit on
+    random shapes: shrinking (area) and enlarging (bilinear), fractional factors, one side
+    up and one down, exact halves; not one pixel differs."""
+    tf = zoo.import_tensorflow()
+    rng = np.random.default_rng(5)
+    shapes = [((h, w), (th, tw)) for h, w, th, tw in rng.integers(16, 140, (24, 4))]
+    shapes += [((64, 64), (32, 32)), ((30, 300), (40, 40)), ((17, 19), (90, 80))]
+    for (h, w), size in shapes:
+        image = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        image[:, : w // 2] = np.sort(image[:, : w // 2], axis=1)   # smooth parts too
+        want = tfdecode._fit(tf, tf.constant(image), tuple(int(v) for v in size)).numpy()
+        got = resize.fit(image, tuple(int(v) for v in size))
+        assert got.dtype == np.uint8 and np.array_equal(got, want), ((h, w), size)
+
+
+def _every_kind(folder, monkeypatch):
+    """One file of every kind the decoders meet: JPEGs (4:2:0, 4:4:4, gray, progressive,
+    CMYK, large enough to be scaled, turned 2 to 8 with EXIF), PNGs (RGB, RGBA, gray, gray
+    with alpha, palette with and without transparency, 1-bit, 16-bit gray and colour), GIFs
+    (with a transparent colour), BMPs, WebPs (lossy, lossless, with alpha) and a TIFF."""
+    tf = zoo.import_tensorflow()
+    rng = np.random.default_rng(7)
+    h, w = 60, 84
+    yy, xx = np.mgrid[0:h, 0:w]
+    photo = np.clip(np.stack([xx * 3, yy * 4, (xx + yy) * 2], axis=-1)
+                    + rng.normal(0, 25, (h, w, 3)), 0, 255).astype(np.uint8)
+    rgba = np.dstack([photo, rng.integers(0, 256, (h, w, 1), dtype=np.uint8)])
+    pal = Image.fromarray(photo).quantize(40)
+    big = np.kron(photo, np.ones((6, 6, 1), np.uint8))   # 360x504: a JPEG scaled down
+    kinds = {
+        "j420.jpg": (Image.fromarray(photo), {"quality": 80, "subsampling": 2}),
+        "j444.jpg": (Image.fromarray(photo), {"quality": 95, "subsampling": 0}),
+        "gray.jpg": (Image.fromarray(photo[..., 0]), {"quality": 90}),
+        "prog.jpg": (Image.fromarray(photo), {"quality": 85, "progressive": True}),
+        "cmyk.jpg": (Image.fromarray(photo).convert("CMYK"), {"quality": 90}),
+        "big.jpg": (Image.fromarray(big), {"quality": 90}),
+        "rgb.png": (Image.fromarray(photo), {}), "rgba.png": (Image.fromarray(rgba), {}),
+        "l.png": (Image.fromarray(photo[..., 1]), {}),
+        "la.png": (Image.fromarray(rgba[..., [0, 3]], "LA"), {}),
+        "p.png": (pal, {}), "ptrns.png": (pal, {"transparency": 3}),
+        "bits.png": (Image.fromarray(photo[..., 0] > 120), {}),
+        "g16.png": (Image.fromarray((photo[..., 0].astype(np.uint16) * 257 + 99)), {}),
+        "t.gif": (pal, {"transparency": 5}), "b.bmp": (Image.fromarray(photo), {}),
+        "w.webp": (Image.fromarray(photo), {"quality": 80}),
+        "wl.webp": (Image.fromarray(photo), {"lossless": True}),
+        "wa.webp": (Image.fromarray(rgba), {"quality": 80}),
+        "t.tif": (Image.fromarray(photo), {}),
+    }
+    files = []
+    for name, (img, options) in kinds.items():
+        img.save(folder / name, **options)
+        files.append(folder / name)
+    (folder / "c16.png").write_bytes(tf.io.encode_png(
+        rng.integers(0, 65536, (h, w, 3)).astype(np.uint16)).numpy())
+    files.append(folder / "c16.png")
+    for o in range(2, 9):
+        files.append(folder / f"turned{o}.jpg")
+        _turned_jpeg(files[-1], o, big if o in (6, 8) else photo)
+    monkeypatch.setattr(formats, "SCALED_FROM_BYTES", 20_000)   # big.jpg, turned 6 and 8
+    assert {p.name for p, r in zip(files, formats.ratios(files, (30, 40)), strict=True)
+            if r > 1} == {"big.jpg", "turned6.jpg", "turned8.jpg"}
+    return [str(p) for p in files]
+
+
+def test_pillow_decodes_the_very_pixels_tensorflow_decodes(tmp_path, monkeypatch):
+    """Decoding without TensorFlow (JAX, PyTorch) gives what TensorFlow's pipeline gives,
+    image for image, for every kind of file, shrunk, enlarged and at its own size: a cache
+    made on one backend serves the others, and a run's images do not depend on it."""
+    files = _every_kind(tmp_path, monkeypatch)
+    for size in ((30, 40), (60, 84), (90, 70)):
+        got = {}
+        for which in ("tensorflow", "pillow"):
+            monkeypatch.setattr(decoding, "DECODER", which)
+            got[which] = decoding.decode(files, size)
+        for i, path in enumerate(files):
+            assert np.array_equal(got["tensorflow"][i], got["pillow"][i]), (path, size)
+    assert got["pillow"][[files.index(str(tmp_path / n)) for n in ("t.gif", "wa.webp")]].any()
+
+
+def test_each_decoder_is_chosen_by_the_backend(monkeypatch):
+    """TensorFlow's pipeline on the TensorFlow backend; Pillow's on JAX and PyTorch, and
+    wherever TensorFlow is not installed."""
+    import importlib.util
+
+    monkeypatch.setattr(decoding, "DECODER", None)
+    for backend, want in (("tensorflow", "tensorflow"), ("jax", "pillow"), ("torch", "pillow")):
+        monkeypatch.setattr(zoo, "keras_backend", lambda b=backend: b)
+        assert decoding.decoder() == want
+    monkeypatch.setattr(zoo, "keras_backend", lambda: "tensorflow")
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "tensorflow" else real(name, *a))
+    assert decoding.decoder() == "pillow"

@@ -16,7 +16,7 @@ __version__ = "0.1.0"
 hookimpl = pluggy.HookimplMarker("zoo")
 
 from zoo.csvdata import read_image_npz, read_label_pixel_csv  # noqa: E402
-from zoo.backend import import_tf as import_tensorflow  # noqa: E402
+from zoo.backend import current as keras_backend, import_tf as import_tensorflow  # noqa: E402
 from zoo.errors import ConfigError, DataError, PluginError, ZooError  # noqa: E402
 from zoo.specs import Dataset, DatasetSpec, MetricSpec, ModelSpec  # noqa: E402
 
@@ -34,6 +34,7 @@ __all__ = [
     "read_label_pixel_csv",
     "read_image_npz",
     "import_tensorflow",
+    "keras_backend",
 ]
 
 

@@ -8,8 +8,10 @@ the target size and cropped to it at the centre (nothing is padded; shrinking av
 areas, enlarging is bilinear), and converted to 8-bit (16-bit, palette and alpha images
 included). Grayscale when every image is, else RGB.
 
-Decoding runs in parallel in a tf.data pipeline (TensorFlow's decoders, as Keras'
-image_dataset_from_directory; Pillow for TIFF and EXIF tags); the decoded arrays are cached,
+Decoding runs in parallel: on the TensorFlow backend in a tf.data pipeline (TensorFlow's
+decoders, as Keras' image_dataset_from_directory), on JAX and PyTorch by Pillow in a thread
+per core, without TensorFlow; both give the same pixels (Pillow reads TIFFs and EXIF tags for
+both). The decoded arrays are cached,
 keyed by every file's path and contents (a hash of every byte) and by the settings, so a
 rerun does not decode again and any change to the folder or the settings decodes afresh; a
 cache whose arrays do not fit the settings is decoded afresh too. Freshly
@@ -18,7 +20,9 @@ as arrays that arrive through Ray are.
 
 This plugin uses zoo's public names only. Its parts: :mod:`.folder` (the layout and the
 image files), :mod:`.sizes` (the size and the memory the pixels take), :mod:`.decoding`
-and :mod:`.cache`; this module loads a folder through them.
+(which decoder: :mod:`.tfdecode` or :mod:`.pildecode`, by the rules of :mod:`.formats`, fitted
+by :mod:`.resize`), :mod:`.cache` and :mod:`.stream`; this module loads a folder through
+them.
 """
 from __future__ import annotations
 
@@ -30,7 +34,7 @@ import numpy as np
 import zoo
 
 from .cache import cache_key, read_cache, write_cache
-from .decoding import all_gray, bad_files, decode, in_words
+from .decoding import all_gray, decode_or_skip
 from .folder import HOW, check_classes, layout, scan
 from .sizes import in_memory, median_size, memory_limit as limit_of, parse_size
 from .stream import read_stream, write_stream
@@ -149,23 +153,8 @@ def _decode_all(root, files, test_files, classes, size, color, skip_bad, heads=N
     everything = [f for f, _ in files + test_files]
     labels = np.array([c for _, c in files + test_files], dtype=np.int64)
     is_test = np.array([False] * len(files) + [True] * len(test_files))
-    try:
-        x = decode(everything, size, heads)
-        skipped = []
-    except ValueError as exc:
-        bad = bad_files(everything)
-        if not bad:   # the decoders failed, yet no file alone fails: say what they said
-            raise zoo.DataError(root, f"could not decode the images: {in_words(exc)}") from None
-        if not skip_bad:
-            path, problem = bad[0]
-            raise zoo.DataError(path, f"not a readable image ({problem}); fix or remove it, "
-                                "or pass --skip-bad-images to leave such files out"
-                                + (f" ({len(bad)} found)" if len(bad) > 1 else "")) from None
-        keep = np.array([p not in {b for b, _ in bad} for p in everything])
-        everything = [p for p, k in zip(everything, keep, strict=True) if k]
-        labels, is_test = labels[keep], is_test[keep]
-        x = decode(everything, size)
-        skipped = [str(p) for p, _ in bad]
+    x, keep, skipped = decode_or_skip(root, everything, size, skip_bad, heads)
+    labels, is_test = labels[keep], is_test[keep]
     gray_wanted = color == "gray" or (color is None and all_gray(x))
     x = x[..., :1] if gray_wanted else x
     return {"x": x, "y": labels, "test": is_test, "classes": np.array(classes),

@@ -12,8 +12,9 @@ import numpy as np
 
 
 #: bumped when the decoding changes, so that older caches are not used (3: keyed by the
-#: files' contents, no longer by their sizes and modification times)
-LOADER_VERSION = 3
+#: files' contents, no longer by their sizes and modification times; 4: JPEGs with libjpeg's
+#: accurate inverse DCT, 16-bit values by their high byte, a WebP with alpha decoded)
+LOADER_VERSION = 4
 
 
 def cache_key(files: list, settings: dict, heads: list | None = None) -> str:

@@ -8,7 +8,7 @@ from pathlib import Path
 import zoo
 
 EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
-#: decoded by Pillow (TensorFlow has no decoder for them)
+#: decoded by Pillow whichever decoder decodes the rest (TensorFlow has none for them)
 PILLOW_ONLY = {".tif", ".tiff"}
 SYSTEM_FILES = {"thumbs.db", "desktop.ini", "icon\r"}
 HOW = ("pass --images PATH: a folder with one subfolder of images per class "

@@ -15,9 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-import zoo
-
-from .decoding import all_gray, bad_files, decode
+from .decoding import all_gray, decode_or_skip
 
 #: images decoded at once: 1,000 of 224x224 RGB are 150 MB
 CHUNK = 1000
@@ -92,34 +90,15 @@ def _decode_part(path: Path, root: Path, listed: list, size: tuple, skip_bad: bo
     labels, skipped, gray, at = [], [], True, 0
     for start in range(0, len(listed), CHUNK):
         chunk = listed[start:start + CHUNK]
-        x, kept = _decode_chunk(root, chunk, size, skip_bad)
-        skipped += [str(f) for f, _ in chunk if f not in {k for k, _ in kept}]
+        x, keep, bad = decode_or_skip(root, [f for f, _ in chunk], size, skip_bad)
+        skipped += bad
         out[at:at + len(x)] = x
         at += len(x)
-        labels += [c for _, c in kept]
+        labels += [c for (_, c), k in zip(chunk, keep, strict=True) if k]
         gray = gray and all_gray(x)
     out.flush()
     del out
     return np.array(labels, dtype=np.int64), skipped, gray
-
-
-def _decode_chunk(root: Path, chunk: list, size: tuple, skip_bad: bool) -> tuple:
-    """(pixels, the (file, class) pairs they are of) of one chunk."""
-    paths = [f for f, _ in chunk]
-    try:
-        return decode(paths, size), chunk
-    except ValueError:
-        bad = bad_files(paths)
-        if not bad:
-            raise zoo.DataError(root, "could not decode the images") from None
-        if not skip_bad:
-            path, problem = bad[0]
-            raise zoo.DataError(path, f"not a readable image ({problem}); fix or remove it, "
-                                "or pass --skip-bad-images to leave such files out") from None
-        gone = {b for b, _ in bad}
-        kept = [(f, c) for f, c in chunk if f not in gone]
-        return (decode([f for f, _ in kept], size) if kept else
-                np.empty((0, *size, 3), np.uint8)), kept
 
 
 def _rewrite(path: Path, rows: int, channels: int) -> None:
