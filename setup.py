@@ -41,7 +41,7 @@ setup(
         # KerasHub backbones (zoo_plugins.hub); it brings tensorflow-text
         "hub": ["keras-hub>=0.32"],
         # the suite tests the Ray executor too (tests/test_ray.py)
-        "test": ["pytest>=8", "hypothesis>=6.80", "statsmodels>=0.14", "ray>=2.9", "ruff>=0.5",
+        "test": ["pytest>=8", "pytest-xdist>=3.5", "hypothesis>=6.80", "statsmodels>=0.14", "ray>=2.9", "ruff>=0.5",
                  "radon>=6", "pyyaml>=6",
                  "keras-hub>=0.32", "onnx>=1.15", "onnxruntime>=1.17", "tf2onnx>=1.16",
                  "mlflow-skinny>=3", "jax>=0.4.30", "torch>=2.1"],

@@ -140,6 +140,10 @@ def pytest_report_header(config):
 
 
 def pytest_collection_modifyitems(config, items):
+    for item in items:   # under pytest-xdist (-n): see _group
+        group = _group(item)
+        if group:
+            item.add_marker(pytest.mark.xdist_group(group))
     needs = [item for item in items if "sign_data_dir" in getattr(item, "fixturenames", ())]
     for item in needs:
         item.add_marker(pytest.mark.sign_data)
@@ -147,6 +151,20 @@ def pytest_collection_modifyitems(config, items):
         _deselect(config, items, needs)
     if _without_browser():
         _deselect(config, items, [item for item in items if item.get_closest_marker("browser")])
+
+
+def _group(item) -> str:
+    """The xdist worker group a test must share (``--dist loadgroup``): the Ray tests one
+    (one Ray instance at a time), and the tests of a module-scoped fixture theirs (each
+    worker would otherwise build it again: three whole runs for the backend tests)."""
+    if item.get_closest_marker("ray"):
+        return "ray"
+    info = getattr(item, "_fixtureinfo", None)
+    for name in getattr(info, "names_closure", ()):
+        defs = info.name2fixturedefs.get(name) or ()
+        if any(d.scope == "module" for d in defs):
+            return f"{item.module.__name__}::{name}"
+    return ""
 
 
 def _deselect(config, items, which) -> None:

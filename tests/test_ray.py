@@ -208,3 +208,37 @@ def test_a_memory_mapped_dataset_goes_to_workers_as_its_file(tmp_path):
     with pytest.raises(PluginError, match=r"x\.npy: this Ray worker cannot open the memory-mapped "
                                           r"image cache .*shared filesystem"):
         open_mapped(ref)
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_a_tuned_run_on_ray_trains_on_another_backend_without_tensorflow(tmp_path, backend):
+    """The backend reaches every Ray worker (each starts Keras on it; TensorFlow is blocked in
+    the driver and, through the environment Ray passes on, in the workers) and tuning's
+    trials run there: trial facts and fold facts say the backend, nothing failed."""
+    blocker = tmp_path / "blocker" / "tensorflow"
+    blocker.mkdir(parents=True)
+    (blocker / "__init__.py").write_text('raise ImportError("TensorFlow is blocked here")\n')
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    env["PYTHONPATH"] = os.pathsep.join([str(blocker.parent), str(ROOT)])
+    results = tmp_path / "results"
+    done = subprocess.run(
+        [sys.executable, "-m", "zoo.cli", "run", "cnn", "-d", "digits", "--folds", "2",
+         "--epochs", "1", "--tune", "lr=1e-3..1e-2:log", "--trials", "2", "--backend", backend,
+         "--executor", "ray", "--cpus-per-task", "2", "--keep-models", "none", "-q",
+         "--results", str(results), "--out", str(tmp_path / "out")],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    run = read_json(results / "last_run.json")["runs"][0]
+    store = RunStore(results, "digits", run["run_id"])
+    folds = [store.read_fold("cnn", k)[0] for k in range(2)]
+    assert [f["status"] for f in folds] == ["ok", "ok"]
+    assert {f["devices"]["backend"] for f in folds} == {backend}
+    assert all(f["worker"].startswith("127.0.0.1 pid ") for f in folds)
+    assert {f["environment"]["backend"] for f in folds} == {backend}
+    trials = sorted(store.path.rglob("trial-*.json"))
+    assert len(trials) == 4   # 2 trials in each of 2 outer folds
+    assert {read_json(t)["environment"]["backend"] for t in trials} == {backend}
+    assert {read_json(t)["status"] for t in trials} == {"ok"}
+    for f in folds:   # each fold trained on the lr its own search chose
+        assert f["tuned"]["trials"] == 2 and f["tuned"]["failed"] == 0
+        assert f["settings"]["lr"] == f["tuned"]["settings"]["lr"]
