@@ -44,7 +44,9 @@ setup(
         "test": ["pytest>=8", "pytest-xdist>=3.5", "hypothesis>=6.80", "statsmodels>=0.14", "ray>=2.9", "ruff>=0.5",
                  "radon>=6", "pyyaml>=6",
                  "keras-hub>=0.32", "onnx>=1.15", "onnxruntime>=1.17", "tf2onnx>=1.16",
-                 "mlflow-skinny>=3", "jax>=0.4.30", "torch>=2.1"],
+                 "mlflow-skinny>=3", "jax>=0.4.30", "torch>=2.1",
+                 # ONNX on JAX (the fast tier runs on JAX and PyTorch too)
+                 "jax2onnx>=0.17"],
         "lint": ["ruff>=0.5", "radon>=6"],
         # zoo export model --format onnx (Keras writes ONNX through tf2onnx; ONNX Runtime
         # checks it and times it)

@@ -144,6 +144,8 @@ def pytest_collection_modifyitems(config, items):
         group = _group(item)
         if group:
             item.add_marker(pytest.mark.xdist_group(group))
+        if item.module.__name__ not in WITHOUT_KERAS:
+            item.add_marker(pytest.mark.keras)
     needs = [item for item in items if "sign_data_dir" in getattr(item, "fixturenames", ())]
     for item in needs:
         item.add_marker(pytest.mark.sign_data)
@@ -151,6 +153,15 @@ def pytest_collection_modifyitems(config, items):
         _deselect(config, items, needs)
     if _without_browser():
         _deselect(config, items, [item for item in items if item.get_closest_marker("browser")])
+
+
+#: the test modules that run no Keras code (statistics, the report, the store, the run loop on
+#: fake trainers, ...; they pass with `import keras` made to fail): every other test is marked
+#: `keras`, and CI runs the fast ones of those again on JAX and on PyTorch (the README's test
+#: command)
+WITHOUT_KERAS = {"test_architecture", "test_csvdata", "test_docs", "test_engine",
+                 "test_history", "test_hostile", "test_metrics", "test_protocol",
+                 "test_report", "test_stats", "test_store", "test_verdict"}
 
 
 def _group(item) -> str:
@@ -163,7 +174,7 @@ def _group(item) -> str:
     for name in getattr(info, "names_closure", ()):
         defs = info.name2fixturedefs.get(name) or ()
         if any(d.scope == "module" for d in defs):
-            return f"{item.module.__name__}::{name}"
+            return item.module.__name__
     return ""
 
 

@@ -40,11 +40,13 @@ def test_a_backend_keras_does_not_have_is_named_with_where_it_came_from(
 def test_a_process_runs_one_backend():
     import keras
 
-    assert keras.backend.backend() == "tensorflow"   # this suite's process
-    with pytest.raises(ConfigError, match="Keras already runs on tensorflow in this process; "
-                                          "start it with KERAS_BACKEND=jax"):
-        backend.use("jax")
-    assert backend.use("tensorflow") == "tensorflow"
+    here = keras.backend.backend()   # this suite's process: $KERAS_BACKEND, else tensorflow
+    assert here == (os.environ.get("KERAS_BACKEND") or "tensorflow")
+    other = "jax" if here != "jax" else "torch"
+    with pytest.raises(ConfigError, match=f"Keras already runs on {here} in this process; "
+                                          f"start it with KERAS_BACKEND={other}"):
+        backend.use(other)
+    assert backend.use(here) == here
 
 
 def test_a_backend_that_is_not_installed_says_how_to_install_it(monkeypatch):

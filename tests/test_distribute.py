@@ -101,6 +101,7 @@ def test_batch_norm_is_synchronized_only_under_several_tensorflow_replicas(monke
     # two replicas: synchronized under TensorFlow, never on another backend
     two = type("TwoReplicas", (), {"num_replicas_in_sync": 2})()
     monkeypatch.setattr(tf.distribute, "get_strategy", lambda: two)
+    monkeypatch.setattr(keras.backend, "backend", lambda: "tensorflow")   # whatever runs here
     assert cnn.several_replicas() is True
     monkeypatch.setattr(keras.backend, "backend", lambda: "jax")
     assert cnn.several_replicas() is False

@@ -93,11 +93,14 @@ def export(chosen: Chosen, fmt: str, target: Path, images: np.ndarray,
         if fmt == "keras":
             shutil.copyfile(chosen.path, target)
         else:
+            model(x[:1], training=False)   # Keras exports on JAX only a model it has called
             model.export(str(target), format=keras_name, verbose=False)
         run = _runtime(fmt, target, custom_objects)
         got = run(x)
     except ImportError as exc:
-        raise ZooError(f"--format {fmt}: {exc} (pip install 'keras-zoo[export]')") from None
+        how = ("pip install jax2onnx: Keras writes ONNX on JAX through it" if backend == "jax"
+               else "pip install 'keras-zoo[export]'")
+        raise ZooError(f"--format {fmt}: {_first_line(exc)} ({how})") from None
     except Exception as exc:   # a converter that cannot write a layer, a runtime that refuses it
         _remove(target)
         raise ZooError(f"--format {fmt}: {chosen.model} could not be exported and loaded back "

@@ -209,7 +209,8 @@ class FoldRunner:
         import keras  # lazy: Keras starts its backend (4 s); only training and kept models need it
 
         data, schedule = self._training(idx, seed)
-        guards = [keras.callbacks.TerminateOnNaN(), interrupt.stop_on_ctrl_c(), schedule]
+        guards = [_seeded(keras, seed), keras.callbacks.TerminateOnNaN(),
+                  interrupt.stop_on_ctrl_c(), schedule]
         gpu = _reset_peak_memory(self.strategy)
         start = time.perf_counter()
         history = self.model.fit(data, validation_data=validation, epochs=self.protocol.epochs,
@@ -475,6 +476,18 @@ def _threads(backend: str) -> int:
 
         return torch.get_num_threads()
     return 0
+
+
+def _seeded(keras, seed: int):
+    """A callback that seeds Keras' global generators as training begins, after Keras' first
+    fit of a model has built what it builds: PyTorch's Dropout without a seed of its own draws
+    from torch's global generator, which that build moves on, so a reused model's fold
+    trained otherwise than a fresh model's (tested). Nothing else draws from them there."""
+    class Seeded(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            keras.utils.set_random_seed(seed)
+
+    return Seeded()
 
 
 def _reset_peak_memory(placement):
