@@ -84,8 +84,8 @@ def test_a_preset_without_an_image_converter_is_resized_to_image_size(tmp_path,
     assert model.get_layer("resize").output.shape[1:3] == (24, 24)
 
 
-@pytest.mark.slow
 def test_a_frozen_backbone_keeps_its_weights_and_the_head_trains(preset):
+    """Fast (a tiny preset, a few seconds), so it runs on JAX and PyTorch in CI too."""
     import zoo
     from zoo import options
     from zoo.plugins import get_registry
