@@ -139,6 +139,7 @@ def pytest_report_header(config):
     return lines
 
 
+@pytest.hookimpl(tryfirst=True)   # before xdist's, which reads the groups into the node ids
 def pytest_collection_modifyitems(config, items):
     for item in items:   # under pytest-xdist (-n): see _group
         group = _group(item)

@@ -17,7 +17,7 @@ from zoo.store import RunStore, read_json
 
 import ray  # noqa: E402  (the ray extra; .ci/run installs it)
 
-RUN = ["run", "cnn", "vit", "--dataset", "digits", "--folds", "2", "--epochs", "1",
+RUN = ["run", "cnn", "--dataset", "digits", "--folds", "2", "--epochs", "1",
        "--keep-models", "none"]
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
@@ -27,7 +27,7 @@ def facts_of(results, sizes=(1.0,)):
     run = read_json(results / "last_run.json")["runs"][0]
     store = RunStore(results, run["dataset"], run["run_id"])
     out = {}
-    for model in ("cnn", "vit"):
+    for model in ("cnn",):
         for k in range(2):
             for size in sizes:
                 out[model, k, size] = store.read_fold(model, k, size)
@@ -73,8 +73,7 @@ def test_a_two_node_cluster_gives_the_local_executors_facts(two_nodes, tmp_path)
         assert fa["threads"] == fb["threads"] == 2
     workers = {b[key][0]["worker"] for key in b}
     assert len(workers) == 2   # both slots were used
-    html = (tmp_path / "r2" / "index.html").read_text()
-    assert "cnn" in html and "vit" in html
+    assert "cnn" in (tmp_path / "r2" / "index.html").read_text()
 
 
 def test_a_model_missing_on_the_workers_is_named_with_the_node(register_plugin, tmp_path):
@@ -210,11 +209,13 @@ def test_a_memory_mapped_dataset_goes_to_workers_as_its_file(tmp_path):
         open_mapped(ref)
 
 
-@pytest.mark.parametrize("backend", ["jax", "torch"])
+@pytest.mark.parametrize("backend", ["torch"])
 def test_a_tuned_run_on_ray_trains_on_another_backend_without_tensorflow(tmp_path, backend):
     """The backend reaches every Ray worker (each starts Keras on it; TensorFlow is blocked in
     the driver and, through the environment Ray passes on, in the workers) and tuning's
-    trials run there: trial facts and fold facts say the backend, nothing failed."""
+    trials run there: trial facts and fold facts say the backend, nothing failed. PyTorch
+    here (JAX passed too, in 65 s against 54: the suite keeps one; tuning's own tests run on
+    both in CI's JAX and PyTorch passes)."""
     blocker = tmp_path / "blocker" / "tensorflow"
     blocker.mkdir(parents=True)
     (blocker / "__init__.py").write_text('raise ImportError("TensorFlow is blocked here")\n')

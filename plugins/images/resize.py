@@ -11,18 +11,18 @@ F = np.float32
 
 
 def fit(image: np.ndarray, size: tuple) -> np.ndarray:
-    """``image`` (h, w, c) uint8 fitted to ``size`` (height, width) as uint8: its centred box
-    of that aspect ratio (the image covers ``size``, its centre kept, as Pillow's
-    ImageOps.fit does), area-averaged when either side shrinks, else bilinear. An image of
-    that size already is returned untouched."""
+    """``image`` (h, w, c) uint8, or a stack of images of one shape (n, h, w, c), fitted to
+    ``size`` (height, width) as uint8: its centred box of that aspect ratio (the image covers
+    ``size``, its centre kept, as Pillow's ImageOps.fit does), area-averaged when either side
+    shrinks, else bilinear. An image of that size already is returned untouched."""
     th, tw = size
-    h, w = image.shape[:2]
+    h, w = image.shape[-3:-1]
     if (h, w) == (th, tw):
         return image
     ch = min(h, (w * th + tw // 2) // tw)
     cw = min(w, (h * tw + th // 2) // th)
     top, left = (h - ch) // 2, (w - cw) // 2
-    box = image[top:top + ch, left:left + cw]
+    box = image[..., top:top + ch, left:left + cw, :]
     out = area(box, size) if ch > th or cw > tw else bilinear(box, size)
     return np.round(out).astype(np.uint8)
 
@@ -32,10 +32,10 @@ def area(image: np.ndarray, size: tuple) -> np.ndarray:
     float32: each output pixel the area-weighted sum of the input pixels it covers, summed
     along a row first (the edge pixels weighted by the part they cover), then over the rows,
     then scaled by the output pixel's area."""
-    h, w = image.shape[:2]
+    h, w = image.shape[-3:-1]
     y_scale, x_scale = F(h) / F(size[0]), F(w) / F(size[1])
-    rows = _area_sums(image.astype(F), w, size[1], x_scale, axis=1)
-    sums = _area_sums(rows, h, size[0], y_scale, axis=0, weigh_every=True)
+    rows = _area_sums(image.astype(F), w, size[1], x_scale, axis=-2)
+    sums = _area_sums(rows, h, size[0], y_scale, axis=-3, weigh_every=True)
     return sums * F(1.0 / float(y_scale * x_scale))
 
 
@@ -85,14 +85,14 @@ def bilinear(image: np.ndarray, size: tuple) -> np.ndarray:
     """TensorFlow's ResizeBilinear with half-pixel centres of ``image`` (h, w, c) to
     ``size``, as float32: top and bottom rows interpolated along x, then between them
     along y."""
-    h, w = image.shape[:2]
+    h, w = image.shape[-3:-1]
     y0, y1, ly = _bilinear_cells(h, size[0])
     x0, x1, lx = _bilinear_cells(w, size[1])
     a = image.astype(F)
-    top, bottom = a[y0], a[y1]
-    lx = lx[None, :, None]
-    top = top[:, x0] + (top[:, x1] - top[:, x0]) * lx
-    bottom = bottom[:, x0] + (bottom[:, x1] - bottom[:, x0]) * lx
+    top, bottom = a[..., y0, :, :], a[..., y1, :, :]
+    lx = lx[:, None]
+    top = top[..., x0, :] + (top[..., x1, :] - top[..., x0, :]) * lx
+    bottom = bottom[..., x0, :] + (bottom[..., x1, :] - bottom[..., x0, :]) * lx
     return top + (bottom - top) * ly[:, None, None]
 
 
