@@ -141,12 +141,16 @@ def pytest_report_header(config):
 
 @pytest.hookimpl(tryfirst=True)   # before xdist's, which reads the groups into the node ids
 def pytest_collection_modifyitems(config, items):
+    groups = {}
     for item in items:   # under pytest-xdist (-n): see _group
-        group = _group(item)
-        if group:
-            item.add_marker(pytest.mark.xdist_group(group))
-        if item.module.__name__ not in WITHOUT_KERAS:
-            item.add_marker(pytest.mark.keras)
+        groups[item] = _group(item)
+        if groups[item]:
+            item.add_marker(pytest.mark.xdist_group(groups[item]))
+        if item.module.__name__ in ON_EVERY_BACKEND:
+            item.add_marker(pytest.mark.backends)
+    # the groups first, Ray's first of all: each is one worker's serial chain (Ray's several
+    # minutes), and started last it leaves the other workers idle at the end
+    items.sort(key=lambda item: (groups[item] != "ray", not groups[item]))
     needs = [item for item in items if "sign_data_dir" in getattr(item, "fixturenames", ())]
     for item in needs:
         item.add_marker(pytest.mark.sign_data)
@@ -156,13 +160,14 @@ def pytest_collection_modifyitems(config, items):
         _deselect(config, items, [item for item in items if item.get_closest_marker("browser")])
 
 
-#: the test modules that run no Keras code (statistics, the report, the store, the run loop on
-#: fake trainers, ...; they pass with `import keras` made to fail): every other test is marked
-#: `keras`, and CI runs the fast ones of those again on JAX and on PyTorch (the README's test
-#: command)
-WITHOUT_KERAS = {"test_architecture", "test_csvdata", "test_docs", "test_engine",
-                 "test_history", "test_hostile", "test_metrics", "test_protocol",
-                 "test_report", "test_stats", "test_store", "test_verdict"}
+#: the test modules of the code that differs by Keras backend (training and its recipe,
+#: placement, Grad-CAM and kept models, export, KerasHub, image decoding, tuning, model
+#: options, the Python API): their tests are marked `backends`, and CI runs the fast ones again
+#: on JAX and on PyTorch (the README's test command). The other modules run Keras the same way
+#: on every backend or not at all (statistics, the report, the store, the command line's
+#: checks); serving kept models on JAX and PyTorch is tested in test_backends
+ON_EVERY_BACKEND = {"test_api", "test_backends", "test_distribute", "test_export", "test_hub",
+                    "test_images", "test_options", "test_recipe", "test_train", "test_tuning"}
 
 
 def _group(item) -> str:
