@@ -83,13 +83,19 @@ def scale_of(path, nbytes: int, head: bytes, size: tuple, turn: int = 1, img=Non
     :data:`JPEG_SCALING`: the :func:`ratio` of its header's size (``img``, the opened image,
     else read by Pillow) against the size it must cover stored as it is. ValueError
     (:data:`TOO_LARGE`) when its header states more than :data:`MAX_PIXELS`."""
-    if not (JPEG_SCALING and nbytes >= SCALED_FROM_BYTES and is_jpeg(head) and (
-            turn > 1 or os.path.splitext(str(path))[1].lower() in JPEG_NAMES)):
+    if not (_candidate(path, nbytes, turn) and is_jpeg(head)):
         return 1
     width, height = img.size if img is not None else header_size(path)
     if width * height > MAX_PIXELS:
         raise ValueError(f"{path}: {TOO_LARGE}")
     return ratio(height, width, stored_size(size, turn))
+
+
+def _candidate(path, nbytes: int, turn: int) -> bool:
+    """Whether a file may be decoded scaled down, from its name, length and EXIF orientation
+    alone (the rest of :func:`scale_of`'s rule needs its first bytes)."""
+    return JPEG_SCALING and nbytes >= SCALED_FROM_BYTES and (
+        turn > 1 or os.path.splitext(str(path))[1].lower() in JPEG_NAMES)
 
 
 def header_size(path) -> tuple:
@@ -115,8 +121,7 @@ def ratios(files: list, size: tuple, turns=None) -> np.ndarray:
     for i, path in enumerate(files):
         nbytes = os.path.getsize(path)
         turn = 1 if turns is None else int(turns[i])
-        if not JPEG_SCALING or nbytes < SCALED_FROM_BYTES or (
-                turn == 1 and os.path.splitext(str(path))[1].lower() not in JPEG_NAMES):
+        if not _candidate(path, nbytes, turn):
             continue   # not opened: the common case of small images costs nothing
         with open(path, "rb") as f:
             head = f.read(HEAD)

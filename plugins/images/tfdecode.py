@@ -12,7 +12,6 @@ import zoo
 
 from . import formats, pildecode
 from .folder import PILLOW_ONLY
-from .resize import fit as fit_array
 
 #: images decoded at once. tf.data's AUTOTUNE starts low and ramps up, and a single pass over
 #: many small files ends before it has: a fixed number, well above the cores, keeps them busy
@@ -65,8 +64,8 @@ def decode(files: list, size: tuple) -> np.ndarray:
     out[tf_index] = x
     if len(turned):
         out[turned] = _decode_turned(tf, [files[i] for i in turned], turns, size)
-    for i in np.flatnonzero(by_pillow):
-        out[i] = fit_array(pildecode.decode_one(files[i]), size)
+    if by_pillow.any():
+        out[by_pillow] = pildecode.decode([files[i] for i in np.flatnonzero(by_pillow)], size)
     return out
 
 
