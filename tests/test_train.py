@@ -114,7 +114,26 @@ def test_divergence_is_recorded_as_failed_with_the_reason():
         0, make_splits(ds.y, PROTOCOL)))
     assert facts["status"] == "diverged"
     assert facts["reason"] == "training loss became nan in epoch 1"
-    assert facts["epochs_run"] == 1  # TerminateOnNaN stopped it
+    assert facts["epochs_run"] == 1  # stopped after the epoch whose loss was not finite
+
+
+def test_no_guard_makes_keras_wait_for_every_batch():
+    """zoo's guards (a non-finite loss, Ctrl-C) look at an epoch's end and a batch's beginning,
+    not at a batch's end, so on JAX and PyTorch Keras goes on dispatching batches instead of
+    waiting for every loss (TensorFlow's Keras calls callbacks in line whatever they are)."""
+    import keras
+
+    from zoo.grid.train import fit_guards
+
+    guards = fit_guards(keras, seed=1)
+    for hook in ("on_batch_end", "on_train_batch_end"):
+        assert all(getattr(type(g), hook) is getattr(keras.callbacks.Callback, hook)
+                   for g in guards)
+    off_tensorflow = keras.config.backend() != "tensorflow"
+    assert keras.callbacks.CallbackList(guards)._async_train is off_tensorflow
+    # Keras' own TerminateOnNaN looks at every batch's end: with it Keras would wait
+    waiting = keras.callbacks.CallbackList([*guards, keras.callbacks.TerminateOnNaN()])
+    assert waiting._async_train is False
 
 
 @pytest.mark.slow
@@ -194,7 +213,7 @@ def test_a_final_fit_stops_at_a_non_finite_loss():
     ds = tiny()
     trained = FoldRunner(spec(diverging, "diverging"), ds, PROTOCOL).fit_final()
     assert trained.facts.status == "diverged" and trained.model is None
-    assert trained.facts.epochs_run == 1   # TerminateOnNaN stopped it, as it stops a fold
+    assert trained.facts.epochs_run == 1   # stopped after that epoch, as a fold is
     assert "not finite" in trained.facts.reason
 
 
@@ -218,7 +237,7 @@ def test_ctrl_c_stops_every_kind_of_fit_at_a_batch_end_and_raises_outside_keras(
             call(("tiny", "dense", 0, 1.0, -1))
     finally:
         interrupt.CTRL_C.clear()
-    assert len(epochs) <= 1   # stopped at the first batch end, not after 5 epochs
+    assert len(epochs) <= 1   # stopped after the next batch, not after 5 epochs
 
 
 def fake_and_real(kind):

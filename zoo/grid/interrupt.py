@@ -1,9 +1,9 @@
-"""Ctrl-C during a run: training stops at the end of the current batch, and the run raises
+"""Ctrl-C during a run: training stops a batch later, and the run raises
 KeyboardInterrupt outside TensorFlow, keeping every cell that finished.
 
 A KeyboardInterrupt raised inside an interrupted Keras fit corrupted the heap now and then
 (``free(): invalid next size``), so the signal only sets :data:`CTRL_C`; the fold runner's
-callback stops training at the next batch end and the fold raises after ``fit`` returns. A
+callback stops training at the end of the next batch and the fold raises after ``fit`` returns. A
 second Ctrl-C interrupts at once, as usual.
 """
 from __future__ import annotations
@@ -20,11 +20,15 @@ RECEIVED = {"signal": signal.SIGINT}
 
 
 def stop_on_ctrl_c():
-    """A Keras callback that ends training at the end of the batch during which Ctrl-C came."""
+    """A Keras callback that ends training at the end of the next batch once Ctrl-C came.
+
+    It looks as a batch begins, not as one ends: a callback with a batch-end hook makes Keras
+    wait for every batch's results on JAX and PyTorch (and one that says it is async-safe,
+    called on a thread, raced the JAX trainer when it stopped training: Keras 3.15)."""
     import keras  # lazy: Keras starts its backend (4 s); only training and kept models need it
 
     class StopOnCtrlC(keras.callbacks.Callback):
-        def on_train_batch_end(self, batch, logs=None):
+        def on_train_batch_begin(self, batch, logs=None):
             if CTRL_C.is_set():
                 self.model.stop_training = True
 

@@ -203,14 +203,14 @@ class FoldRunner:
     def _fit(self, key, idx, seed: int, validation=None, callbacks=()) -> "_Fit":
         """The one fit of every kind of cell (fold, learning-curve point, trial, final model):
         the prepared model on the images ``idx`` (None: all of them), shuffled and augmented
-        with ``seed``, with the same guards for all: training stops at a non-finite loss
-        (TerminateOnNaN) and at a batch end on Ctrl-C (raised here, outside Keras, once the
-        fit has returned), under the learning-rate schedule, telling ``on_epoch``."""
+        with ``seed``, with the same guards for all (:func:`fit_guards`): training stops
+        after an epoch with a non-finite loss and at a batch end on Ctrl-C (raised here,
+        outside Keras, once the fit has returned), under the learning-rate schedule, telling
+        ``on_epoch``."""
         import keras  # lazy: Keras starts its backend (4 s); only training and kept models need it
 
         data, schedule = self._training(idx, seed)
-        guards = [_seeded(keras, seed), keras.callbacks.TerminateOnNaN(),
-                  interrupt.stop_on_ctrl_c(), schedule]
+        guards = [*fit_guards(keras, seed), schedule]
         gpu = _reset_peak_memory(self.strategy)
         start = time.perf_counter()
         history = self.model.fit(data, validation_data=validation, epochs=self.protocol.epochs,
@@ -476,6 +476,20 @@ def _threads(backend: str) -> int:
 
         return torch.get_num_threads()
     return 0
+
+
+def fit_guards(keras, seed: int) -> list:
+    """The callbacks of every fit: the generators seeded as training begins, training stopped
+    at the end of an epoch whose loss is not finite, and at a batch end on Ctrl-C. None looks
+    at a batch's end: with such a callback Keras waits for every batch's loss on JAX and
+    PyTorch instead of dispatching the next batches (which on a GPU undoes the pipelining)."""
+    class StopAtNonFiniteLoss(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            loss = (logs or {}).get("loss")
+            if loss is not None and not math.isfinite(loss):
+                self.model.stop_training = True
+
+    return [_seeded(keras, seed), StopAtNonFiniteLoss(), interrupt.stop_on_ctrl_c()]
 
 
 def _seeded(keras, seed: int):
