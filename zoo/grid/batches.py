@@ -10,7 +10,10 @@ TensorFlow, JAX and PyTorch, whichever thread asks for them and in whatever orde
 Why PyDataset rather than tf.data or Grain: it is Keras' own, runs on every backend with no
 further dependency, and on TensorFlow Keras wraps it in tf.data with prefetching, so a batch
 is gathered while the previous one trains (benchmarks/backends.py measures it against plain
-``model.fit`` on arrays).
+``model.fit`` on arrays). Grain doing the same work (benchmarks/pipelines.py) reads a record
+at a time: its shuffled index and batching cost 5-7 ms a batch of 128 small images against
+0.05-0.08 ms here (a vectorized gather), and its CNN epochs were 1.22 times plain fit's on
+TensorFlow where this pipeline's were 1.06.
 """
 from __future__ import annotations
 
