@@ -50,7 +50,7 @@ def data(quick: bool, images=None):
 
 
 def plain_fit(spec, x, y, held, classes, protocol, seed, jit_compile):
-    """Seconds per epoch of plain model.fit on float arrays (the baseline), watching the
+    """Each epoch's seconds of plain model.fit on float arrays (the baseline), watching the
     held-out fold ``held`` (x, y) each epoch as a zoo fold does, the first epoch (which
     traces and compiles) left out."""
     from zoo.backend import start_keras
@@ -62,22 +62,28 @@ def plain_fit(spec, x, y, held, classes, protocol, seed, jit_compile):
     keras.utils.set_random_seed(seed)
     model = spec.build(x.shape[1:], classes)
     model.compile(optimizer=optimizer_for(protocol), loss=loss_for(protocol),
-                  jit_compile=jit_compile)   # as zoo compiled it
+                  metrics=["accuracy"], jit_compile=jit_compile)   # as zoo compiled it
     xf = x.astype(np.float32) / 255
     watch = (held[0].astype(np.float32) / 255, held[1])
-    model.fit(xf, y, batch_size=protocol.batch_size, epochs=1, verbose=0,
-              validation_data=watch)   # compile
-    start = time.perf_counter()
-    model.fit(xf, y, batch_size=protocol.batch_size, epochs=protocol.epochs - 1 or 1,
-              verbose=0, shuffle=True, validation_data=watch)
-    return (time.perf_counter() - start) / (protocol.epochs - 1 or 1)
+    stamps = []   # as zoo's side: from the end of the first epoch (which compiles) on
+    model.fit(xf, y, batch_size=protocol.batch_size, epochs=protocol.epochs,
+              verbose=0, shuffle=True, validation_data=watch,
+              callbacks=[keras.callbacks.LambdaCallback(
+                  on_epoch_end=lambda epoch, logs: stamps.append(time.perf_counter()))])
+    return epoch_seconds(stamps)
+
+
+def epoch_seconds(stamps) -> list:
+    """Each epoch's seconds from the times at which consecutive epochs ended."""
+    return [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
 
 
 def main():
     args = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     args.add_argument("--quick", action="store_true", help="500 images, 2 epochs: a CPU check")
     args.add_argument("--images", type=int, default=None, help="the first N images only")
-    args.add_argument("--epochs", type=int, default=None, help="epochs (default 5; quick 2)")
+    args.add_argument("--epochs", type=int, default=None,
+                      help="epochs (default 5; quick 2; at least 2)")
     args.add_argument("--json", action="store_true", help="one JSON line per model too")
     opts = args.parse_args()
     quick = opts.quick
@@ -92,7 +98,7 @@ def main():
     from zoo.plugins import get_registry
 
     x, y, classes, name = data(quick, opts.images)
-    epochs = opts.epochs or (2 if quick else 5)
+    epochs = max(2, opts.epochs or (2 if quick else 5))   # the first is not timed
     protocol = Protocol(folds=5, epochs=epochs, batch_size=128, lr=1e-3, augment=0.0,
                         backend=keras.backend.backend())
     ds = zoo.Dataset(name="bench", x=x, y=y, class_names=[str(c) for c in range(classes)])
@@ -112,10 +118,11 @@ def main():
                                                      "transforms": ()})())
         stamps.clear()
         trained = runner.run(0, fold_of, key=("bench", model))
-        per_epoch = (stamps[-1] - stamps[0]) / (len(stamps) - 1)
+        zoo_epochs = epoch_seconds(stamps)
         part, held = training(fold_of, 0), held_out(fold_of, 0)
-        plain = plain_fit(spec, x[part], y[part], (x[held], y[held]), classes, protocol,
-                          seed=1, jit_compile=runner.model.jit_compile)
+        plain_epochs = plain_fit(spec, x[part], y[part], (x[held], y[held]), classes,
+                                 protocol, seed=1, jit_compile=runner.model.jit_compile)
+        per_epoch, plain = float(np.mean(zoo_epochs)), float(np.mean(plain_epochs))
         train = len(part)
         memory = trained.facts.peak_memory_bytes   # zoo's own figure (None on a CPU)
         said = f"{memory / 2 ** 20:,.0f} MiB" if memory else "- (CPU)"
@@ -123,7 +130,9 @@ def main():
               f"{per_epoch / plain:6.2f} {said:>12}", flush=True)
         if opts.json:
             print("JSON " + json.dumps({"model": model, "backend": keras.backend.backend(),
-                                        "zoo": per_epoch, "plain": plain, "images": train}))
+                                        "zoo": per_epoch, "plain": plain, "images": train,
+                                        "zoo_epochs": zoo_epochs,
+                                        "plain_epochs": plain_epochs}))
         RunnerFactory.release()
     print("\nseconds per epoch leave out the first epoch (tracing and compiling) on both "
           "sides, and both watch the held-out fold each epoch; images/s counts the fold's "
