@@ -18,8 +18,6 @@ augmentation on either side (plain fit has none).
 """
 import importlib.util
 import json
-import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -43,7 +41,7 @@ def child():
     import numpy as np
 
     import zoo
-    data = _gpu_script().data   # the same images as benchmarks/gpu.py, labels 0..23
+    data = _sibling("gpu").data   # the same images as benchmarks/gpu.py, labels 0..23
     from zoo.grid.protocol import Protocol, held_out, make_splits, training
     from zoo.grid.recipe import loss_for, optimizer_for
     from zoo.grid.train import RunnerFactory, fold_seed
@@ -103,26 +101,17 @@ def paired(sides: dict, stamps: list) -> list:
     return rounds
 
 
-def _gpu_script():
-    spec = importlib.util.spec_from_file_location("gpu_benchmark", HERE / "gpu.py")
+def _sibling(name: str):
+    """benchmarks/<name>.py as a module (this folder is not on sys.path: above)."""
+    spec = importlib.util.spec_from_file_location(f"benchmark_{name}", HERE / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
 def main():
-    from zoo.backend import installed
-
     start = time.perf_counter()
-    rows = []
-    for backend in [name for name, version in installed().items() if version]:
-        env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2"}
-        done = subprocess.run([sys.executable, __file__, "--child"], env=env, cwd=ROOT,
-                              capture_output=True, text=True, timeout=3600)
-        if done.returncode:
-            raise SystemExit(f"{backend}: {done.stderr[-3000:]}")
-        rows += [json.loads(line[5:]) for line in done.stdout.splitlines()
-                 if line.startswith("JSON ")]
+    rows = _sibling("each_backend").each_backend(__file__)
     print(f"Sign MNIST, the first {IMAGES:,} training images (one fold of 5: "
           f"{rows[0]['images']:,} trained on, {IMAGES - rows[0]['images']:,} watched), batch "
           f"128; {ROUNDS} rounds of {EPOCHS} epochs a side, back to back; a round's figure is "

@@ -21,7 +21,6 @@ Each backend runs in its own process.
 """
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -121,19 +120,10 @@ def child():
 
 
 def main():
-    sys.path.insert(0, str(ROOT))
-    from zoo.backend import installed
+    from each_backend import each_backend   # benchmarks/ is the script's folder: on sys.path
 
     start = time.perf_counter()
-    rows = []
-    for backend in [name for name, version in installed().items() if version]:
-        env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2"}
-        done = subprocess.run([sys.executable, __file__, "--child", *sys.argv[1:]], env=env, cwd=ROOT,
-                              capture_output=True, text=True, timeout=3600)
-        if done.returncode:
-            raise SystemExit(f"{backend}: {done.stderr[-3000:]}")
-        rows += [json.loads(line[5:]) for line in done.stdout.splitlines()
-                 if line.startswith("JSON ")]
+    rows = each_backend(__file__, sys.argv[1:])
     import grain  # noqa: F401  (its version, printed)
     from importlib.metadata import version
 
