@@ -1,10 +1,10 @@
-"""Ctrl-C during a run: training stops a batch later, and the run raises
-KeyboardInterrupt outside TensorFlow, keeping every cell that finished.
+"""Ctrl-C during a run: training stops a batch later, and the run raises KeyboardInterrupt
+outside TensorFlow, keeping every cell that finished.
 
 A KeyboardInterrupt raised inside an interrupted Keras fit corrupted the heap now and then
 (``free(): invalid next size``), so the signal only sets :data:`CTRL_C`; the fold runner's
-callback stops training at the end of the next batch and the fold raises after ``fit`` returns. A
-second Ctrl-C interrupts at once, as usual.
+callback stops training at the end of the next batch and the fold raises after ``fit``
+returns. A second Ctrl-C interrupts at once, as usual.
 """
 from __future__ import annotations
 
