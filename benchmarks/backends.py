@@ -41,13 +41,12 @@ def child():
     import numpy as np
 
     import zoo
-    data = _sibling("gpu").data   # the same images as benchmarks/gpu.py, labels 0..23
     from zoo.grid.protocol import Protocol, held_out, make_splits, training
-    from zoo.grid.recipe import loss_for, optimizer_for
     from zoo.grid.train import RunnerFactory, fold_seed
     from zoo.plugins import get_registry
 
-    x, y, classes, _ = data(False, IMAGES)
+    gpu = _sibling("gpu")   # its images (labels 0..23), baseline model and epoch timing
+    x, y, classes, _ = gpu.data(False, IMAGES)
     protocol = Protocol(folds=5, epochs=EPOCHS, batch_size=128, lr=1e-3, augment=0.0,
                         backend=keras.backend.backend())
     ds = zoo.Dataset(name="bench", x=x, y=y, class_names=[str(c) for c in range(classes)])
@@ -68,26 +67,25 @@ def child():
             runner.prepare(0)   # the fold's start: fresh weights, zeroed optimizer
             runner._fit(("bench", name), part, fold_seed(protocol, 0), runner._batches(held))
 
-        keras.utils.set_random_seed(1)
-        plain = registry.models[name].build(x.shape[1:], classes)
-        plain.compile(optimizer=optimizer_for(protocol), loss=loss_for(protocol),
-                      metrics=["accuracy"], jit_compile=runner.prepare(0).jit_compile)
+        plain = gpu.plain_model(registry.models[name], x.shape[1:], classes, protocol, seed=1,
+                                jit_compile=runner.prepare(0).jit_compile)
 
         def plain_fit(plain=plain):
             plain.fit(xf, y[part], batch_size=protocol.batch_size, epochs=EPOCHS, verbose=0,
                       shuffle=True, validation_data=watch, callbacks=[clock])
 
-        rounds = paired({"zoo": zoo_fit, "plain": plain_fit}, stamps)
+        rounds = paired({"zoo": zoo_fit, "plain": plain_fit}, stamps, gpu.epoch_seconds)
         print("JSON " + json.dumps({"backend": keras.backend.backend(), "model": name,
                                     "images": int(len(part)), "rounds": rounds}), flush=True)
         del plain, runner
         RunnerFactory.release()
 
 
-def paired(sides: dict, stamps: list) -> list:
+def paired(sides: dict, stamps: list, epoch_seconds) -> list:
     """ROUNDS rounds of each side's fit back to back, alternating which goes first: per
-    round, each side's best epoch after the first (``stamps``: when each epoch ended). The
-    first fit of each side traces and compiles and is not timed."""
+    round, each side's best epoch after the first (``stamps``: when each epoch ended, turned
+    into seconds by ``epoch_seconds``). The first fit of each side traces and compiles and
+    is not timed."""
     for fit in sides.values():
         fit()
     rounds = []
@@ -96,7 +94,7 @@ def paired(sides: dict, stamps: list) -> list:
         for side in (list(sides) if r % 2 == 0 else list(sides)[::-1]):
             stamps.clear()
             sides[side]()
-            best[side] = min(b - a for a, b in zip(stamps, stamps[1:], strict=False))
+            best[side] = min(epoch_seconds(stamps))
         rounds.append(best)
     return rounds
 

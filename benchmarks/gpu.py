@@ -56,13 +56,7 @@ def plain_fit(spec, x, y, held, classes, protocol, seed, jit_compile):
     from zoo.backend import start_keras
 
     keras = start_keras()
-
-    from zoo.grid.recipe import loss_for, optimizer_for
-
-    keras.utils.set_random_seed(seed)
-    model = spec.build(x.shape[1:], classes)
-    model.compile(optimizer=optimizer_for(protocol), loss=loss_for(protocol),
-                  metrics=["accuracy"], jit_compile=jit_compile)   # as zoo compiled it
+    model = plain_model(spec, x.shape[1:], classes, protocol, seed, jit_compile)
     xf = x.astype(np.float32) / 255
     watch = (held[0].astype(np.float32) / 255, held[1])
     stamps = []   # as zoo's side: from the end of the first epoch (which compiles) on
@@ -71,6 +65,20 @@ def plain_fit(spec, x, y, held, classes, protocol, seed, jit_compile):
               callbacks=[keras.callbacks.LambdaCallback(
                   on_epoch_end=lambda epoch, logs: stamps.append(time.perf_counter()))])
     return epoch_seconds(stamps)
+
+
+def plain_model(spec, input_shape, classes, protocol, seed, jit_compile):
+    """The baseline's model: ``spec`` built with ``seed`` and compiled as zoo compiles it
+    (the recipe's optimizer and loss, accuracy as a metric, zoo's choice of XLA)."""
+    from zoo.backend import start_keras
+    from zoo.grid.recipe import loss_for, optimizer_for
+
+    keras = start_keras()
+    keras.utils.set_random_seed(seed)
+    model = spec.build(input_shape, classes)
+    model.compile(optimizer=optimizer_for(protocol), loss=loss_for(protocol),
+                  metrics=["accuracy"], jit_compile=jit_compile)
+    return model
 
 
 def epoch_seconds(stamps) -> list:
