@@ -146,6 +146,68 @@ def test_batches_read_a_memory_mapped_file_as_they_read_an_array(tmp_path):
     assert not np.array_equal(a[0][0][0], plain[0][0])
 
 
+@pytest.mark.parametrize("shape, interpolation, fill_mode, data_format", [
+    ((9, 28, 28, 1), "bilinear", "nearest", "channels_last"),
+    ((4, 8, 8, 3), "bilinear", "reflect", "channels_last"),
+    ((3, 2, 12, 10), "nearest", "constant", "channels_first"),
+    ((12, 10, 2), "bilinear", "wrap", "channels_last")])     # one image, no batch axis
+def test_one_call_over_the_batch_resamples_as_keras_affine_transform(
+        shape, interpolation, fill_mode, data_format):
+    """zoo's affine_transform (one map_coordinates over the whole batch) gives each image
+    what it gives that image alone, and Keras' ops.image.affine_transform's pixels on JAX and
+    PyTorch, for rotations, shifts and zooms. (TensorFlow's kernel, which zoo keeps there,
+    reflects and wraps by a convention of its own; its nearest and constant fills agree.)"""
+    import keras
+
+    from zoo.grid.augment import affine_transform
+
+    rng = np.random.default_rng(1)
+    images = rng.random(shape).astype(np.float32)
+    n = shape[0] if len(shape) == 4 else 1
+    angle, zoom = rng.uniform(-0.5, 0.5, n), rng.uniform(0.8, 1.2, n)
+    shift = rng.uniform(-3, 3, (n, 2))
+    cos, sin = np.cos(angle) * zoom, np.sin(angle) * zoom
+    zeros = np.zeros(n)
+    transform = np.stack([cos, -sin, shift[:, 0], sin, cos, shift[:, 1], zeros, zeros],
+                         axis=1).astype(np.float32)
+    if len(shape) == 3:
+        transform = transform[0]
+    ours = keras.ops.convert_to_numpy(affine_transform(
+        images, transform, interpolation, fill_mode, 0.25, data_format))
+    assert ours.shape == shape
+    if len(shape) == 4:
+        alone = [keras.ops.convert_to_numpy(affine_transform(
+            images[i], transform[i], interpolation, fill_mode, 0.25, data_format))
+            for i in range(n)]
+        np.testing.assert_allclose(ours, np.stack(alone), atol=1e-6)
+    if keras.backend.backend() != "tensorflow" or fill_mode in ("nearest", "constant"):
+        theirs = keras.ops.convert_to_numpy(keras.ops.image.affine_transform(
+            images, transform, interpolation, fill_mode, 0.25, data_format))
+        np.testing.assert_allclose(ours, theirs, atol=1e-5)
+
+
+def test_augmentation_resamples_the_batch_in_one_call_with_keras_pixels():
+    """Beside TensorFlow (whose kernel is batched already) the random layers resample the
+    whole batch in one call; their draws, transforms and pixels are Keras' own."""
+    import keras
+
+    from zoo.grid.augment import OneCallAffine, augmenter
+    from zoo.grid.batches import augmented
+
+    rng = np.random.default_rng(2)
+    for shape in ((8, 8, 1), (28, 28, 1), (20, 24, 3)):
+        ours = augmenter(shape, 1.0, 3)
+        wrapped = [isinstance(layer.backend, OneCallAffine) for layer in ours.layers]
+        assert wrapped == [keras.backend.backend() != "tensorflow"] * len(ours.layers)
+        theirs = augmenter(shape, 1.0, 3)
+        for layer in theirs.layers:
+            layer.backend = getattr(layer.backend, "_inner", layer.backend)
+        x = rng.random((16, *shape)).astype(np.float32)
+        a, b = augmented(ours, x, 7), augmented(theirs, x, 7)
+        assert not np.allclose(a, x)   # it moved pixels
+        np.testing.assert_allclose(a, b, atol=1e-5)
+
+
 # -- whole runs on other backends, without TensorFlow ------------------------------------------
 
 def _without_tensorflow(tmp_path) -> dict:
