@@ -1,7 +1,10 @@
+import atexit
 import contextlib
 import importlib.util
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +20,18 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 # MLflow 3 sends usage telemetry to its own servers unless told not to
 os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
 os.environ["DO_NOT_TRACK"] = "true"
+
+# JAX compiles each new shape of a function again, and every test builds its models afresh
+# (another function to jax.jit): the same small models are compiled hundreds of times over a
+# run of the suite. A persistent compilation cache (one per test process, inherited by the
+# processes it starts) compiles each once; XLA's executables depend on nothing but their
+# program and options, so what runs is the same. A cache set in the environment is used.
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+    _cache = tempfile.mkdtemp(prefix="zoo-tests-jax-cache-")
+    atexit.register(shutil.rmtree, _cache, ignore_errors=True)
+    os.environ.update(JAX_COMPILATION_CACHE_DIR=_cache,
+                      JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+                      JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
 
 import zoo  # noqa: E402
 from zoo import plugins  # noqa: E402
