@@ -15,7 +15,10 @@ best over all rounds. The first fit of each side (tracing and compiling) is not 
 augmentation on either side (plain fit has none).
 
     ZOO_TEST_DATA=../shared/data python benchmarks/backends.py   # about 15 minutes on 2 cores
+    ... python benchmarks/backends.py --images 27455 --rounds 3 --epochs 2 --backend tensorflow
+        # the whole training part (epochs of about 30 s), one backend
 """
+import argparse
 import importlib.util
 import json
 import sys
@@ -33,7 +36,20 @@ import statistics  # noqa: E402
 ROUNDS, IMAGES, EPOCHS = 4, 3000, 3
 
 
-def child():
+def options(argv=None):
+    args = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    args.add_argument("--images", type=int, default=IMAGES, help="the first N training images")
+    args.add_argument("--rounds", type=int, default=ROUNDS, help="rounds of the paired fits")
+    args.add_argument("--epochs", type=int, default=EPOCHS, help="epochs a side in a round (>= 2)")
+    args.add_argument("--backend", action="append", help="only this backend (repeatable)")
+    args.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    opts = args.parse_args(argv)
+    if opts.epochs < 2:
+        args.error("--epochs: expected at least 2 (the first epoch of a fit is not timed)")
+    return opts
+
+
+def child(opts):
     """One backend ($KERAS_BACKEND): a JSON line per model with each round's best epochs."""
     from zoo.backend import start_keras
 
@@ -46,8 +62,8 @@ def child():
     from zoo.plugins import get_registry
 
     gpu = _sibling("gpu")   # its images (labels 0..23), baseline model and epoch timing
-    x, y, classes, _ = gpu.data(False, IMAGES)
-    protocol = Protocol(folds=5, epochs=EPOCHS, batch_size=128, lr=1e-3, augment=0.0,
+    x, y, classes, _ = gpu.data(False, opts.images)
+    protocol = Protocol(folds=5, epochs=opts.epochs, batch_size=128, lr=1e-3, augment=0.0,
                         backend=keras.backend.backend())
     ds = zoo.Dataset(name="bench", x=x, y=y, class_names=[str(c) for c in range(classes)])
     fold_of = make_splits(ds.y, protocol)
@@ -71,25 +87,27 @@ def child():
                                 jit_compile=runner.prepare(0).jit_compile)
 
         def plain_fit(plain=plain):
-            plain.fit(xf, y[part], batch_size=protocol.batch_size, epochs=EPOCHS, verbose=0,
+            plain.fit(xf, y[part], batch_size=protocol.batch_size, epochs=opts.epochs, verbose=0,
                       shuffle=True, validation_data=watch, callbacks=[clock])
 
-        rounds = paired({"zoo": zoo_fit, "plain": plain_fit}, stamps, gpu.epoch_seconds)
+        rounds = paired({"zoo": zoo_fit, "plain": plain_fit}, stamps, gpu.epoch_seconds,
+                        opts.rounds)
         print("JSON " + json.dumps({"backend": keras.backend.backend(), "model": name,
-                                    "images": int(len(part)), "rounds": rounds}), flush=True)
+                                    "images": int(len(part)), "total": int(len(x)),
+                                    "rounds": rounds}), flush=True)
         del plain, runner
         RunnerFactory.release()
 
 
-def paired(sides: dict, stamps: list, epoch_seconds) -> list:
-    """ROUNDS rounds of each side's fit back to back, alternating which goes first: per
+def paired(sides: dict, stamps: list, epoch_seconds, rounds_: int) -> list:
+    """``rounds_`` rounds of each side's fit back to back, alternating which goes first: per
     round, each side's best epoch after the first (``stamps``: when each epoch ended, turned
     into seconds by ``epoch_seconds``). The first fit of each side traces and compiles and
     is not timed."""
     for fit in sides.values():
         fit()
     rounds = []
-    for r in range(ROUNDS):
+    for r in range(rounds_):
         best = {}
         for side in (list(sides) if r % 2 == 0 else list(sides)[::-1]):
             stamps.clear()
@@ -107,12 +125,14 @@ def _sibling(name: str):
     return module
 
 
-def main():
+def main(opts):
     start = time.perf_counter()
-    rows = _sibling("each_backend").each_backend(__file__)
-    print(f"Sign MNIST, the first {IMAGES:,} training images (one fold of 5: "
-          f"{rows[0]['images']:,} trained on, {IMAGES - rows[0]['images']:,} watched), batch "
-          f"128; {ROUNDS} rounds of {EPOCHS} epochs a side, back to back; a round's figure is "
+    args = ["--images", str(opts.images), "--rounds", str(opts.rounds), "--epochs",
+            str(opts.epochs)]
+    rows = _sibling("each_backend").each_backend(__file__, args, opts.backend)
+    print(f"Sign MNIST, the first {rows[0]['total']:,} training images (one fold of 5: "
+          f"{rows[0]['images']:,} trained on, the rest watched), batch "
+          f"128; {opts.rounds} rounds of {opts.epochs} epochs a side, back to back; a round's figure is "
           "each side's best epoch after the first\n")
     print(f"{'backend':11} {'model':6} {'zoo s/epoch':>12} {'plain s/epoch':>14} "
           f"{'zoo/plain median':>17} {'(range)':>13} {'zoo vs tensorflow':>18}")
@@ -130,7 +150,8 @@ def main():
 
 
 if __name__ == "__main__":
-    if "--child" in sys.argv:
-        child()
+    opts = options()
+    if opts.child:
+        child(opts)
     else:
-        main()
+        main(opts)
