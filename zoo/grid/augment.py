@@ -73,9 +73,10 @@ def augmenter(input_shape, strength: float, seed: int, transforms=TRANSFORMS):
 class OneCallAffine:
     """A random layer's backend (Keras' DynamicBackend) with ``image.affine_transform``
     done in one call over the whole batch: Keras' own, on PyTorch and NumPy, resamples image
-    by image in a Python loop (128 images of 28x28 through rotation, shift and zoom: about
-    0.4 s on PyTorch here; benchmarks/augment.py). The layers draw and build their transforms
-    as ever; only the resampling differs, by float rounding (tests/test_backends.py)."""
+    by image in a Python loop (128 images of 28x28 through rotation, shift and zoom: 166 ms
+    on PyTorch here, 23 ms so; benchmarks/results/augment.txt). The layers draw and build
+    their transforms as ever; only the resampling differs, by float rounding
+    (tests/test_backends.py)."""
 
     def __init__(self, backend):
         self._inner = backend
