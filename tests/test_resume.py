@@ -91,25 +91,25 @@ def test_kill_9_mid_fold_then_resume_matches_an_uninterrupted_run(tmp_path):
     assert no_partial_files(killed)
 
 
-@pytest.mark.parametrize("sig, code, said", [
-    (signal.SIGINT, 130, "interrupted"),   # Ctrl-C
-    (signal.SIGTERM, 143, "terminated"),   # kill, a job scheduler's stop
-])
-def test_ctrl_c_or_sigterm_keep_finished_folds_and_say_how_to_resume(tmp_path, sig, code,
-                                                                      said):
+def test_sigterm_then_ctrl_c_keep_finished_folds_and_the_same_command_resumes(tmp_path):
     """Both stop training at the end of the current batch and leave through the same doors:
-    the finished fold is kept, the run folder's lock released, and the same command
-    resumes."""
+    the finished folds are kept, the run folder's lock released, and the same command
+    resumes. SIGTERM (kill, a job scheduler's stop) in fold 2; the resumed run skips fold 1,
+    trains fold 2 and is stopped by Ctrl-C (SIGINT) in fold 3."""
     results = tmp_path / "results"
-    proc = start(results, tmp_path / "r")
-    run_until(proc, "[start] digits / cnn / fold 2/3")
-    run_until(proc, "Epoch 2/4")
-    proc.send_signal(sig)
-    rest = proc.communicate(timeout=120)[0]
-    assert proc.returncode == code, rest
-    assert f"{said}: finished folds are saved" in rest and "Traceback" not in rest
-    store = store_of(results)
-    assert store.has_fold("cnn", 0) and not store.has_fold("cnn", 1)
-    assert no_partial_files(results)
-    out = finish(results, tmp_path / "r")
-    assert "another `zoo run`" not in out and "[skip] digits / cnn / fold 1/3" in out
+    stops = [(signal.SIGTERM, 143, "terminated", "fold 2/3", 1),
+             (signal.SIGINT, 130, "interrupted", "fold 3/3", 2)]
+    for sig, code, said, fold, kept in stops:
+        proc = start(results, tmp_path / "r")
+        before = run_until(proc, f"[start] digits / cnn / {fold}")
+        run_until(proc, "Epoch 2/4")
+        proc.send_signal(sig)
+        rest = proc.communicate(timeout=120)[0]
+        assert proc.returncode == code, before + rest
+        assert f"{said}: finished folds are saved" in rest and "Traceback" not in rest
+        store = store_of(results)
+        assert all(store.has_fold("cnn", k) for k in range(kept))
+        assert not store.has_fold("cnn", kept)
+        assert no_partial_files(results)
+    # the second run resumed the first: the lock was released, fold 1 skipped
+    assert "another `zoo run`" not in before and "[skip] digits / cnn / fold 1/3" in before
