@@ -470,7 +470,8 @@ def test_a_model_that_outputs_logits_is_stopped_before_training(runner, tmp_path
         check_plugin(LogitsPlugin())
     register_plugin(TinyPlugin(), "tiny")
     register_plugin(LogitsPlugin(), "logits-plugin")
-    r = runner.invoke(cli, ["run", "logits", "cnn:dense=8", "--dataset", "tiny", "--folds", "2",
+    register_plugin(TinyModelPlugin(), "dense")
+    r = runner.invoke(cli, ["run", "logits", "dense", "--dataset", "tiny", "--folds", "2",
                             "--epochs", "1", "--batch-size", "8", "--results",
                             str(tmp_path / "r"), "--out", str(tmp_path / "o"), "--quiet"])
     assert r.exit_code == 1, r.output
