@@ -51,7 +51,7 @@ def kept(tiny, tmp_path, trained):
 def the_run(results):
     (entry,) = read_json(results / "last_run.json")["runs"]
     store = RunStore(results, entry["dataset"], entry["run_id"])
-    return load_run(store, store.read_test_labels())
+    return load_run(store)
 
 
 @pytest.mark.parametrize("fmt", ["keras", "onnx", "litert", "saved_model"])
@@ -207,7 +207,7 @@ def test_the_card_of_a_keras_hub_preset_names_its_base_model(tmp_path):
     info = store.read_run()
     info["specs"]["hub"]["options"] = {"preset": "resnet_18_imagenet"}
     store.write_run(info)
-    run = load_run(store, store.read_test_labels())
+    run = load_run(store)
     facts = {"format": "onnx", "source": "fold 1's model", "images": 100,
              "top1_agreement": 1.0, "max_abs_diff": 1e-8, "latency_ms": 1.0,
              "keras_latency_ms": 2.0}

@@ -156,7 +156,7 @@ def test_diff_says_what_changed_and_pairs_the_same_splits_by_fold(tmp_path):
     assert d["data"]["same"] and d["same_splits"] and d["why_not"] == ""
     cnn = next(s for s in d["scores"] if (s["model"], s["source"]) == ("cnn", "cv"))
     assert cnn["metric"] == "accuracy"   # the primary metric first, then every other one
-    run_a, run_b = (load_run(s, s.read_test_labels()) for s in (a, b))
+    run_a, run_b = (load_run(s) for s in (a, b))
     assert {s["metric"] for s in d["scores"] if s["model"] == "cnn"} == set(
         cmp.compared_metrics(run_a))   # the core ones and a plugin's (ece)
     mean = lambda run: np.mean([f.scores["accuracy"] for f in run.ok_folds("cnn")])  # noqa: E731

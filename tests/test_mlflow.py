@@ -43,7 +43,7 @@ def test_a_parent_per_model_with_params_intervals_and_the_verdict(made):
     exp = client.get_experiment_by_name("study").experiment_id
     found = {r.data.tags["zoo.model"]: r for r in parents(client, exp, store.run_id)}
     assert sorted(found) == ["cnn", "vit"]
-    run = load_run(store, store.read_test_labels())
+    run = load_run(store)
     said = verdict.conclude(run)
     cnn = found["cnn"].data
     assert cnn.params["protocol.folds"] == "3" and cnn.params["protocol.epochs"] == "4"
@@ -78,7 +78,7 @@ def test_a_child_per_fold_with_its_metrics_per_epoch(made):
     history = client.get_metric_history(folds["2"].info.run_id, "loss")
     assert [m.step for m in history] == [0, 1, 2, 3]
     assert [m.value for m in history] == pytest.approx(facts["history"]["loss"])
-    run = load_run(store, store.read_test_labels())
+    run = load_run(store)
     fold = run.ok_folds("vit")[1]
     assert folds["2"].data.metrics["heldout_accuracy"] == pytest.approx(fold.scores["accuracy"])
     assert folds["2"].data.params["lr"] == str(facts["lr"]) and folds["2"].info.status == \

@@ -195,7 +195,7 @@ def diff(a: str, b: str, results="results") -> dict:
     """What changed from run ``a`` to run ``b`` (ids, or unique starts of them) and how the
     shared models' scores moved (zoo.judge.history.diff)."""
     stores = [find_run(results, x, what) for x, what in ((a, "RUN_A"), (b, "RUN_B"))]
-    loaded = [load_run(s, s.read_test_labels()) for s in stores]
+    loaded = [load_run(s) for s in stores]
     return history.diff(*loaded)
 
 
@@ -217,7 +217,7 @@ def export_mlflow(results="results", *, run=None, tracking_uri="file:./mlruns",
     stores = [find_run(results, run)] if run is not None else \
         [RunStore(results, e["dataset"], e["run_id"]) for e in read_last_run(results)["runs"]]
     registry = get_registry()
-    return {s.run_id: tracker.export_run(load_run(s, s.read_test_labels(), registry.metrics),
+    return {s.run_id: tracker.export_run(load_run(s, registry.metrics),
                                          tracking_uri, experiment) for s in stores}
 
 
@@ -234,7 +234,7 @@ def export_model(model: str, *, run=None, dataset=None, format: str = "keras",
                           f"{format!r}")
     store = _export_run(results, run, dataset)
     registry = get_registry()
-    loaded = load_run(store, store.read_test_labels(), registry.metrics)
+    loaded = load_run(store, registry.metrics)
     chosen = export.choose(loaded, model, comparisons.primary(loaded))
     images, source = _parity_images(loaded, chosen, registry, data_dir)
     target = export.target_path(Path(out), loaded, model, format)

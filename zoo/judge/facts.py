@@ -116,12 +116,14 @@ class DatasetRun:
             options.parse(model)[0]
 
 
-def load_run(store: RunStore, y_test=None, specs: dict | None = None) -> DatasetRun:
+def load_run(store: RunStore, specs: dict | None = None) -> DatasetRun:
     """One dataset's run with every fold's scores: every metric of ``specs`` (default: every
-    registered metric). A metric that raises is NaN, its message in ``metric_errors``; a
-    fold whose facts or arrays are not what zoo writes is left out, its one line in
-    ``fact_errors``. A run.json that is not what zoo writes raises FactsError."""
+    registered metric), on the held-out folds and, where the run kept the official test
+    split's labels, on the test split. A metric that raises is NaN, its message in
+    ``metric_errors``; a fold whose facts or arrays are not what zoo writes is left out, its
+    one line in ``fact_errors``. A run.json that is not what zoo writes raises FactsError."""
     info = _checked_info(store)
+    y_test = store.read_test_labels()
     n_classes = len(info["dataset"]["classes"])
     specs = get_registry().metrics if specs is None else specs
     errors, broken = {}, []
@@ -256,7 +258,7 @@ def load_results(results_dir) -> tuple:
         if not store.has_run():
             continue
         try:
-            run = load_run(store, store.read_test_labels(), specs)
+            run = load_run(store, specs)
         except FactsError as exc:   # this run is left out; the others render
             skipped.append({"what": "facts", "name": entry["dataset"], "reason": str(exc)})
             continue

@@ -74,7 +74,7 @@ def walk(root, headlines: bool = True):
     once, and never holds every run's predictions at once."""
     for store in find_runs(root):
         try:
-            run = load_run(store, store.read_test_labels())
+            run = load_run(store)
         except (ZooError, OSError, ValueError, KeyError, TypeError) as exc:
             yield RunEntry(store.run_id, store.dataset, "", "", [], "",
                            f"unreadable: {exc}", store=store), None

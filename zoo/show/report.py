@@ -314,7 +314,7 @@ def render_run(results_dir, out_dir, run_id: str) -> Path:
     store = find_run(results_dir, run_id)
     out = _folder(Path(out_dir))
     _write_plotlyjs(out)
-    return _page(store, out, None, load_run(store, store.read_test_labels()))[1]
+    return _page(store, out, None, load_run(store))[1]
 
 
 def run_pages(results_dir, out: Path, shown: dict) -> list:

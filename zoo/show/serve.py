@@ -59,7 +59,7 @@ class Predictor:
             store = self._stores.pop(key, None)
             if store is None:
                 return
-            run = load_run(store, store.read_test_labels(), {})
+            run = load_run(store, {})
             info = run.info["dataset"]
             loaded = []
             for model in run.models:
