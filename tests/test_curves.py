@@ -167,6 +167,20 @@ def test_curves_that_do_not_cross_name_the_leader(tmp_path):
     assert "corrected t-test" in said["sentence"]
 
 
+def test_a_leader_by_mean_only_is_not_called_ahead_at_every_size(tmp_path):
+    """The committed learning curve's case: cnn's mean is the better at every size, by 0.24
+    points (p = 0.97) at the smallest; "ahead" is what the tests say, not the means."""
+    _, said = _curve(tmp_path, {"cnn": 0.95, "vit": 0.5},
+                     {"cnn": {0.25: 0.702}, "vit": {0.25: 0.70}}, folds=4, samples=200)
+    small, whole = (r["comparisons"][0] for r in said["rows"])
+    assert small.mean_diff > 0 and not small.significant and whole.significant
+    sentence = said["sentence"]
+    assert "The mean curves of cnn and vit do not cross: cnn's mean is the better at every " \
+        "training size, not a significant difference at every one" in sentence, sentence
+    assert "is ahead at every training size" not in sentence
+    assert "significant at 150 images (cnn ahead" in sentence
+
+
 def test_a_crossing_within_the_noise_is_not_called_a_change_of_ranking(tmp_path):
     _, said = _curve(tmp_path, {"cnn": 0.70, "vit": 0.71},
                      {"cnn": {0.5: 0.71}, "vit": {0.5: 0.70}}, folds=3, samples=90)

@@ -336,12 +336,20 @@ def _no_crossing(a: str, b: str, points: list, evidence: str) -> str:
                 f"significant difference on both sides ({evidence}): within the noise, "
                 "the data do not show that the ranking changes with the amount of training "
                 "data.")
-    leaders = {x for x in ahead if x}
-    if len(leaders) == 1:
-        (leader,) = leaders
+    return _one_side(a, b, points, ahead, evidence)
+
+
+def _one_side(a: str, b: str, points: list, ahead: list, evidence: str) -> str:
+    """Curves whose means never swap: "ahead" is the tests' word, said of a model only when
+    every size's difference is significant; otherwise the means are named as means."""
+    if len(set(ahead)) != 1 or not ahead[0]:
+        return f"The curves of {a} and {b} do not cross ({evidence})."
+    leader = ahead[0]
+    if all(c.significant for c in points):
         return (f"The curves of {a} and {b} do not cross: {leader} is ahead at every training "
                 f"size ({evidence}).")
-    return f"The curves of {a} and {b} do not cross ({evidence})."
+    return (f"The mean curves of {a} and {b} do not cross: {leader}'s mean is the better at "
+            f"every training size, not a significant difference at every one ({evidence}).")
 
 
 def _at(c) -> str:
