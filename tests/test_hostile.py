@@ -89,6 +89,19 @@ def test_a_broken_fold_is_named_and_left_out_and_the_rest_renders(tmp_path, case
     assert "alpha" in html and "beta" in html   # the rest of alpha renders too
 
 
+def test_unreadable_test_split_labels_leave_that_run_out_and_the_rest_renders(tmp_path):
+    make_facts(tmp_path / "r", datasets=("alpha", "beta"), folds=3, test_samples=40)
+    stores = {e["dataset"]: RunStore(tmp_path / "r", e["dataset"], e["run_id"])
+              for e in read_json(tmp_path / "r" / "last_run.json")["runs"]}
+    labels = stores["alpha"].path / "test_labels.npz"
+    labels.write_bytes(labels.read_bytes()[:40])   # truncated
+    r = report(tmp_path / "r", tmp_path / "o")
+    assert r.exit_code == 1 and "Traceback" not in r.output, r.output
+    assert f"{labels}: not a readable facts file" in r.output
+    html = (tmp_path / "o" / "index.html").read_text()
+    assert "beta" in html and "report: " in r.output
+
+
 @pytest.mark.parametrize("content, said", [
     ([1, 2], "not a readable facts file (expected an object with a list of runs)"),
     ({"runs": "alpha"}, "not a readable facts file"),
