@@ -17,8 +17,8 @@ def report(results, out):
     return CliRunner().invoke(cli, ["report", "--results", str(results), "--out", str(out)])
 
 
-def two_datasets(tmp_path):
-    make_facts(tmp_path / "r", datasets=("alpha", "beta"), folds=3)
+def two_datasets(tmp_path, **facts):
+    make_facts(tmp_path / "r", datasets=("alpha", "beta"), folds=3, **facts)
     last = read_json(tmp_path / "r" / "last_run.json")
     return {e["dataset"]: RunStore(tmp_path / "r", e["dataset"], e["run_id"])
             for e in last["runs"]}
@@ -90,9 +90,7 @@ def test_a_broken_fold_is_named_and_left_out_and_the_rest_renders(tmp_path, case
 
 
 def test_unreadable_test_split_labels_leave_that_run_out_and_the_rest_renders(tmp_path):
-    make_facts(tmp_path / "r", datasets=("alpha", "beta"), folds=3, test_samples=40)
-    stores = {e["dataset"]: RunStore(tmp_path / "r", e["dataset"], e["run_id"])
-              for e in read_json(tmp_path / "r" / "last_run.json")["runs"]}
+    stores = two_datasets(tmp_path, test_samples=40)
     labels = stores["alpha"].path / "test_labels.npz"
     labels.write_bytes(labels.read_bytes()[:40])   # truncated
     r = report(tmp_path / "r", tmp_path / "o")
