@@ -83,6 +83,61 @@ def test_augmentation_is_seeded_new_each_epoch_and_for_training_batches_only():
     np.testing.assert_array_equal(np.concatenate([plain[i][0] for i in range(len(plain))]), x)
 
 
+def _centres(images):
+    """The centre of brightness of each image: (row, column)."""
+    rows, cols = np.indices(images.shape[1:3])
+    mass = images[..., 0].sum(axis=(1, 2))
+    return np.stack([(images[..., 0] * rows).sum(axis=(1, 2)) / mass,
+                     (images[..., 0] * cols).sum(axis=(1, 2)) / mass], axis=1)
+
+
+def test_a_shift_moves_each_image_down_and_right_by_two_draws():
+    """A shift's vertical and horizontal parts are two random numbers. Keras' layers given a
+    plain integer seed draw the same number for both, which moved every image along the
+    diagonal only; zoo's draws follow one another from the batch's seed."""
+    from zoo.grid.batches import _Draws, augmented
+
+    x = np.zeros((64, 28, 28, 1), dtype=np.float32)
+    x[:, 12:16, 12:16] = 1.0                                # a square in the middle
+    shift = augmenter((28, 28, 1), 1.0, 3, ("shift",))
+    moved = _centres(augmented(shift, x, 11)) - _centres(x)
+    down, right = moved[:, 0], moved[:, 1]
+    assert down.std() > 0.5 and right.std() > 0.5           # both directions move
+    assert np.mean(np.abs(down - right) > 0.1) > 0.8        # not along the diagonal
+    assert abs(np.corrcoef(down, right)[0, 1]) < 0.6        # independent draws
+    np.testing.assert_array_equal(augmented(shift, x, 11), augmented(shift, x, 11))
+    draws = _Draws.of(shift)                                # on TensorFlow a tf.function:
+    seeds = np.array([11], dtype=np.int64)                  # the same as op by op
+    np.testing.assert_allclose(np.asarray(draws(x, seeds)), np.asarray(draws._eager(x, seeds)),
+                               atol=1e-6)
+
+
+def test_only_runs_that_shift_images_changed_identity_with_the_draws():
+    """Runs augmented before the shift drew two numbers never resume onto folds augmented
+    now; runs without augmentation, or without a shift, keep their ids (their folds are the
+    same as ever)."""
+    from keras import ops
+
+    from zoo.grid.batches import augmented
+    from zoo.grid.plan import AUGMENT_DRAWS, _draws
+
+    assert _draws(Protocol(), ("rotate", "shift", "zoom")) == f"|draws={AUGMENT_DRAWS}"
+    assert _draws(Protocol(augment=0.0), ("rotate", "shift", "zoom")) == ""
+    assert _draws(Protocol(), ("rotate", "zoom")) == ""
+
+    def with_integer_seeds(augment, x, seed):   # how every layer drew before
+        for j, layer in enumerate(augment.layers):
+            t = layer.get_random_transformation(x, training=True, seed=seed + j * 7919)
+            x = layer.transform_images(x, t, training=True)
+        return ops.convert_to_numpy(x)
+
+    x = np.random.default_rng(1).random((16, 28, 28, 1)).astype(np.float32)
+    kept = augmenter((28, 28, 1), 1.0, 3, ("rotate", "zoom"))      # one number a layer
+    np.testing.assert_allclose(augmented(kept, x, 5), with_integer_seeds(kept, x, 5), atol=1e-6)
+    changed = augmenter((28, 28, 1), 1.0, 3, ("shift",))
+    assert not np.allclose(augmented(changed, x, 5), with_integer_seeds(changed, x, 5))
+
+
 @pytest.mark.parametrize("name", ["cnn", "vit"])
 def test_built_in_models_hold_no_augmentation(name):
     import keras

@@ -4,8 +4,9 @@ each batch by index from a uint8 (or float) array, which may be a memory-mapped 
 
 Every random draw is a pure function of the fold's seed, the epoch and the batch's number:
 the order is reshuffled each epoch from ``(seed, epoch)`` and a batch's augmentation is
-seeded with ``(seed, epoch, batch)``. The same fold therefore sees the same batches on
-TensorFlow, JAX and PyTorch, whichever thread asks for them and in whatever order.
+seeded with ``(seed, epoch, batch)``. The same fold therefore sees the same images in the same
+batches on TensorFlow, JAX and PyTorch, whichever thread asks for them and in whatever order
+(the augmentation's numbers are each backend's own random generator's).
 
 Why PyDataset rather than tf.data or Grain: it is Keras' own, runs on every backend with no
 further dependency, and on TensorFlow Keras wraps it in tf.data with prefetching, so a batch
@@ -18,6 +19,7 @@ TensorFlow where this pipeline's were 1.06.
 from __future__ import annotations
 
 import math
+import threading
 
 import numpy as np
 
@@ -98,9 +100,58 @@ def augmented(augment, x: np.ndarray, seed: int) -> np.ndarray:
     (not by the layers' own seed state), as numpy."""
     from keras import ops  # lazy: Keras starts its backend (4 s); only training needs it
 
-    out = x
-    for j, layer in enumerate(augment.layers):
-        draw = int((seed + j * 7919) % (2 ** 31 - 1))
-        t = layer.get_random_transformation(out, training=True, seed=draw)
-        out = layer.transform_images(out, t, training=True)
+    seeds = np.array([(seed + j * 7919) % (2 ** 31 - 1) for j in range(len(augment.layers))],
+                     dtype=np.int64)
+    draw = _Draws.of(augment)
+    with draw.lock:
+        out = draw(x, seeds)
     return ops.convert_to_numpy(out).astype(np.float32, copy=False)
+
+
+class _Draws:
+    """How the random layers of one ``augment`` draw, made on its first batch and kept with it.
+
+    Each layer gets a ``keras.random.SeedGenerator`` whose state is set to ``(seed, 0)`` before
+    the batch: the layer's draws then follow one another from it (a shift's horizontal and
+    vertical parts are two draws). Given a plain integer seed, as Keras allows, every draw of
+    a layer repeats the same numbers: each image was shifted as far down as right, along the
+    diagonal only (zoo.grid.plan.AUGMENT_DRAWS). On TensorFlow the layers run as one
+    ``tf.function``, a graph as in the tf.data pipeline before this one; on JAX and PyTorch op
+    by op."""
+
+    def __init__(self, augment):
+        import keras  # lazy: Keras starts its backend (4 s); only training needs it
+
+        self.layers = list(augment.layers)
+        self.gens = [keras.random.SeedGenerator(0, name=f"augment_draws_{j}")
+                     for j in range(len(self.layers))]
+        self.lock = threading.Lock()   # one batch at a time: the generators' state is shared
+        self.run = self._eager
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf  # lazy: only the TensorFlow backend needs it
+
+            # a fixed loop over the layers: nothing for autograph to convert
+            self.run = tf.function(self._eager, reduce_retracing=True, autograph=False)
+
+    @classmethod
+    def of(cls, augment) -> "_Draws":
+        draws = getattr(augment, "_zoo_draws", None)
+        if draws is None:
+            draws = cls(augment)
+            augment._zoo_draws = draws
+        return draws
+
+    def _eager(self, x, seeds):
+        from keras import ops  # lazy: Keras starts its backend (4 s); only training needs it
+
+        out = x
+        for j, (layer, gen) in enumerate(zip(self.layers, self.gens, strict=True)):
+            start = ops.stack([ops.cast(seeds[j], gen.state.dtype),
+                               ops.zeros((), dtype=gen.state.dtype)])
+            gen.state.assign(start)
+            t = layer.get_random_transformation(out, training=True, seed=gen)
+            out = layer.transform_images(out, t, training=True)
+        return out
+
+    def __call__(self, x, seeds):
+        return self.run(x, seeds)

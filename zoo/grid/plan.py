@@ -186,7 +186,8 @@ def prepare(dspec, models, protocol, results_dir, data_dir, env, locks=None,
         "|augment=" + ",".join(transforms)   # only then: earlier runs keep their ids
     tuned = "" if tuning is None else "|tune=" + tuning.identity()
     store = RunStore(results_dir, dataset.name, dprotocol.run_id(
-        summary["fingerprint"] + "|" + identity(models) + narrowed + tuned))
+        summary["fingerprint"] + "|" + identity(models) + narrowed + tuned
+        + _draws(dprotocol, transforms)))
     if locks is not None:
         locks.enter_context(store.lock())
     saved = store.read_splits()
@@ -204,6 +205,20 @@ def prepare(dspec, models, protocol, results_dir, data_dir, env, locks=None,
     store.write_run(info)
     return Opened(Prepared(dataset, dprotocol, fold_of, transforms, groups, tuning), store,
                   info)
+
+
+#: how the augmentation draws its random numbers (zoo.grid.batches._Draws), part of the
+#: identity of a run that shifts images: version 2 draws each number of a layer afresh
+#: (before it, a shift's horizontal and vertical parts were one number, so images moved along
+#: the diagonal only), so such a run made before never resumes onto folds augmented now
+AUGMENT_DRAWS = 2
+
+
+def _draws(protocol, transforms) -> str:
+    """The draws' version in a run's identity, for a run that shifts images; nothing for any
+    other (rotation and zoom draw one number a layer, the same as ever, so those runs keep
+    their ids)."""
+    return f"|draws={AUGMENT_DRAWS}" if protocol.augment and "shift" in transforms else ""
 
 
 def load(dspec, data_dir, seed: int):
