@@ -111,11 +111,11 @@ def augmented(augment, x: np.ndarray, seed: int) -> np.ndarray:
 class _Draws:
     """How the random layers of one ``augment`` draw, made on its first batch and kept with it.
 
-    Each layer gets a ``keras.random.SeedGenerator`` whose state is set to ``(seed, 0)`` before
-    the batch: the layer's draws then follow one another from it (a shift's horizontal and
-    vertical parts are two draws). Given a plain integer seed, as Keras allows, every draw of
-    a layer repeats the same numbers: each image was shifted as far down as right, along the
-    diagonal only (zoo.grid.plan.AUGMENT_DRAWS). On TensorFlow the layers run as one
+    Each layer's own ``keras.random.SeedGenerator`` (``layer.generator``) is set to
+    ``(seed, 0)`` before the batch: the layer's draws then follow one another from it (a
+    shift's horizontal and vertical parts are two draws). Given a plain integer seed, as Keras
+    allows, every draw of a layer repeats the same numbers: each image was shifted as far down
+    as right, along the diagonal only (zoo.grid.plan.AUGMENT_DRAWS). On TensorFlow the layers run as one
     ``tf.function``, a graph as in the tf.data pipeline before this one; on JAX and PyTorch op
     by op."""
 
@@ -123,8 +123,6 @@ class _Draws:
         import keras  # lazy: Keras starts its backend (4 s); only training needs it
 
         self.layers = list(augment.layers)
-        self.gens = [keras.random.SeedGenerator(0, name=f"augment_draws_{j}")
-                     for j in range(len(self.layers))]
         self.lock = threading.Lock()   # one batch at a time: the generators' state is shared
         self.run = self._eager
         if keras.backend.backend() == "tensorflow":
@@ -145,10 +143,10 @@ class _Draws:
         from keras import ops  # lazy: Keras starts its backend (4 s); only training needs it
 
         out = x
-        for j, (layer, gen) in enumerate(zip(self.layers, self.gens, strict=True)):
-            start = ops.stack([ops.cast(seeds[j], gen.state.dtype),
-                               ops.zeros((), dtype=gen.state.dtype)])
-            gen.state.assign(start)
+        for j, layer in enumerate(self.layers):
+            gen = layer.generator
+            gen.state.assign(ops.stack([ops.cast(seeds[j], gen.state.dtype),
+                                        ops.zeros((), dtype=gen.state.dtype)]))
             t = layer.get_random_transformation(out, training=True, seed=gen)
             out = layer.transform_images(out, t, training=True)
         return out
